@@ -1,0 +1,1 @@
+"""kernel_guard: keep Jupyter kernels alive."""
