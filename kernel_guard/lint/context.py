@@ -1,0 +1,180 @@
+"""What the rules know about the document being linted, across its cells."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from kernel_guard.lint.finding import Finding
+
+if TYPE_CHECKING:
+    from kernel_guard.lint.rule import Rule
+    from kernel_guard.source import Cell, Document
+
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None))
+
+
+class LintContext:
+    """Per-document state shared by the rules: the cells, their ``ast`` trees,
+    notebook-wide constants, and the libcst tree of the cell being visited."""
+
+    def __init__(self, document: Document, mem_budget: int | None = None) -> None:
+        self.path = document.path
+        self.is_notebook = document.is_notebook
+        self.cells = document.cells
+        self._mem_budget = mem_budget
+        self.trees: dict[int, ast.Module] = {}  # id(cell) -> tree, for cells that parse
+        self.cell: Cell | None = None
+        self.wrapper: MetadataWrapper | None = None
+        self.header_lines = 0
+        self.findings: list[Finding] = []
+        self._constant_nodes: dict[str, ast.expr] | None = None
+        self._constants: dict[str, object] = {}
+
+    @property
+    def mem_budget(self) -> int:
+        """Bytes the KG1 rules measure against (default: the machine's or container's memory)."""
+        if self._mem_budget is None:
+            from kernel_guard.memory import usable_memory
+
+            self._mem_budget = usable_memory()
+        return self._mem_budget
+
+    # -- values -----------------------------------------------------------------
+
+    def constant(self, name: str) -> object:
+        """The value of a name bound exactly once in the whole document, at module
+        level, to a constant expression of immutable values; else ``UNKNOWN``.
+
+        Any other binding of the name anywhere (a loop target, an argument, an
+        augmented assignment, an import) makes it unknown: precision first."""
+        from kernel_guard.estimator import UNKNOWN, evaluate
+
+        if self._constant_nodes is None:
+            self._constant_nodes = _single_assignments(self.trees.values())
+        if name in self._constants:
+            return self._constants[name]
+        node = self._constant_nodes.get(name)
+        self._constants[name] = UNKNOWN  # a cycle (a = b; b = a) stays unknown
+        value = UNKNOWN if node is None else evaluate(node, self.constant)
+        if not _is_immutable(value):
+            value = UNKNOWN
+        self._constants[name] = value
+        return value
+
+    def value(self, node: cst.BaseExpression) -> object:
+        """The constant value of a libcst expression in the visited cell, or ``UNKNOWN``."""
+        from kernel_guard.estimator import UNKNOWN, evaluate
+
+        code = self.wrapper.module.code_for_node(node)
+        try:
+            tree = ast.parse(f"({code})", mode="eval")
+        except SyntaxError:
+            return UNKNOWN
+        return evaluate(tree.body, self.constant)
+
+    # -- positions --------------------------------------------------------------
+
+    def position(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
+        """``(line, column, end_line, end_column)``, 1-based, in the visited cell.
+
+        Positions are resolved lazily: only cells with a finding pay for them."""
+        code_range = self.wrapper.resolve(PositionProvider)[node]
+        start, end = code_range.start, code_range.end
+        return (
+            start.line - self.header_lines,
+            start.column + 1,
+            end.line - self.header_lines,
+            end.column + 1,
+        )
+
+    @staticmethod
+    def ast_position(cell: Cell, node: ast.AST) -> tuple[int, int, int, int]:
+        """The same for a stdlib ``ast`` node (whose columns count UTF-8 bytes)."""
+        lines = cell.source.splitlines()
+
+        def column(line: int, offset: int) -> int:
+            text = lines[line - 1] if 0 < line <= len(lines) else ""
+            return len(text.encode("utf-8")[:offset].decode("utf-8", "replace")) + 1
+
+        end_line = node.end_lineno or node.lineno
+        return (
+            node.lineno,
+            column(node.lineno, node.col_offset),
+            end_line,
+            column(end_line, node.end_col_offset or node.col_offset),
+        )
+
+    # -- findings ---------------------------------------------------------------
+
+    def report(self, rule: Rule, position, message: str, *, cell: Cell | None = None, **extra) -> None:
+        cell = cell or self.cell
+        line, column, end_line, end_column = position
+        shift = cell.col_shift.get(line, 0)
+        end_shift = cell.col_shift.get(end_line, 0)
+        self.findings.append(
+            Finding(
+                path=self.path,
+                cell=cell.number,
+                line=line,
+                column=column + shift,
+                end_line=end_line,
+                end_column=end_column + end_shift,
+                code=rule.code,
+                name=rule.name,
+                severity=rule.severity,
+                message=message,
+                **extra,
+            )
+        )
+
+
+def _is_immutable(value: object) -> bool:
+    if isinstance(value, tuple):
+        return all(_is_immutable(item) for item in value)
+    return isinstance(value, _IMMUTABLE)
+
+
+def _single_assignments(trees) -> dict[str, ast.expr]:
+    """Names bound once in the whole document, by a module-level ``name = expr``."""
+    bindings: dict[str, int] = {}
+    candidates: dict[str, ast.expr] = {}
+    for tree in trees:
+        for statement in tree.body:
+            if (
+                isinstance(statement, ast.Assign)
+                and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)
+            ):
+                candidates[statement.targets[0].id] = statement.value
+            elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value:
+                candidates[statement.target.id] = statement.value
+        for node in ast.walk(tree):
+            for name in _bound_names(node):
+                bindings[name] = bindings.get(name, 0) + 1
+    return {name: node for name, node in candidates.items() if bindings.get(name) == 1}
+
+
+def _bound_names(node: ast.AST):
+    if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+        yield node.id
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        yield node.name
+    elif isinstance(node, ast.arg):
+        yield node.arg
+    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+        for alias in node.names:
+            yield (alias.asname or alias.name).split(".")[0]
+    elif isinstance(node, (ast.Global, ast.Nonlocal)):
+        for name in node.names:  # rebinding from inside a function: never constant
+            yield name
+            yield name
+    elif isinstance(node, ast.ExceptHandler) and node.name:
+        yield node.name
+    elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+        yield node.name
+    elif isinstance(node, ast.MatchMapping) and node.rest:
+        yield node.rest

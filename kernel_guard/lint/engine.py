@@ -1,0 +1,126 @@
+"""Lint a document: cheap ``ast`` pass over every cell, then one batched libcst
+traversal per cell for the rules whose triggers occur in it."""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper
+
+from kernel_guard.lint.context import LintContext
+from kernel_guard.lint.finding import Finding
+from kernel_guard.lint.registry import PARSE_ERROR, all_rules
+from kernel_guard.lint.rule import Rule
+from kernel_guard.source import Cell, Document, python_source
+
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:\s*,\s*[A-Z]+[0-9]*)*))?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rules run: ``select``/``ignore`` are code prefixes (``KG1``, ``KG201``)."""
+
+    select: tuple[str, ...] = ("KG",)
+    ignore: tuple[str, ...] = ()
+
+    def enabled(self, code: str) -> bool:
+        return code.startswith(self.select) and not code.startswith(self.ignore or ("\0",))
+
+
+def lint_document(document: Document, selection: Selection = Selection(), mem_budget: int | None = None) -> list[Finding]:
+    """Every finding in ``document``, sorted, ``# noqa`` applied."""
+    context = LintContext(document, mem_budget)
+    rules = [rule(context) for rule in all_rules() if rule is not PARSE_ERROR and selection.enabled(rule.code)]
+    cst_rules = [rule for rule in rules if rule.triggers is not None]
+    report_parse_errors = selection.enabled(PARSE_ERROR.code)
+
+    parsed: list[tuple[Cell, ast.Module]] = []
+    for cell in document.cells:
+        tree = _parse(cell, context, report_parse_errors)
+        if tree is not None:
+            context.trees[id(cell)] = tree
+            parsed.append((cell, tree))
+
+    header: list[str] = []  # earlier cells' imports, so names resolve across cells
+    for cell, tree in parsed:
+        context.cell = cell
+        for rule in rules:
+            rule.visit_cell(cell, tree)
+        active = [rule for rule in cst_rules if _triggered(rule, cell.source)]
+        if active:
+            _visit(cell, header, active, context)
+        header.extend(_imports(tree))
+    for rule in rules:
+        rule.end_document()
+    return sorted(finding for finding in context.findings if not _suppressed(finding, document))
+
+
+def lint_source(source: str, *, filename: str = "<cell>") -> list[Finding]:
+    """Lint one cell's source (IPython syntax allowed), or a script if ``filename`` ends in ``.py``."""
+    script = filename.endswith(".py")
+    translated = (source, {}) if script else python_source(source)
+    if translated is None:
+        return []
+    cell = Cell(None, source, *translated)
+    return lint_document(Document(filename, [cell], is_notebook=not script))
+
+
+def _parse(cell: Cell, context: LintContext, report: bool) -> ast.Module | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences are not our findings
+            return ast.parse(cell.source)
+    except (SyntaxError, ValueError) as exc:
+        if report:
+            line = getattr(exc, "lineno", None) or 1
+            column = getattr(exc, "offset", None) or 1
+            reason = getattr(exc, "msg", None) or str(exc)
+            context.report(PARSE_ERROR(context), (line, column, line, column), f"cell does not parse: {reason}", cell=cell)
+        return None
+
+
+def _triggered(rule: Rule, source: str) -> bool:
+    return not rule.triggers or any(trigger in source for trigger in rule.triggers)
+
+
+def _visit(cell: Cell, header: list[str], rules: list[Rule], context: LintContext) -> None:
+    prefix = "".join(line + "\n" for line in dict.fromkeys(header))
+    try:
+        module = cst.parse_module(prefix + cell.source)
+    except cst.ParserSyntaxError:
+        return  # valid for CPython but not for libcst's grammar: nothing to say
+    context.header_lines = prefix.count("\n")
+    context.wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    context.wrapper.visit_batched(rules)
+    context.wrapper = None
+
+
+def _imports(tree: ast.Module) -> list[str]:
+    """Module-level imports (also under top-level ``if``/``try``), as one-line code."""
+    found = []
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and not (
+            isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        ):
+            found.append(ast.unparse(node))
+        elif isinstance(node, (ast.If, ast.Try)):
+            stack.extend(node.body)
+            stack.extend(getattr(node, "orelse", []))
+            for handler in getattr(node, "handlers", []):
+                stack.extend(handler.body)
+    return found
+
+
+def _suppressed(finding: Finding, document: Document) -> bool:
+    cell = next((c for c in document.cells if c.number == finding.cell), None)
+    match = _NOQA.search(cell.raw_line(finding.line)) if cell else None
+    if not match:
+        return False
+    codes = match.group("codes")
+    return codes is None or any(finding.code.startswith(code.strip().upper()) for code in codes.split(","))

@@ -1,0 +1,428 @@
+"""KG5: calls that end or cripple the kernel process itself.
+
+Names are resolved through imports and aliases with libcst's qualified-name
+metadata (``from os import _exit as bye`` is still ``os._exit``), across cells.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import libcst as cst
+from libcst.metadata import QualifiedNameProvider
+
+from kernel_guard.lint.rule import Case, Rule
+
+
+class _CallRule(Rule):
+    """A rule about calls to particular functions, named by qualified name."""
+
+    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
+    targets: frozenset[str] = frozenset()
+    notebook_only = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.notebook_only and not self.context.is_notebook:
+            return
+        names = self.qualified_names(node.func) & self.targets
+        if names:
+            self.check(node, min(names))
+
+    message = ""  # formatted with the qualified ``name`` and its last part, ``short``
+
+    def check(self, node: cst.Call, name: str) -> None:
+        self.report(node, self.message.format(name=name, short=name.rsplit(".", 1)[-1]))
+
+
+class OsExit(_CallRule):
+    """
+    ## What it does
+    Flags `os._exit(...)`.
+
+    ## Why is this bad?
+    `os._exit` ends the process at once, without cleanup. In a notebook the
+    process is the kernel: every variable is lost and Jupyter only reports that
+    the kernel died.
+
+    ## Example
+    ```python
+    import os
+    if failed:
+        os._exit(1)
+    ```
+
+    ## Use instead
+    ```python
+    if failed:
+        raise RuntimeError("stopping here")
+    ```
+    """
+
+    code = "KG501"
+    name = "os-exit"
+    summary = "`os._exit()` ends the kernel process"
+    severity = "error"
+    triggers = ("_exit",)
+    targets = frozenset({"os._exit", "posix._exit"})
+    VALID = [
+        "import sys\nsys.exit(0)",
+        "def _exit():\n    pass\n_exit()",
+        "import os\nos.exit = print\nprint(os.path.exists('x'))",
+    ]
+    INVALID = [
+        Case("import os\nos._exit(0)", line=2, column=1, message="os._exit"),
+        Case("from os import _exit as bye\nbye(1)", line=2),
+        Case(("import os", "x = 1", "os._exit(1)"), line=1),
+        Case("import os\nos._exit(0)", script=True),
+    ]
+    message = "`os._exit()` ends the kernel process at once; raise an exception to stop instead"
+
+
+class OsAbort(_CallRule):
+    """
+    ## What it does
+    Flags `os.abort()`.
+
+    ## Why is this bad?
+    `os.abort` sends SIGABRT to the process: the kernel dies (and may dump core)
+    with no Python traceback.
+
+    ## Example
+    ```python
+    import os
+    os.abort()
+    ```
+
+    ## Use instead
+    ```python
+    raise RuntimeError("stopping here")
+    ```
+    """
+
+    code = "KG502"
+    name = "os-abort"
+    summary = "`os.abort()` kills the kernel with SIGABRT"
+    severity = "error"
+    triggers = ("abort",)
+    targets = frozenset({"os.abort", "posix.abort"})
+    VALID = ["import numpy as np\nnp.seterr(all='raise')\nabort = False", "task.abort()"]
+    INVALID = [Case("import os\nos.abort()", line=2), "from os import abort\nabort()"]
+    message = "`os.abort()` kills the kernel with SIGABRT; raise an exception instead"
+
+
+class KillSelf(_CallRule):
+    """
+    ## What it does
+    Flags `os.kill(os.getpid(), ...)`, `os.killpg` of the kernel's own process
+    group, and `signal.raise_signal(...)` of a fatal signal.
+
+    ## Why is this bad?
+    The kernel sends the signal to itself: SIGKILL and SIGTERM end it, and so does
+    any signal whose default action is to terminate.
+
+    ## Example
+    ```python
+    import os, signal
+    os.kill(os.getpid(), signal.SIGTERM)
+    ```
+
+    ## Use instead
+    ```python
+    raise SystemExit  # IPython catches it and the kernel stays alive
+    ```
+    """
+
+    code = "KG503"
+    name = "kill-self"
+    summary = "the kernel sends itself a fatal signal"
+    severity = "error"
+    triggers = ("kill", "raise_signal")
+    targets = frozenset({"os.kill", "os.killpg", "signal.raise_signal"})
+    _SELF = frozenset({"os.getpid", "os.getpgrp", "os.getpgid"})
+    _HARMLESS = frozenset({"signal.SIGINT", "signal.SIGUSR1", "signal.SIGUSR2", "signal.SIGCHLD", "signal.SIGWINCH"})
+    VALID = [
+        "import os, signal\nos.kill(child_pid, signal.SIGTERM)",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGINT)",
+        "import os\nos.kill(os.getpid(), 0)",
+        "import signal\nsignal.raise_signal(signal.SIGINT)",
+    ]
+    INVALID = [
+        Case("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", line=2),
+        "import os\nimport signal as s\nos.kill(os.getpid(), s.SIGTERM)",
+        "from os import kill, getpid\nkill(getpid(), 9)",
+        "import os, signal\nos.killpg(os.getpgrp(), signal.SIGTERM)",
+        "import signal\nsignal.raise_signal(signal.SIGTERM)",
+    ]
+
+    def check(self, node: cst.Call, name: str) -> None:
+        args = node.args
+        if name == "signal.raise_signal":
+            if args and self._fatal(args[0].value):
+                self.report(node, "`signal.raise_signal()` of a fatal signal kills the kernel")
+            return
+        if len(args) >= 2 and isinstance(args[0].value, cst.Call):
+            if self.qualified_names(args[0].value.func) & self._SELF and self._fatal(args[1].value):
+                self.report(node, f"`{name}()` of the kernel's own process kills the kernel")
+
+    def _fatal(self, signal: cst.BaseExpression) -> bool:
+        if self.qualified_names(signal) & self._HARMLESS:
+            return False
+        value = self.context.value(signal)
+        return not (isinstance(value, int) and value in (0, 2, 10, 12, 17, 28))
+
+
+class ExitInNotebook(_CallRule):
+    """
+    ## What it does
+    Flags `exit()` and `quit()` in a notebook.
+
+    ## Why is this bad?
+    In ipykernel, `exit()` and `quit()` are not `sys.exit`: they ask the kernel
+    to shut down. The notebook loses its kernel and all its variables.
+    (`sys.exit()` and `raise SystemExit` only stop the cell: IPython catches them.)
+
+    ## Example
+    ```python
+    if df.empty:
+        exit()
+    ```
+
+    ## Use instead
+    ```python
+    if df.empty:
+        raise SystemExit("no data")  # stops the cell, keeps the kernel
+    ```
+    """
+
+    code = "KG504"
+    name = "exit-in-notebook"
+    summary = "`exit()`/`quit()` shut the kernel down"
+    severity = "error"
+    triggers = ("exit", "quit")
+    targets = frozenset({"builtins.exit", "builtins.quit"})
+    notebook_only = True
+    VALID = [
+        "import sys\nsys.exit(1)",
+        "raise SystemExit",
+        Case("if __name__ == '__main__':\n    exit(main())", script=True),
+        Case("exit()", script=True),
+        "def exit():\n    print('bye')\nexit()",
+        "app.exit()",
+    ]
+    INVALID = [Case("exit()", line=1, column=1), "if done:\n    quit()", ("x = 1", "for i in range(3):\n    exit(0)")]
+    message = "`{short}()` shuts the kernel down; use `raise SystemExit` to stop only the cell"
+
+
+class SigintIgnored(_CallRule):
+    """
+    ## What it does
+    Flags `signal.signal(SIGINT, SIG_IGN)` and `signal.signal(SIGINT, SIG_DFL)`.
+
+    ## Why is this bad?
+    Jupyter's *Interrupt* button sends SIGINT. Ignored, the kernel can no longer
+    be interrupted: a long cell can only be stopped by restarting the kernel.
+    With the default action restored, the next interrupt kills the kernel.
+
+    ## Example
+    ```python
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ```
+
+    ## Use instead
+    ```python
+    try:
+        long_running()
+    except KeyboardInterrupt:
+        print("stopped")
+    ```
+    """
+
+    code = "KG505"
+    name = "sigint-disabled"
+    summary = "SIGINT ignored or reset: the kernel cannot be interrupted"
+    severity = "error"
+    triggers = ("SIGINT",)
+    targets = frozenset({"signal.signal"})
+    VALID = [
+        "import signal\nsignal.signal(signal.SIGINT, handler)",
+        "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)",
+        "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)",
+    ]
+    INVALID = [
+        Case("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)", line=2, message="interrupt"),
+        "from signal import signal, SIGINT, SIG_DFL\nsignal(SIGINT, SIG_DFL)",
+    ]
+
+    def check(self, node: cst.Call, name: str) -> None:
+        if len(node.args) < 2 or "signal.SIGINT" not in self.qualified_names(node.args[0].value):
+            return
+        action = self.qualified_names(node.args[1].value)
+        if "signal.SIG_IGN" in action:
+            self.report(node, "SIGINT ignored: the kernel can no longer be interrupted")
+        elif "signal.SIG_DFL" in action:
+            self.report(node, "SIGINT reset to its default action: the next interrupt kills the kernel")
+
+
+class ForkInKernel(_CallRule):
+    """
+    ## What it does
+    Flags `os.fork()` and `os.forkpty()` in a notebook.
+
+    ## Why is this bad?
+    The child is a copy of the kernel, with its ZeroMQ sockets and threads: it
+    answers the notebook's messages too, or deadlocks on a lock a thread held.
+    Either copy can hang or take the kernel down.
+
+    ## Example
+    ```python
+    import os
+    pid = os.fork()
+    ```
+
+    ## Use instead
+    ```python
+    import subprocess
+    subprocess.run(["python", "worker.py"])
+    ```
+    """
+
+    code = "KG506"
+    name = "fork-in-kernel"
+    summary = "`os.fork()` copies the kernel process"
+    severity = "error"
+    triggers = ("fork",)
+    targets = frozenset({"os.fork", "os.forkpty", "posix.fork", "pty.fork"})
+    notebook_only = True
+    VALID = [Case("import os\npid = os.fork()", script=True), "import os\nos.register_at_fork(after_in_child=f)"]
+    INVALID = [Case("import os\npid = os.fork()", line=2), "from os import fork\nfork()"]
+    message = "`{name}()` copies the kernel, sockets and threads included; use subprocess or multiprocessing"
+
+
+class SpawnNotebookFunction(Rule):
+    """
+    ## What it does
+    Flags a `multiprocessing` pool or process given a function defined in the
+    notebook when the notebook asks for the `spawn` or `forkserver` start method.
+
+    ## Why is this bad?
+    Under `spawn` and `forkserver`, the workers start a fresh interpreter and look
+    the function up by name in `__main__`, which in a kernel is not the notebook.
+    Every worker fails with `AttributeError: Can't get attribute ...`, the pool
+    replaces it, and `pool.map` waits forever: the cell hangs.
+
+    ## Example
+    ```python
+    import multiprocessing as mp
+    mp.set_start_method("spawn")
+    def square(x):
+        return x * x
+    with mp.Pool(4) as pool:
+        pool.map(square, range(10))
+    ```
+
+    ## Use instead
+    ```python
+    # workers.py: def square(x): return x * x
+    from workers import square
+    with mp.Pool(4) as pool:
+        pool.map(square, range(10))
+    ```
+    """
+
+    code = "KG507"
+    name = "spawn-notebook-function"
+    summary = "multiprocessing under spawn with a function defined in the notebook hangs"
+    severity = "error"
+    triggers = ("Pool", "Process", "spawn", "forkserver")
+    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
+    _POOL_METHODS = frozenset(
+        {"map", "imap", "imap_unordered", "starmap", "apply", "apply_async", "map_async", "starmap_async"}
+    )
+    _START = frozenset(
+        {"multiprocessing.set_start_method", "multiprocessing.get_context", "multiprocessing.context.BaseContext.get_context"}
+    )
+    VALID = [
+        "import multiprocessing as mp\ndef f(x):\n    return x\nwith mp.Pool(2) as pool:\n    pool.map(f, range(3))",
+        "import multiprocessing as mp\nfrom workers import f\nmp.set_start_method('spawn')\nwith mp.Pool(2) as pool:\n    pool.map(f, range(3))",
+        Case(
+            "import multiprocessing as mp\nmp.set_start_method('spawn')\ndef f(x):\n    return x\n"
+            "if __name__ == '__main__':\n    with mp.Pool(2) as pool:\n        pool.map(f, range(3))",
+            script=True,
+        ),
+        "import multiprocessing as mp\nmp.set_start_method('fork')\ndef f(x):\n    return x\np = mp.Process(target=f)",
+    ]
+    INVALID = [
+        Case(
+            (
+                "import multiprocessing as mp\nmp.set_start_method('spawn')",
+                "def square(x):\n    return x * x",
+                "with mp.Pool(4) as pool:\n    print(pool.map(square, range(10)))",
+            ),
+            line=2,
+            message="square",
+        ),
+        "import multiprocessing as mp\ndef f(x):\n    return x\nctx = mp.get_context('spawn')\npool = ctx.Pool(2)\npool.map(f, [1])",
+        "from multiprocessing import Process, set_start_method\nset_start_method('forkserver')\n"
+        "def work():\n    pass\np = Process(target=work)\np.start()",
+    ]
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.functions: set[str] = set()
+        self.pools: set[str] = set()
+        self.spawn = False
+        self.candidates: list[tuple] = []
+
+    def visit_cell(self, cell, tree: ast.Module) -> None:
+        self.functions.update(
+            node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not self.context.is_notebook:
+            return
+        names = self.qualified_names(node.func)
+        if names & self._START and node.args:
+            method = self.context.value(node.args[0].value)
+            self.spawn = self.spawn or method in ("spawn", "forkserver")
+        if any(name.endswith("Process") for name in names) or _attr(node.func) == "Process":
+            target = next((arg.value for arg in node.args if arg.keyword and arg.keyword.value == "target"), None)
+            self._candidate(node, target, "Process")
+        elif _attr(node.func) in self._POOL_METHODS and isinstance(node.func.value, cst.Name):
+            if node.func.value.value in self.pools and node.args:
+                self._candidate(node, node.args[0].value, f"pool.{node.func.attr.value}")
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if _is_pool(node.value):
+            self.pools.update(t.target.value for t in node.targets if isinstance(t.target, cst.Name))
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if _is_pool(node.item) and node.asname and isinstance(node.asname.name, cst.Name):
+            self.pools.add(node.asname.name.value)
+
+    def _candidate(self, node: cst.Call, function, via: str) -> None:
+        if isinstance(function, cst.Name) and function.value in self.functions:
+            self.candidates.append((self.context.cell, self.context.position(node), function.value, via))
+
+    def end_document(self) -> None:
+        if not self.spawn:
+            return
+        for cell, position, function, via in self.candidates:
+            self.report_at(
+                cell,
+                position,
+                f"`{via}` runs `{function}`, defined in the notebook, under the spawn/forkserver start method: "
+                "the workers cannot find it and the cell hangs; move it to a module and import it",
+            )
+
+
+def _attr(func: cst.BaseExpression) -> str | None:
+    return func.attr.value if isinstance(func, cst.Attribute) else None
+
+
+def _is_pool(value: cst.BaseExpression) -> bool:
+    if not isinstance(value, cst.Call):
+        return False
+    func = value.func
+    return (isinstance(func, cst.Name) and func.value == "Pool") or _attr(func) == "Pool"
