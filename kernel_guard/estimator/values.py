@@ -210,6 +210,156 @@ BUILTINS: dict[str, Callable] = {
 }
 
 
+class Folder:
+    """Folds an expression tree; subclasses extend it to abstract values.
+
+    One method per node kind (see ``_METHODS``); each returns a value or
+    ``UNKNOWN`` and may raise the arithmetic errors ``value()`` turns into
+    ``UNKNOWN``.
+    """
+
+    _METHODS = {
+        ast.Constant: "constant",
+        ast.Name: "name",
+        ast.BinOp: "binop",
+        ast.UnaryOp: "unaryop",
+        ast.Tuple: "sequence",
+        ast.List: "sequence",
+        ast.Compare: "compare",
+        ast.BoolOp: "boolop",
+        ast.IfExp: "ifexp",
+        ast.Subscript: "subscript",
+        ast.Call: "call",
+    }
+
+    def __init__(self, lookup: Callable[[str], object]):
+        self.lookup = lookup
+
+    def value(self, node: ast.AST) -> object:
+        """The value of ``node``, ``UNKNOWN`` on anything that cannot be folded."""
+        try:
+            value = self.visit(node)
+        except (ArithmeticError, ValueError, TypeError, IndexError, KeyError, RecursionError):
+            return UNKNOWN
+        return value if value is UNKNOWN else _checked(value)
+
+    def visit(self, node: ast.AST) -> object:
+        method = self._METHODS.get(type(node))
+        return UNKNOWN if method is None else getattr(self, method)(node)
+
+    def constant(self, node: ast.Constant) -> object:
+        value = node.value
+        return value if type(value) in _SCALARS else UNKNOWN
+
+    def name(self, node: ast.Name) -> object:
+        value = self.lookup(node.id)
+        return value if is_constant(value) else UNKNOWN
+
+    def fold_binop(self, op: ast.operator, left: object, right: object) -> object:
+        if not (is_constant(left) and is_constant(right)):
+            return UNKNOWN
+        return _checked(_BINOPS[type(op)](left, right))
+
+    def binop(self, node: ast.BinOp) -> object:
+        if type(node.op) not in _BINOPS:
+            return UNKNOWN
+        left = self.visit(node.left)
+        if left is UNKNOWN:
+            return UNKNOWN
+        right = self.visit(node.right)
+        if right is UNKNOWN:
+            return UNKNOWN
+        return self.fold_binop(node.op, left, right)
+
+    def unaryop(self, node: ast.UnaryOp) -> object:
+        operand = self.visit(node.operand)
+        if not is_constant(operand):
+            return UNKNOWN
+        return _UNARY[type(node.op)](operand)
+
+    def sequence(self, node: ast.Tuple | ast.List) -> object:
+        if len(node.elts) > MAX_LENGTH:
+            return UNKNOWN
+        items = []
+        for elt in node.elts:
+            if type(elt) is ast.Starred:
+                inner = self.visit(elt.value)
+                if type(inner) not in (tuple, list, range) or len(inner) > MAX_LENGTH:
+                    return UNKNOWN
+                items.extend(inner)
+            else:
+                item = self.visit(elt)
+                if item is UNKNOWN:
+                    return UNKNOWN
+                items.append(item)
+        return tuple(items) if type(node) is ast.Tuple else _checked(items)
+
+    def compare(self, node: ast.Compare) -> object:
+        left = self.visit(node.left)
+        if not is_constant(left):
+            return UNKNOWN
+        for op, comparator in zip(node.ops, node.comparators):
+            right = self.visit(comparator)
+            if not is_constant(right):
+                return UNKNOWN
+            if not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+
+    def boolop(self, node: ast.BoolOp) -> object:
+        is_and = type(node.op) is ast.And
+        value = UNKNOWN
+        for operand in node.values:
+            value = self.visit(operand)
+            if not is_constant(value):
+                return UNKNOWN
+            if bool(value) != is_and:
+                return value
+        return value
+
+    def ifexp(self, node: ast.IfExp) -> object:
+        test = self.visit(node.test)
+        if not is_constant(test):
+            return UNKNOWN
+        return self.visit(node.body if test else node.orelse)
+
+    def subscript(self, node: ast.Subscript) -> object:
+        container = self.visit(node.value)
+        if type(container) not in (tuple, list, str, bytes, range):
+            return UNKNOWN
+        index = node.slice
+        if type(index) is ast.Slice:
+            parts = []
+            for part in (index.lower, index.upper, index.step):
+                value = None if part is None else self.visit(part)
+                if value is not None and type(value) not in (int, bool):
+                    return UNKNOWN
+                parts.append(value)
+            return container[slice(*parts)]
+        key = self.visit(index)
+        if type(key) not in (int, bool):
+            return UNKNOWN
+        return container[key]
+
+    def call(self, node: ast.Call) -> object:
+        func = node.func
+        if type(func) is not ast.Name or node.keywords:
+            return UNKNOWN
+        fold = BUILTINS.get(func.id)
+        if fold is None or self.lookup(func.id) is not UNKNOWN:
+            return UNKNOWN
+        args = []
+        for arg in node.args:
+            if type(arg) is ast.Starred:
+                return UNKNOWN
+            value = self.visit(arg)
+            if not is_constant(value):
+                return UNKNOWN
+            args.append(value)
+        return fold(*args)
+
+
 def evaluate(node: ast.AST, lookup: Callable[[str], object]) -> object:
     """The constant value of ``node``, or ``UNKNOWN``.
 
@@ -218,117 +368,4 @@ def evaluate(node: ast.AST, lookup: Callable[[str], object]) -> object:
     ``UNKNOWN`` for its name (a name bound to anything else has been rebound).
     Never raises for a well-formed tree; never executes user code.
     """
-    try:
-        value = _eval(node, lookup)
-    except (ArithmeticError, ValueError, TypeError, IndexError, KeyError, RecursionError):
-        return UNKNOWN
-    return value if value is UNKNOWN else _checked(value)
-
-
-def _eval(node: ast.AST, lookup: Callable[[str], object]) -> object:
-    kind = type(node)
-    if kind is ast.Constant:
-        value = node.value
-        return value if type(value) in _SCALARS else UNKNOWN
-    if kind is ast.Name:
-        value = lookup(node.id)
-        return value if is_constant(value) else UNKNOWN
-    if kind is ast.BinOp:
-        op = _BINOPS.get(type(node.op))
-        left = _eval(node.left, lookup)
-        if op is None or left is UNKNOWN:
-            return UNKNOWN
-        right = _eval(node.right, lookup)
-        if right is UNKNOWN:
-            return UNKNOWN
-        return _checked(op(left, right))
-    if kind is ast.UnaryOp:
-        operand = _eval(node.operand, lookup)
-        if operand is UNKNOWN:
-            return UNKNOWN
-        return _UNARY[type(node.op)](operand)
-    if kind is ast.Tuple or kind is ast.List:
-        if len(node.elts) > MAX_LENGTH:
-            return UNKNOWN
-        items = []
-        for elt in node.elts:
-            if type(elt) is ast.Starred:
-                inner = _eval(elt.value, lookup)
-                if type(inner) not in (tuple, list, range):
-                    return UNKNOWN
-                items.extend(inner)
-            else:
-                item = _eval(elt, lookup)
-                if item is UNKNOWN:
-                    return UNKNOWN
-                items.append(item)
-        return tuple(items) if kind is ast.Tuple else _checked(items)
-    if kind is ast.Compare:
-        left = _eval(node.left, lookup)
-        if left is UNKNOWN:
-            return UNKNOWN
-        for op, comparator in zip(node.ops, node.comparators):
-            right = _eval(comparator, lookup)
-            if right is UNKNOWN:
-                return UNKNOWN
-            if not _COMPARE[type(op)](left, right):
-                return False
-            left = right
-        return True
-    if kind is ast.BoolOp:
-        is_and = type(node.op) is ast.And
-        value = UNKNOWN
-        for operand in node.values:
-            value = _eval(operand, lookup)
-            if value is UNKNOWN:
-                return UNKNOWN
-            if bool(value) != is_and:
-                return value
-        return value
-    if kind is ast.IfExp:
-        test = _eval(node.test, lookup)
-        if test is UNKNOWN:
-            return UNKNOWN
-        return _eval(node.body if test else node.orelse, lookup)
-    if kind is ast.Subscript:
-        return _subscript(node, lookup)
-    if kind is ast.Call:
-        return _call(node, lookup)
-    return UNKNOWN
-
-
-def _subscript(node: ast.Subscript, lookup) -> object:
-    container = _eval(node.value, lookup)
-    if type(container) not in (tuple, list, str, bytes, range):
-        return UNKNOWN
-    index = node.slice
-    if type(index) is ast.Slice:
-        parts = []
-        for part in (index.lower, index.upper, index.step):
-            value = None if part is None else _eval(part, lookup)
-            if value is not None and type(value) not in (int, bool):
-                return UNKNOWN
-            parts.append(value)
-        return container[slice(*parts)]
-    key = _eval(index, lookup)
-    if type(key) not in (int, bool):
-        return UNKNOWN
-    return container[key]
-
-
-def _call(node: ast.Call, lookup) -> object:
-    func = node.func
-    if type(func) is not ast.Name or node.keywords:
-        return UNKNOWN
-    fold = BUILTINS.get(func.id)
-    if fold is None or lookup(func.id) is not UNKNOWN:
-        return UNKNOWN
-    args = []
-    for arg in node.args:
-        if type(arg) is ast.Starred:
-            return UNKNOWN
-        value = _eval(arg, lookup)
-        if value is UNKNOWN:
-            return UNKNOWN
-        args.append(value)
-    return fold(*args)
+    return Folder(lookup).value(node)
