@@ -22,8 +22,11 @@ PYTHON_CELL_MAGICS = frozenset(
 # Line magics whose argument is a Python statement: lint the statement itself.
 _PYTHON_LINE_MAGIC = re.compile(r"^(\s*)%(time|timeit|prun|memit|guard)\b[ \t]*")
 _TIMEIT_OPTION = re.compile(r"-[nr]\s*\d+\s+|-[qopc]\s+|-t\s+|-p\s*\d+\s+")
-_IPYTHON_SYNTAX = re.compile(r"^\s*[%!]|^[^#\n]*=\s*[%!]|\?\s*$", re.MULTILINE)
+_IPYTHON_SYNTAX = re.compile(r"^\s*[%!?]|^[^#\n]*=\s*[%!]|\?\s*$|^\s*(>>>|In \[)", re.MULTILINE)
 _CELL_MAGIC = re.compile(r"^\s*%%(\S+)")
+# Datalab-era notebooks write `%bash` / `%bq query` on the first line of a cell whose
+# body is shell or SQL: such a cell is not Python.
+_LINE_AS_CELL_MAGIC = re.compile(r"^\s*%(bash|sh|bq|sql|html|javascript|js|latex|markdown|svg|script|perl|ruby|sx|system|gcs|storage|ml|mlalpha|chart|writefile|file)\b[^\n]*\n\s*\S")
 
 
 class InputError(Exception):
@@ -60,6 +63,8 @@ class Document:
 def python_source(text: str) -> tuple[str, dict[int, int]] | None:
     """Python for one cell's text, with the same number of lines, and the column
     shifts applied; ``None`` when the cell is not Python (``%%bash``, ``%%html``...)."""
+    if _LINE_AS_CELL_MAGIC.match(text):
+        return None
     magic = _CELL_MAGIC.match(text)
     if magic:
         if magic.group(1) not in PYTHON_CELL_MAGICS:
@@ -70,9 +75,27 @@ def python_source(text: str) -> tuple[str, dict[int, int]] | None:
             return None
         body_source, body_shift = translated
         return "\n" + body_source, {line + 1: shift for line, shift in body_shift.items()}
+    text, shifts = _dedent(text)
     if not _IPYTHON_SYNTAX.search(text):
+        return text, shifts
+    translated, magic_shifts = _translate_ipython(text)
+    return translated, {line: shifts.get(line, 0) + magic_shifts.get(line, 0) for line in {*shifts, *magic_shifts}}
+
+
+def _dedent(text: str) -> tuple[str, dict[int, int]]:
+    """IPython runs a cell whose first line is indented by removing that indent
+    from every line that has it (its ``leading_indent`` cleanup); so do we."""
+    first = next((line for line in text.split("\n") if line.strip()), "")
+    indent = first[: len(first) - len(first.lstrip())]
+    if not indent:
         return text, {}
-    return _translate_ipython(text)
+    lines = text.split("\n")
+    shifts = {}
+    for index, line in enumerate(lines):
+        if line.startswith(indent):
+            lines[index] = line[len(indent):]
+            shifts[index + 1] = len(indent)
+    return "\n".join(lines), shifts
 
 
 def _translate_ipython(text: str) -> tuple[str, dict[int, int]]:
@@ -92,11 +115,26 @@ def _translate_ipython(text: str) -> tuple[str, dict[int, int]]:
     if translated.endswith("\n") and not text.endswith("\n"):
         translated = translated[:-1]
     if translated.count("\n") != text.count("\n"):
-        # A transform merged lines (continuations); blank the IPython lines instead.
-        translated = "\n".join(
-            "pass" if re.match(r"^\s*[%!]", line) else line for line in text.split("\n")
-        )
+        translated = _blank_ipython_lines(text)
     return translated, shifts
+
+
+def _blank_ipython_lines(text: str) -> str:
+    """When IPython's transforms merge lines (``!cmd \\`` continuations), keep the
+    lines: an IPython line becomes ``pass`` (or ``x = None``) and its continuation
+    lines become blank."""
+    lines = text.split("\n")
+    continued = False
+    for index, line in enumerate(lines):
+        if continued:
+            lines[index] = ""
+        elif (match := re.match(r"^(\s*)(?:([\w.,\s]+?)\s*=\s*)?[%!]", line)) is not None:
+            indent, target = match.group(1), match.group(2)
+            lines[index] = f"{indent}{target} = None" if target else f"{indent}pass"
+        else:
+            continue
+        continued = line.rstrip().endswith("\\")
+    return "\n".join(lines)
 
 
 _TRANSFORMER = None

@@ -1,0 +1,190 @@
+"""``kernel-lint``: find what will kill or hang a Jupyter kernel, before it runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+_SKIP_DIRS = {".ipynb_checkpoints", ".git", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules", ".hg"}
+
+
+class UsageError(Exception):
+    """A bad option or configuration; reported in one line, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kernel_guard.lint.formats import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="kernel-lint",
+        description="Statically find code that will kill or hang a Jupyter kernel "
+        "(memory, loops, recursion, exceptions, kernel killers, output floods). Nothing is executed.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help=".ipynb or .py files, or directories to search")
+    parser.add_argument("--format", choices=FORMATS, help="output format (default: text)")
+    parser.add_argument("--select", metavar="CODES", help="comma-separated codes or prefixes to check (e.g. KG1,KG201)")
+    parser.add_argument("--ignore", metavar="CODES", help="comma-separated codes or prefixes to skip")
+    parser.add_argument(
+        "--mem-budget",
+        metavar="SIZE",
+        help="memory budget for KG1 checks, e.g. 16G or 80%% (default: RAM, or the container's limit if lower)",
+    )
+    parser.add_argument("--statistics", action="store_true", default=None, help="print the count per code at the end")
+    parser.add_argument("-j", "--jobs", type=int, metavar="N", help="lint files in N processes (default: all cores)")
+    parser.add_argument("--exit-zero", action="store_true", default=None, help="exit 0 even with findings")
+    parser.add_argument("--explain", metavar="CODE", help="print a rule's documentation and exit")
+    parser.add_argument("--list-rules", action="store_true", help="list every code with its summary and exit")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except UsageError as exc:
+        print(f"kernel-lint: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kernel_guard.lint.registry import all_rules, rule_for
+
+    if args.version:
+        from kernel_guard import __version__
+
+        print(f"kernel-lint {__version__}")
+        return EXIT_CLEAN
+    if args.list_rules:
+        for rule in all_rules():
+            print(f"{rule.code}  {rule.name:<32} {rule.summary}")
+        return EXIT_CLEAN
+    if args.explain:
+        rule = rule_for(args.explain)
+        if rule is None:
+            raise UsageError(f"unknown rule code {args.explain!r} (see --list-rules)")
+        print(f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.documentation()}")
+        return EXIT_CLEAN
+    if not args.paths:
+        raise UsageError("no PATH given (try: kernel-lint notebook.ipynb)")
+
+    settings = _settings(args)
+    files, missing = _collect(args.paths)
+    for path in missing:
+        print(f"{path}: no such file or directory", file=sys.stderr)
+    from kernel_guard.lint.runner import lint_files
+
+    findings, failures = lint_files(files, settings["selection"], settings["mem_budget"], settings["jobs"])
+    for path, reason in failures:
+        print(f"{path}: {reason}", file=sys.stderr)
+
+    from kernel_guard.lint.formats import render, statistics
+
+    fmt = settings["format"]
+    output = render(findings, fmt)
+    if settings["statistics"] and fmt == "text":
+        output += statistics(findings)
+    sys.stdout.write(output)
+    sys.stdout.flush()
+    if missing or failures:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if findings and not settings["exit_zero"] else EXIT_CLEAN
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    """Command line over ``[tool.kernel-lint]`` over defaults."""
+    from kernel_guard.lint.config import ConfigError, load_config
+    from kernel_guard.lint.engine import Selection
+    from kernel_guard.lint.formats import FORMATS
+    from kernel_guard.lint.registry import check_codes
+
+    try:
+        config = load_config(Path(args.paths[0]) if args.paths else Path.cwd())
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+    def pick(option, key, default):
+        return option if option is not None else config.get(key, default)
+
+    select = _codes(args.select) if args.select is not None else config.get("select", ["KG"])
+    ignore = _codes(args.ignore) if args.ignore is not None else config.get("ignore", [])
+    try:
+        check_codes(select)
+        check_codes(ignore)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    fmt = pick(args.format, "format", "text")
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    jobs = pick(args.jobs, "jobs", None) or _cores()
+    if not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"--jobs must be a positive whole number, not {jobs!r}")
+    return {
+        "selection": Selection(tuple(c.strip().upper() for c in select), tuple(c.strip().upper() for c in ignore)),
+        "mem_budget": _mem_budget(pick(args.mem_budget, "mem-budget", None)),
+        "format": fmt,
+        "statistics": bool(pick(args.statistics, "statistics", False)),
+        "exit_zero": bool(pick(args.exit_zero, "exit-zero", False)),
+        "jobs": jobs,
+    }
+
+
+def _codes(text: str) -> list[str]:
+    return [code.strip() for code in text.split(",") if code.strip()]
+
+
+def _mem_budget(value) -> int | None:
+    if value is None:
+        return None
+    from kernel_guard.sizes import parse_size
+
+    total = None
+    if isinstance(value, str) and value.strip().endswith("%"):
+        from kernel_guard.memory import usable_memory
+
+        total = usable_memory()
+    try:
+        return parse_size(value, total=total)
+    except ValueError as exc:
+        raise UsageError(f"--mem-budget: {exc}") from None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _collect(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Files to lint (explicit files as given; directories searched for .ipynb and .py)."""
+    files, missing = [], []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files.extend(_walk(path))
+        elif path.exists():
+            files.append(name)
+        else:
+            missing.append(name)
+    return list(dict.fromkeys(files)), missing
+
+
+def _walk(root: Path) -> list[str]:
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(
+            d for d in dirs if d not in _SKIP_DIRS and not (Path(folder, d, "pyvenv.cfg")).exists()
+        )
+        found.extend(str(Path(folder, n)) for n in sorted(names) if n.endswith((".ipynb", ".py")))
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())
