@@ -122,7 +122,8 @@ def _settings(args: argparse.Namespace) -> dict:
     fmt = pick(args.format, "format", "text")
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    jobs = pick(args.jobs, "jobs", None) or _cores()
+    jobs = pick(args.jobs, "jobs", None)
+    jobs = _cores() if jobs is None else jobs
     if not isinstance(jobs, int) or jobs < 1:
         raise UsageError(f"--jobs must be a positive whole number, not {jobs!r}")
     return {

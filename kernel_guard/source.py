@@ -115,25 +115,29 @@ def _translate_ipython(text: str) -> tuple[str, dict[int, int]]:
     if translated.endswith("\n") and not text.endswith("\n"):
         translated = translated[:-1]
     if translated.count("\n") != text.count("\n"):
-        translated = _blank_ipython_lines(text)
+        translated = _translate_lines(text)
     return translated, shifts
 
 
-def _blank_ipython_lines(text: str) -> str:
-    """When IPython's transforms merge lines (``!cmd \\`` continuations), keep the
-    lines: an IPython line becomes ``pass`` (or ``x = None``) and its continuation
-    lines become blank."""
+def _translate_lines(text: str) -> str:
+    """When IPython's transforms merge lines (``!cmd \\`` continuations), translate
+    each IPython line with its continuations alone and pad with blank lines."""
     lines = text.split("\n")
-    continued = False
-    for index, line in enumerate(lines):
-        if continued:
-            lines[index] = ""
-        elif (match := re.match(r"^(\s*)(?:([\w.,\s]+?)\s*=\s*)?[%!]", line)) is not None:
-            indent, target = match.group(1), match.group(2)
-            lines[index] = f"{indent}{target} = None" if target else f"{indent}pass"
-        else:
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if not _IPYTHON_SYNTAX.match(line) and not re.search(r"\?\s*$", line):
+            index += 1
             continue
-        continued = line.rstrip().endswith("\\")
+        end = index
+        while lines[end].rstrip().endswith("\\") and end + 1 < len(lines):
+            end += 1
+        indent = line[: len(line) - len(line.lstrip())]
+        chunk = "\n".join(lines[index : end + 1]).strip()
+        translated = _transformer().transform_cell(chunk).strip()
+        lines[index] = indent + (translated if "\n" not in translated else "pass")
+        lines[index + 1 : end + 1] = [""] * (end - index)
+        index = end + 1
     return "\n".join(lines)
 
 
