@@ -1,0 +1,547 @@
+"""The crash recorder (SPEC section 4): why did my kernel die?
+
+While the extension is loaded, each kernel keeps a small JSON journal in the
+user's state directory (``$KERNEL_GUARD_STATE_DIR``, else
+``$XDG_STATE_HOME/kernel_guard``, else ``~/.local/state/kernel_guard``), one
+folder per notebook: the running cell's number and source, the limits in force,
+the last resident memory sampled, and the OOM counters of its cgroup and of the
+system as they were. ``faulthandler`` writes the Python stack of a fatal signal
+(SIGSEGV, SIGBUS, SIGABRT, ...) and of SIGTERM to files beside it.
+
+The next kernel for the same notebook (``JPY_SESSION_NAME``, else the working
+directory) finds the journal of a kernel that is gone while "running", tells the
+user once which cell killed it and how, and deletes it. A kernel that exits
+normally removes its own files; journals nobody comes back for expire.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import faulthandler
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping
+
+import psutil
+
+from kernel_guard import memory
+from kernel_guard.sizes import format_bytes
+
+STATE_DIR_ENV = "KERNEL_GUARD_STATE_DIR"
+SOURCE_LIMIT = 2000  # characters of the running cell kept in the journal
+SHOWN_LINES = 8  # lines of that source quoted in the post-mortem
+WRITE_INTERVAL = 1.0  # seconds between journal writes while a cell runs
+IDLE_REFRESH = 30.0  # seconds between refreshes of the OOM-counter baseline while idle
+MAX_AGE = 30 * 86400  # journals of dead kernels nobody came back for
+NEAR_LIMIT = 0.8  # last RSS at this share of the limit counts as evidence of an OOM kill
+_FATAL = re.compile(r"^Fatal Python error: (.+?)\s*$", re.MULTILINE)
+_CELL_FILE = re.compile(r"ipykernel_\d+|<ipython-input-|<cell ")
+
+
+def state_dir() -> str:
+    """Where journals live (created on first use)."""
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return override
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+        return os.path.join(base, "kernel_guard")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "kernel_guard")
+
+
+def notebook_key() -> str:
+    """What identifies "the same notebook" across kernels."""
+    return os.environ.get("JPY_SESSION_NAME") or os.getcwd()
+
+
+class Recorder:
+    """One kernel's journal. Every method is cheap and never raises: a recorder
+    that cannot write (read-only home, full disk) records nothing, silently."""
+
+    def __init__(self, key: str | None = None, directory: str | None = None):
+        self.key = notebook_key() if key is None else key
+        digest = hashlib.sha256(self.key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        self.root = directory or state_dir()
+        self.folder = os.path.join(self.root, digest)
+        self.pid = os.getpid()
+        proc = psutil.Process()
+        self.create_time = proc.create_time()
+        base = os.path.join(self.folder, f"{self.pid}-{int(self.create_time * 1000)}")
+        self.path, self.fault_path, self.term_path = base + ".json", base + ".fault", base + ".term"
+        self.active = False
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._statm: int | None = None
+        self._files: list = []
+        self._faulthandler_was_enabled = False
+        self._last_write = 0.0
+        self._journal: dict = {}
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> str | None:
+        """Start recording; return the one-time post-mortem of this notebook's
+        previous kernel if it died mid-cell (``None`` otherwise)."""
+        if self.active:
+            return None
+        try:
+            os.makedirs(self.folder, mode=0o700, exist_ok=True)
+            message = self._collect_dead()
+            _expire(self.root, keep=self.folder)
+            self._begin()
+        except OSError:
+            self._end()
+            return None
+        return message
+
+    def stop(self) -> None:
+        """Stop recording, restore faulthandler and SIGTERM, remove this kernel's files."""
+        if not self.active:
+            return
+        self._end()
+        for path in (self.path, self.fault_path, self.term_path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def _begin(self) -> None:
+        cgroup = memory.read_cgroup_memory()
+        self._journal = {
+            "format": 1,
+            "key": self.key,
+            "pid": self.pid,
+            "create_time": self.create_time,
+            "hostname": socket.gethostname(),
+            "boot_time": psutil.boot_time(),
+            "ram_total": psutil.virtual_memory().total,
+            "cgroup": None if cgroup is None else {
+                "version": cgroup.version,
+                "directory": cgroup.counters_directory,
+                "limit_directory": cgroup.limit_directory,
+                "limit": cgroup.limit,
+            },
+            "counters": memory.read_oom_counters(cgroup),
+            "status": "idle",
+            "cell": None,
+            "rss": None,
+            "rss_time": None,
+            "updated": time.time(),
+        }
+        with contextlib.suppress(OSError):
+            self._statm = os.open("/proc/self/statm", os.O_RDONLY)
+        fault = open(self.fault_path, "w", opener=_private)
+        term = open(self.term_path, "w", opener=_private)
+        self._files = [fault, term]
+        self._faulthandler_was_enabled = faulthandler.is_enabled()
+        faulthandler.enable(file=fault, all_threads=True)
+        if hasattr(signal, "SIGTERM") and hasattr(faulthandler, "register"):
+            # chain=True: dump the stack, then die of SIGTERM exactly as before.
+            faulthandler.register(signal.SIGTERM, file=term, all_threads=False, chain=True)
+        self.active = True
+        self._stopping.clear()
+        _register_process_hooks(self)
+        self._write()
+        self._thread = threading.Thread(target=self._sampler, name="kernel_guard-recorder", daemon=True)
+        self._thread.start()
+
+    def _end(self) -> None:
+        self.active = False
+        self._stopping.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        self._thread = None
+        self._restore_faulthandler()
+        for f in self._files:
+            with contextlib.suppress(OSError):
+                f.close()
+        self._files = []
+        if self._statm is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._statm)
+            self._statm = None
+        _unregister_process_hooks(self)
+
+    def _restore_faulthandler(self) -> None:
+        if not self._files:
+            return
+        if hasattr(signal, "SIGTERM") and hasattr(faulthandler, "unregister"):
+            faulthandler.unregister(signal.SIGTERM)
+        if self._faulthandler_was_enabled:
+            # faulthandler cannot tell which file it wrote to; stderr is the
+            # default of Python and of ipykernel.
+            faulthandler.enable(file=sys.__stderr__, all_threads=True)
+        else:
+            faulthandler.disable()
+
+    # -- per cell ----------------------------------------------------------------
+
+    def cell_started(self, number: int | None, source: str, limits: Mapping | None = None) -> None:
+        """Record that cell ``number`` starts to run ``source`` under ``limits``
+        (such as ``{"max_mem": 2**30, "timeout": 10}``). Written at once."""
+        if not self.active:
+            return
+        now = time.time()
+        with self._lock:
+            self._journal["status"] = "running"
+            self._journal["cell"] = {
+                "number": number,
+                "source": source[:SOURCE_LIMIT],
+                "truncated": len(source) > SOURCE_LIMIT,
+                "started": now,
+                "limits": {k: _jsonable(v) for k, v in (limits or {}).items()},
+            }
+            rss = self._read_rss()
+            if rss is not None:
+                self._journal["rss"], self._journal["rss_time"] = rss, now
+            self._write()
+
+    def sample(self, rss: int) -> None:
+        """Resident memory measured by a watchdog; written at most once a second."""
+        if not self.active:
+            return
+        now = time.time()
+        with self._lock:
+            self._journal["rss"], self._journal["rss_time"] = int(rss), now
+            if self._journal["status"] == "running" and now - self._last_write >= WRITE_INTERVAL:
+                self._write()
+
+    def cell_finished(self) -> None:
+        """The cell ended (success, error or interrupt): the kernel is idle."""
+        if not self.active:
+            return
+        with self._lock:
+            self._journal["status"] = "idle"
+            self._write()
+
+    # -- internals ---------------------------------------------------------------
+
+    def _sampler(self) -> None:
+        """Once a second: while a cell runs, its RSS (for cells no watchdog samples)
+        and a heartbeat; while idle, now and then, a fresh OOM-counter baseline."""
+        ticks = 0
+        while self.active:
+            self._stopping.wait(WRITE_INTERVAL)
+            if not self.active:
+                return
+            ticks += 1
+            if self._journal.get("status") == "running":
+                rss = self._read_rss()
+                if rss is not None and time.time() - self._last_write >= WRITE_INTERVAL * 0.9:
+                    self.sample(rss)
+            elif ticks % int(IDLE_REFRESH / WRITE_INTERVAL) == 0:
+                counters = memory.read_oom_counters(memory.read_cgroup_memory())
+                with self._lock:
+                    if counters != self._journal["counters"] and self._journal["status"] == "idle":
+                        self._journal["counters"] = counters
+                        self._write()
+
+    def _read_rss(self) -> int | None:
+        if self._statm is not None:
+            try:
+                return int(os.pread(self._statm, 128, 0).split()[1]) * _PAGE
+            except (OSError, ValueError, IndexError):
+                return None
+        try:
+            return psutil.Process().memory_info().rss
+        except psutil.Error:
+            return None
+
+    def _write(self) -> None:
+        """Atomically replace the journal (caller holds the lock or is alone)."""
+        now = time.time()
+        self._journal["updated"] = now
+        tmp = self.path + ".tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, json.dumps(self._journal, separators=(",", ":")).encode())
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError:
+            return
+        self._last_write = now
+
+    def _collect_dead(self) -> str | None:
+        """Post-mortems of this notebook's dead kernels; their files are removed."""
+        messages = []
+        for name in sorted(os.listdir(self.folder)):
+            if not name.endswith(".json"):
+                continue
+            path = os.path.join(self.folder, name)
+            journal = _load(path)
+            if journal is None:
+                _remove_kernel_files(path)
+                continue
+            if journal.get("pid") == self.pid or not _is_dead(journal):
+                continue
+            # Claim it: of two kernels starting at once, one reports it.
+            claimed = f"{path}.{self.pid}.claimed"
+            try:
+                os.rename(path, claimed)
+            except OSError:
+                continue
+            if journal.get("status") == "running":
+                base = path[: -len(".json")]
+                messages.append(post_mortem(journal, _read(base + ".fault"), _read(base + ".term")))
+            _remove_kernel_files(path)
+            with contextlib.suppress(OSError):
+                os.unlink(claimed)
+        return "\n\n".join(messages) or None
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)  # cell source and stacks are the user's business
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+# -- the post-mortem -------------------------------------------------------------
+
+
+def post_mortem(journal: Mapping, fault: str = "", term: str = "") -> str:
+    """The message about a kernel that died while running a cell, from its journal,
+    its faulthandler output and the OOM counters as they are now."""
+    cell = journal.get("cell") or {}
+    number = cell.get("number")
+    label = f"cell [{number}]" if number is not None else "a cell"
+    started = cell.get("started")
+    lines = [
+        f"kernel_guard: the previous kernel of this notebook (pid {journal.get('pid')}) "
+        f"died while running {label}"
+        + (f", started {_when(started)}" if started else "")
+        + (f", last seen alive {_when(journal['updated'])}" if journal.get("updated") else "")
+        + ":"
+    ]
+    source = (cell.get("source") or "").rstrip("\n").splitlines()
+    shown = source[:SHOWN_LINES]
+    lines += ["    " + line for line in shown]
+    if len(source) > SHOWN_LINES or cell.get("truncated"):
+        lines.append("    ...")
+
+    cause, evidence, limit_met = _cause(journal, fault, term)
+    lines.append(_memory_line(journal, limit_met))
+    lines.append(f"Likely cause: {cause}" + (f" ({evidence})." if evidence else "."))
+    if cause.startswith("a fatal signal") or cause.startswith("terminated"):
+        stack = _crash_stack(fault or term)
+        if stack:
+            lines.append("Python stack at the crash (most recent call first):")
+            lines += ["    " + frame for frame in stack]
+    advice = _ADVICE.get(cause.split(" (")[0])
+    if advice:
+        lines.append(advice)
+    return "\n".join(lines)
+
+
+_OOM = "killed by the out-of-memory killer"
+_OOM_LIKELY = "probably killed by the out-of-memory killer"
+_ADVICE = {
+    _OOM: "Run it under `%%guard --max-mem 80%` to get a MemoryError instead of a dead kernel, "
+    "or work on smaller pieces (chunks, a smaller dtype, np.memmap).",
+    _OOM_LIKELY: "Run it under `%%guard --max-mem 80%` to get a MemoryError instead of a dead kernel.",
+}
+
+
+def _cause(journal: Mapping, fault: str, term: str) -> tuple[str, str, str | None]:
+    """(cause, evidence, which limit was met) from the strongest evidence available."""
+    fatal = _FATAL.search(fault)
+    if fatal:
+        name = fatal.group(1)
+        return f"a fatal signal: {name.lower()}", "faulthandler caught it in the kernel", None
+    if term.strip():
+        return "terminated by SIGTERM", "a restart or shutdown from Jupyter, or `kill`", None
+
+    cgroup = journal.get("cgroup") or {}
+    before = journal.get("counters") or {}
+    same_boot = abs((journal.get("boot_time") or 0) - psutil.boot_time()) < 5
+    now: dict[str, int] = {}
+    if cgroup.get("directory"):
+        now.update(memory.cgroup_counters(cgroup["version"], cgroup["directory"], cgroup.get("limit_directory")))
+    if same_boot:
+        now.update(memory.read_oom_counters(None))
+    for key, what, limit in (
+        ("cgroup_oom_kill", "the memory cgroup's oom_kill count", "cgroup"),
+        ("system_oom_kill", "the system's oom_kill count in /proc/vmstat", "ram"),
+    ):
+        if key in now and key in before and now[key] > before[key]:
+            return _OOM, f"{what} went from {before[key]} to {now[key]}", limit
+
+    rss, limit = journal.get("rss"), _limit_bytes(journal)
+    if rss and limit and rss >= NEAR_LIMIT * limit:
+        return _OOM_LIKELY, f"its memory was at {rss / limit:.0%} of the limit", None
+    if not same_boot:
+        return "the machine restarted while the cell was running", "", None
+    return (
+        "unknown: the process ended without a Python error or a fatal-signal report",
+        "SIGKILL from outside, os._exit(), or an OOM kill in a cgroup this kernel cannot see",
+        None,
+    )
+
+
+def _limit_bytes(journal: Mapping) -> int | None:
+    cgroup_limit = (journal.get("cgroup") or {}).get("limit")
+    ram = journal.get("ram_total")
+    values = [v for v in (cgroup_limit, ram) if v]
+    return min(values) if values else None
+
+
+def _memory_line(journal: Mapping, limit_met: str | None) -> str:
+    rss, rss_time = journal.get("rss"), journal.get("rss_time")
+    cgroup_limit = (journal.get("cgroup") or {}).get("limit")
+    ram = journal.get("ram_total")
+    cap = ((journal.get("cell") or {}).get("limits") or {}).get("max_mem")
+    measured = "unknown"
+    if rss:
+        measured = f"{format_bytes(rss)} resident" + (f" at {_when(rss_time)}" if rss_time else "")
+    if limit_met == "cgroup" and cgroup_limit:
+        line = f"Memory at the end: the cgroup limit of {format_bytes(cgroup_limit)} was reached (last measured: {measured})"
+    elif limit_met == "ram" and ram:
+        line = f"Memory at the end: the machine's {format_bytes(ram)} of RAM ran out (last measured: {measured})"
+    else:
+        line = f"Memory last measured: {measured}"
+        if cgroup_limit:
+            line += f", against the cgroup limit of {format_bytes(cgroup_limit)}"
+        elif ram:
+            line += f", against {format_bytes(ram)} of RAM"
+    if isinstance(cap, (int, float)) and cap:
+        line += f"; the cell ran under --max-mem {format_bytes(cap)}"
+    return line + "."
+
+
+def _crash_stack(text: str, limit: int = 12) -> list[str]:
+    """The crashing thread's frames, innermost first, down to the notebook cell's frame."""
+    lines = text.splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith("Current thread")), None)
+    if start is None:
+        start = next((i for i, l in enumerate(lines) if l.startswith(("Thread 0x", "Stack (most recent"))), None)
+    if start is None:
+        return []
+    frames = []
+    for line in lines[start + 1:]:
+        if not line.startswith("  "):
+            break
+        frames.append(line.strip())
+        if _CELL_FILE.search(line) or len(frames) >= limit:
+            break
+    return frames
+
+
+def _when(timestamp: float) -> str:
+    moment = time.localtime(timestamp)
+    if time.strftime("%Y-%m-%d", moment) == time.strftime("%Y-%m-%d"):
+        return time.strftime("%H:%M:%S", moment)
+    return time.strftime("%Y-%m-%d %H:%M:%S", moment)
+
+
+# -- files, liveness, expiry ------------------------------------------------------
+
+
+def _is_dead(journal: Mapping) -> bool:
+    """Whether the kernel of ``journal`` is gone. Journals of other machines sharing
+    this home directory are never judged: their pids mean nothing here."""
+    if journal.get("hostname") != socket.gethostname():
+        return False
+    try:
+        proc = psutil.Process(int(journal["pid"]))
+        # A reused pid belongs to a process started at another time.
+        return abs(proc.create_time() - float(journal["create_time"])) > 1.0
+    except (psutil.NoSuchProcess, KeyError, ValueError, TypeError):
+        return True
+    except psutil.Error:
+        return False
+
+
+def _load(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _read(path: str, limit: int = 256 * 1024) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(limit)
+    except OSError:
+        return ""
+
+
+def _remove_kernel_files(journal_path: str) -> None:
+    base = journal_path[: -len(".json")]
+    for suffix in (".json", ".json.tmp", ".fault", ".term"):
+        with contextlib.suppress(OSError):
+            os.unlink(base + suffix)
+
+
+def _expire(root: str, keep: str) -> None:
+    """Bound disk use: delete files of dead kernels older than MAX_AGE, stray
+    temporary files, and empty notebook folders (other than ``keep``)."""
+    cutoff = time.time() - MAX_AGE
+    with os.scandir(root) as folders:
+        for folder in folders:
+            if not folder.is_dir(follow_symlinks=False):
+                continue
+            with os.scandir(folder.path) as entries:
+                old = [e for e in entries if e.stat(follow_symlinks=False).st_mtime < cutoff]
+            for entry in old:
+                if entry.name.endswith(".json"):
+                    journal = _load(entry.path)
+                    if journal is None or journal.get("hostname") != socket.gethostname() or _is_dead(journal):
+                        _remove_kernel_files(entry.path)
+                elif entry.name.endswith((".tmp", ".claimed")) or not os.path.exists(
+                    entry.path.rsplit(".", 1)[0] + ".json"
+                ):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+            if folder.path != keep:
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder.path)  # only succeeds when empty
+
+
+def _jsonable(value):
+    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+
+
+# -- process-wide hooks: normal exit and fork ---------------------------------------
+
+_active: list[Recorder] = []
+_fork_hook_installed = False
+
+
+def _register_process_hooks(recorder: Recorder) -> None:
+    global _fork_hook_installed
+    _active.append(recorder)
+    atexit.register(recorder.stop)
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_hook_installed = True
+
+
+def _unregister_process_hooks(recorder: Recorder) -> None:
+    with contextlib.suppress(ValueError):
+        _active.remove(recorder)
+    atexit.unregister(recorder.stop)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (multiprocessing, os.fork) is not the kernel: its crashes and
+    SIGTERMs (Pool.terminate) must not land in the kernel's files, and its exit
+    must not delete the kernel's journal."""
+    for recorder in list(_active):
+        recorder.active = False
+        recorder._thread = None
+        recorder._restore_faulthandler()
+        recorder._files = []
+        _unregister_process_hooks(recorder)
