@@ -45,7 +45,7 @@ def lint_document(document: Document, selection: Selection = Selection(), mem_bu
             context.trees[id(cell)] = tree
             parsed.append((cell, tree))
 
-    header: list[str] = []  # earlier cells' imports, so names resolve across cells
+    header: dict[str, str] = {}  # name -> the import that binds it, from earlier cells
     for cell, tree in parsed:
         context.cell = cell
         for rule in rules:
@@ -53,7 +53,7 @@ def lint_document(document: Document, selection: Selection = Selection(), mem_bu
         active = [rule for rule in cst_rules if _triggered(rule, cell.source)]
         if active:
             _visit(cell, header, active, context)
-        header.extend(_imports(tree))
+        _update_imports(header, tree)
     for rule in rules:
         rule.end_document()
     return sorted(finding for finding in context.findings if not _suppressed(finding, document))
@@ -87,8 +87,8 @@ def _triggered(rule: Rule, source: str) -> bool:
     return not rule.triggers or any(trigger in source for trigger in rule.triggers)
 
 
-def _visit(cell: Cell, header: list[str], rules: list[Rule], context: LintContext) -> None:
-    prefix = "".join(line + "\n" for line in dict.fromkeys(header))
+def _visit(cell: Cell, header: dict[str, str], rules: list[Rule], context: LintContext) -> None:
+    prefix = "".join(line + "\n" for line in header.values())
     try:
         module = cst.parse_module(prefix + cell.source)
     except cst.ParserSyntaxError:
@@ -99,22 +99,45 @@ def _visit(cell: Cell, header: list[str], rules: list[Rule], context: LintContex
     context.wrapper = None
 
 
-def _imports(tree: ast.Module) -> list[str]:
-    """Module-level imports (also under top-level ``if``/``try``), as one-line code."""
-    found = []
+def _update_imports(header: dict[str, str], tree: ast.Module) -> None:
+    """Track which module-level names are bound by imports (also under top-level
+    ``if``/``try``) as one-line imports; a later module-level rebinding drops one."""
     stack = list(tree.body)
     while stack:
         node = stack.pop(0)
-        if isinstance(node, (ast.Import, ast.ImportFrom)) and not (
-            isinstance(node, ast.ImportFrom) and node.module == "__future__"
-        ):
-            found.append(ast.unparse(node))
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                header[name] = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+        elif isinstance(node, ast.ImportFrom):
+            if node.module == "__future__" or node.level:
+                continue
+            for alias in node.names:
+                if alias.name != "*":
+                    name = alias.asname or alias.name
+                    header[name] = f"from {node.module} import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
         elif isinstance(node, (ast.If, ast.Try)):
-            stack.extend(node.body)
-            stack.extend(getattr(node, "orelse", []))
-            for handler in getattr(node, "handlers", []):
-                stack.extend(handler.body)
-    return found
+            stack[:0] = [*node.body, *node.orelse, *(s for h in getattr(node, "handlers", []) for s in h.body)]
+        else:
+            for name in _module_bindings(node):
+                header.pop(name, None)
+
+
+def _module_bindings(node: ast.stmt):
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        yield node.name
+        return
+    targets = {
+        ast.Assign: lambda n: n.targets,
+        ast.AnnAssign: lambda n: [n.target],
+        ast.AugAssign: lambda n: [n.target],
+        ast.For: lambda n: [n.target],
+        ast.With: lambda n: [item.optional_vars for item in n.items if item.optional_vars],
+    }.get(type(node), lambda n: [])(node)
+    for target in targets:
+        for sub in ast.walk(target):
+            if isinstance(sub, ast.Name):
+                yield sub.id
 
 
 def _suppressed(finding: Finding, document: Document) -> bool:
