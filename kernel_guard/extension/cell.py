@@ -1,0 +1,118 @@
+"""Run a ``%%guard`` body as IPython runs a cell: same namespace, same display of the
+last expression, IPython syntax inside, tracebacks that point at the cell as shown."""
+
+from __future__ import annotations
+
+import ast
+from types import CodeType, TracebackType
+
+# A traceback longer than this many frames of the cell is shown as its first and last
+# few: IPython spends about a millisecond per frame formatting one (34 s at depth 30,000).
+_KEEP_FRAMES = 3
+
+
+class CompiledCell:
+    """The body of a guarded cell compiled as IPython would compile a whole cell.
+
+    ``shown`` is the cell as the user sees it and ``offset`` the number of lines above
+    the body (1 under ``%%guard``, 0 in auto mode), so line numbers in tracebacks and
+    syntax errors match the screen.
+    """
+
+    def __init__(self, shell, body: str, *, shown: str, offset: int, number: int):
+        self.filename = shell.compile.cache(shown, number)
+        transformed = shell.transform_cell(body)
+        tree = shell.compile.ast_parse("\n" * offset + transformed, filename=self.filename)
+        tree = shell.transform_ast(tree)
+        self.codes = _compile(shell, tree.body, self.filename)
+        self.shell = shell
+
+    def run(self) -> None:
+        """Execute in the user's namespace; the last expression goes to the displayhook."""
+        user_global_ns, user_ns = self.shell.user_global_ns, self.shell.user_ns
+        for code in self.codes:
+            exec(code, user_global_ns, user_ns)
+
+    def show_like_a_cell(self, exc: BaseException) -> None:
+        """Make IPython show ``exc`` from the first frame of this cell, not from the
+        magic machinery around it, and shorten very deep tracebacks."""
+        try:
+            exc._render_traceback_ = _CellTraceback(self.shell, exc, self.filename)
+        except (AttributeError, TypeError):  # exceptions that refuse attributes keep IPython's view
+            pass
+
+
+def _compile(shell, nodes: list[ast.stmt], filename: str) -> list[CodeType]:
+    """Split like ``InteractiveShell.run_ast_nodes``: statements run in "exec" mode,
+    the nodes that display their value in "single" mode."""
+    if not nodes:
+        return []
+    interactivity = shell.ast_node_interactivity
+    if interactivity == "last_expr_or_assign":
+        target = _assigned_name(nodes[-1])
+        if target is not None:
+            nodes = [*nodes, ast.fix_missing_locations(ast.copy_location(
+                ast.Expr(ast.Name(target, ast.Load())), nodes[-1]))]
+        interactivity = "last_expr"
+    if interactivity == "last_expr":
+        interactivity = "last" if isinstance(nodes[-1], ast.Expr) else "none"
+    split = {"none": len(nodes), "last": len(nodes) - 1, "all": 0}[interactivity]
+    codes = []
+    if split:
+        codes.append(shell.compile(ast.Module(nodes[:split], []), filename, "exec"))
+    for node in nodes[split:]:
+        codes.append(shell.compile(ast.Interactive([node]), filename, "single"))
+    return codes
+
+
+def _assigned_name(node: ast.stmt) -> str | None:
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target = node.targets[0]
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        target = node.target
+    else:
+        return None
+    return target.id if isinstance(target, ast.Name) else None
+
+
+class _CellTraceback:
+    """``_render_traceback_`` for an exception that left a guarded cell."""
+
+    def __init__(self, shell, exc: BaseException, filename: str):
+        self.shell, self.exc, self.filename = shell, exc, filename
+
+    def __call__(self) -> list[str]:
+        exc = self.exc
+        frames = _frames(exc.__traceback__)
+        for start, tb in enumerate(frames):
+            if tb.tb_frame.f_code.co_filename == self.filename:
+                frames = frames[start:]
+                break
+        else:  # raised again somewhere else later: render it as IPython would
+            return self.shell.InteractiveTB.structured_traceback(type(exc), exc, exc.__traceback__)
+        omitted = 0
+        if len(frames) > 4 * _KEEP_FRAMES:
+            omitted = len(frames) - 2 * _KEEP_FRAMES
+            frames = frames[:_KEEP_FRAMES] + frames[-_KEEP_FRAMES:]
+        stb = self.shell.InteractiveTB.structured_traceback(
+            type(exc), exc, _chain(frames), tb_offset=0
+        )
+        if omitted:
+            stb.append(f"({omitted:,} frames in between not shown by kernel_guard)")
+        return stb
+
+
+def _frames(tb: TracebackType | None) -> list[TracebackType]:
+    frames = []
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    return frames
+
+
+def _chain(frames: list[TracebackType]) -> TracebackType | None:
+    """A new traceback chain through ``frames``; the original is left untouched."""
+    tb_next = None
+    for tb in reversed(frames):
+        tb_next = TracebackType(tb_next, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+    return tb_next

@@ -1,0 +1,278 @@
+"""One loaded kernel_guard: its configuration, auto mode, history and the guarded run
+of a cell. The magics (``magics.py``) are the thin user-facing layer on top."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from kernel_guard.errors import GuardRefused
+from kernel_guard.extension import checks
+from kernel_guard.extension.cell import CompiledCell
+from kernel_guard.extension.options import Options, Resolved, describe_size, make_config, resolve
+from kernel_guard.extension.render import Message
+from kernel_guard.sizes import format_bytes
+
+# Cells auto mode leaves alone: they manage the guard itself.
+_NOT_AUTO = ("%%guard", "%guard", "%load_ext", "%unload_ext", "%reload_ext")
+AUTO_FLAG = "--auto-cell"  # marks the %%guard line auto mode adds (hidden option)
+HISTORY_SIZE = 1000
+
+_MEMORY_TIPS = [
+    "a smaller shape, or a smaller dtype (`dtype=np.float32` takes half of float64)",
+    "work in chunks, or keep the data on disk with `np.memmap`",
+]
+
+
+@dataclass
+class HistoryEntry:
+    number: int | None
+    source: str
+    outcome: str  # "ok", "refused", or the name of the exception that stopped the cell
+    options: str = ""
+    cap: int | None = None
+    peak_rss: int | None = None
+    elapsed: float | None = None
+    limit_hit: str | None = None
+    samples: list = field(default_factory=list)
+
+
+class KernelGuardExtension:
+    """Everything ``%load_ext kernel_guard`` adds to a shell, removed by ``unload``."""
+
+    def __init__(self, shell):
+        from kernel_guard.extension.magics import GuardMagics
+        from kernel_guard.recorder import Recorder
+
+        self.shell = shell
+        self.config = make_config(shell)
+        self.auto: Options | None = self.config.defaults() if self.config.auto else None
+        self.history: deque[HistoryEntry] = deque(maxlen=HISTORY_SIZE)
+        self.magics = GuardMagics(shell, extension=self)
+        self.recorder = Recorder()
+        self._running = False  # a guarded cell is running (a nested one just runs)
+        self._transforming = False  # transforming a body: auto mode must not wrap it again
+        self._saved_magics: dict[str, object] = {}
+        self._pending: list[Message] = []  # shown at the start of the next cell
+
+    # -- load / unload ---------------------------------------------------------
+
+    def load(self) -> None:
+        shell = self.shell
+        for kind in ("line", "cell"):
+            self._saved_magics[kind] = shell.magics_manager.magics[kind].get("guard")
+        shell.register_magics(self.magics)
+        shell.configurables.append(self.config)  # so that %config KernelGuard.timeout = 30 works
+        shell.input_transformers_cleanup.append(self.auto_transform)
+        shell.events.register("pre_run_cell", self.pre_run_cell)
+        shell.events.register("post_run_cell", self.post_run_cell)
+        post_mortem = self.recorder.start()
+        if post_mortem:
+            message = Message("the previous kernel of this notebook died", "error", pre=post_mortem)
+            if shell.displayhook.exec_result is not None:  # loaded from a cell: say it now
+                message.show()
+            else:  # loaded at startup: nobody would see it before the first cell
+                self._pending.append(message)
+
+    def unload(self) -> None:
+        shell = self.shell
+        self.recorder.stop()
+        shell.events.unregister("pre_run_cell", self.pre_run_cell)
+        shell.events.unregister("post_run_cell", self.post_run_cell)
+        if self.auto_transform in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.remove(self.auto_transform)
+        if self.config in shell.configurables:
+            shell.configurables.remove(self.config)
+        manager = shell.magics_manager
+        for kind, previous in self._saved_magics.items():
+            if previous is None:
+                manager.magics[kind].pop("guard", None)
+            else:
+                manager.magics[kind]["guard"] = previous
+        manager.registry.pop(type(self.magics).__name__, None)
+
+    # -- every cell ------------------------------------------------------------
+
+    def pre_run_cell(self, info) -> None:
+        while self._pending:
+            self._pending.pop(0).show()
+        self.recorder.cell_started(self.cell_number(), info.raw_cell or "")
+
+    def post_run_cell(self, result) -> None:
+        self.recorder.cell_finished()
+
+    def auto_transform(self, lines: list[str]) -> list[str]:
+        """Input transformer of auto mode: put ``%%guard`` in front of every cell."""
+        if self.auto is None or self._transforming:
+            return lines
+        first = next((line.strip() for line in lines if line.strip()), "")
+        if not first or first.startswith(_NOT_AUTO):
+            return lines
+        if "await" in first or any("await" in line for line in lines):
+            if self._is_async("".join(lines)):
+                return lines  # top-level await needs IPython's own runner
+        return [f"%%guard {AUTO_FLAG}\n", *lines]
+
+    def _is_async(self, text: str) -> bool:
+        self._transforming = True
+        try:
+            transformed = self.shell.transform_cell(text)
+        except Exception:
+            return False
+        finally:
+            self._transforming = False
+        return self.shell.should_run_async(text, transformed_cell=transformed)
+
+    def cell_number(self) -> int | None:
+        result = self.shell.displayhook.exec_result
+        return result.execution_count if result is not None else None
+
+    # -- options -----------------------------------------------------------------
+
+    def base_options(self) -> Options:
+        """What a ``%%guard`` cell starts from: ``%guard on``'s options, else the config."""
+        return self.auto if self.auto is not None else self.config.defaults()
+
+    def resolve(self, options: Options) -> Resolved:
+        from kernel_guard.memory import usable_memory
+
+        return resolve(options, usable_memory())
+
+    # -- a guarded cell ------------------------------------------------------------
+
+    def run(self, body: str, options: Options, *, shown: str, offset: int) -> None:
+        """Check, then run ``body`` under ``options``; raises what the cell raised,
+        or ``GuardRefused`` if the checks refused it."""
+        shell = self.shell
+        number = self.cell_number()
+        if self._running:  # e.g. %%capture under auto mode: the outer guard holds
+            self._compile(body, shown, offset, number).run()
+            return
+        from kernel_guard.memory import available_memory
+        from kernel_guard.runtime import Guard, Limits, current_rss
+
+        limits = self.resolve(options)
+        budget = checks.make_budget(
+            cap=limits.max_mem, cap_text=describe_size(options.max_mem, limits.max_mem),
+            rss=current_rss(), available=available_memory(),
+        )
+        verdict = checks.check_cell(body, shell.user_ns, offset=offset, budget=budget, lint=options.lint)
+        if options.dry_run:
+            self.check_report(verdict, "dry run").show()
+            return
+        if verdict.refusals and not options.force:
+            self.history.append(HistoryEntry(number, _first_line(body), "refused", options.describe(),
+                                             cap=limits.max_mem))
+            raise _refusal(verdict)
+        notes = verdict.warnings + (verdict.refusals if options.force else [])
+        if notes:
+            title = "running anyway (--force)" if verdict.refusals else "warnings; the cell runs under its limits"
+            Message(title, "warning", [f"line {p.line}: {p.text}" for p in sorted(notes, key=_by_line)]).show()
+
+        cell = self._compile(body, shown, offset, number)
+        guard = Guard(
+            Limits(max_mem=limits.max_mem, timeout=limits.timeout,
+                   max_depth=limits.max_depth, max_output=limits.max_output),
+            on_sample=self.recorder.sample,
+        )
+        self.recorder.cell_started(number, shown, _journal_limits(limits))
+        outcome = "ok"
+        self._running = True
+        try:
+            with guard:
+                cell.run()
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            cell.show_like_a_cell(exc)
+            raise
+        finally:
+            self._running = False
+            report = guard.report
+            self.history.append(HistoryEntry(
+                number, _first_line(body), outcome, options.describe(), cap=limits.max_mem,
+                peak_rss=report.peak_rss, elapsed=report.elapsed, limit_hit=report.limit_hit,
+                samples=list(report.samples or ()),
+            ))
+            if report.depth_notice:
+                Message(report.depth_notice, "warning").show()
+            if options.verbose:
+                self._summary(report, limits, options).show()
+
+    def _compile(self, body: str, shown: str, offset: int, number: int | None) -> CompiledCell:
+        self._transforming = True
+        try:
+            return CompiledCell(self.shell, body, shown=shown, offset=offset,
+                                number=number if number is not None else self.shell.execution_count)
+        finally:
+            self._transforming = False
+
+    # -- messages --------------------------------------------------------------------
+
+    def check_report(self, verdict: checks.Verdict, what: str) -> Message:
+        """What ``--dry-run`` and ``%guard check`` show: problems, allocations, budget."""
+        refused = bool(verdict.refusals)
+        message = Message(
+            f"{what}: this cell would be refused" if refused else f"{what}: this cell would run",
+            "error" if refused else "info",
+            [f"line {p.line}: {p.text}" for p in sorted(verdict.refusals + verdict.warnings, key=_by_line)],
+        )
+        if verdict.allocations:
+            rows = [[str(line), f"`{a.expr}`", _shape(a), str(a.dtype or "?"), format_bytes(a.nbytes)]
+                    for line, a in verdict.allocations]
+            message.table = (["line", "allocation", "shape", "dtype", "size"], rows)
+        budget = verdict.budget
+        message.lines.append(
+            f"estimated total {format_bytes(verdict.total_nbytes)}; "
+            f"{format_bytes(budget.nbytes)} fit {budget.why}"
+        )
+        return message
+
+    def _summary(self, report, limits: Resolved, options: Options) -> Message:
+        peak = format_bytes(report.peak_rss) if report.peak_rss else "?"
+        mem = f"peak memory {peak}" + (f" of the {describe_size(options.max_mem, limits.max_mem)} cap"
+                                       if limits.max_mem else " (no cap)")
+        elapsed = f"time {report.elapsed:.3g} s" + (f" of {limits.timeout:g} s" if limits.timeout else "")
+        parts = [mem, elapsed]
+        if limits.max_depth:
+            parts.append(f"recursion limit {limits.max_depth:,}")
+        if limits.max_output:
+            parts.append(f"output cap {format_bytes(limits.max_output)}")
+        if report.limit_hit:
+            parts.append(f"stopped by {report.limit_hit}")
+        return Message("; ".join(parts), "info")
+
+
+def _refusal(verdict: checks.Verdict) -> GuardRefused:
+    problems = sorted(verdict.refusals, key=_by_line)
+    tips = []
+    if any(p.code is None for p in problems):
+        tips += _MEMORY_TIPS
+    if any(p.code for p in problems):
+        tips.append("remove the call that ends the kernel process")
+    tips.append("`%%guard --force ...` runs it anyway, still under its limits")
+    Message("this cell was not run", "error", [f"line {p.line}: {p.text}" for p in problems], tips=tips).show()
+    first = problems[0]
+    summary = f"line {first.line}: {first.text.replace('`', '')}"
+    if len(problems) > 1:
+        summary += f" (and {len(problems) - 1} more)"
+    error = GuardRefused(summary)
+    # IPython shows the result of _render_traceback_ instead of a traceback.
+    error._render_traceback_ = lambda: [f"\x1b[0;31mGuardRefused\x1b[0m: {summary}"]
+    return error
+
+
+def _journal_limits(limits: Resolved) -> dict:
+    return {k: v for k, v in vars(limits).items() if v is not None}
+
+
+def _first_line(source: str) -> str:
+    return next((line.strip() for line in source.splitlines() if line.strip()), "")
+
+
+def _by_line(problem: checks.Problem) -> int:
+    return problem.line
+
+
+def _shape(allocation) -> str:
+    shape = getattr(allocation, "shape", None)
+    return " × ".join(f"{d:,}" for d in shape) if shape else "?"

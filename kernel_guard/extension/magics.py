@@ -1,0 +1,212 @@
+"""``%%guard`` and ``%guard``: argument parsing, help texts and the small reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import psutil
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from kernel_guard.extension import checks
+from kernel_guard.extension.core import AUTO_FLAG
+from kernel_guard.extension.options import describe_size, with_limit_arguments
+from kernel_guard.extension.render import Message
+from kernel_guard.sizes import format_bytes
+
+_COMMANDS = ("status", "on", "off", "check", "doctor", "history")
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+@magics_class
+class GuardMagics(Magics):
+    def __init__(self, shell, extension):
+        super().__init__(shell)
+        self.extension = extension
+
+    @magic_arguments(name="%guard")  # shown as %%guard in the usage line
+    @argument(AUTO_FLAG, action="store_true", help=argparse.SUPPRESS)
+    @with_limit_arguments
+    @cell_magic("guard")
+    def guard_cell(self, line, cell):
+        """Run this cell under guard: a memory cap, a time limit, a recursion limit
+        and an output cap, with checks before it runs.
+
+        Before the cell runs it is linted and its numpy allocations are estimated
+        against the values in your namespace (no code of yours is called). A cell
+        whose estimate does not fit in --max-mem (or, without it, in the memory the
+        kernel can still get), or that would end the kernel process (os._exit,
+        os.kill of itself, ...), is not run: you get GuardRefused with the line, the
+        size and what to try. Other findings are shown as warnings.
+
+        While it runs, passing a limit raises GuardMemoryError (a MemoryError),
+        GuardTimeout (a BaseException, so `except Exception` cannot swallow it),
+        RecursionError or GuardOutputLimit in the cell. The kernel stays alive,
+        your variables from before the cell are intact, and every limit, signal
+        handler, recursion limit and stream is restored afterwards. A long call
+        into C (one huge numpy operation) cannot be interrupted before it returns.
+
+        Options not given come from `%guard on` (auto mode) or from the
+        configuration (`c.KernelGuard.max_mem = "4G"`, ...); `none` switches a
+        default off for one cell (`--timeout none`). Lines are counted as shown:
+        the first line under %%guard is line 2.
+
+        Examples::
+
+            %%guard --max-mem 4G --timeout 60
+            %%guard --max-depth 5000 -v
+            %%guard --dry-run
+        """
+        args = parse_argstring(self.guard_cell, line)
+        extension = self.extension
+        options = extension.base_options().merged(args)
+        if args.auto_cell:
+            extension.run(cell, options, shown=cell, offset=0)
+        else:
+            extension.run(cell, options, shown=f"%%guard {line}\n{cell}", offset=1)
+
+    @magic_arguments(name="guard")
+    @argument("command", nargs="?", default="status", metavar="COMMAND",
+              help="status (default), on, off, check, doctor or history.")
+    @argument("arguments", nargs=argparse.REMAINDER, metavar="...",
+              help="for `on`: the options of %%%%guard; for `check`: the code to check.")
+    @line_magic("guard")
+    def guard_line(self, line):
+        """Control kernel_guard.
+
+        %guard                  the status: auto mode, default limits, memory
+        %guard on [OPTIONS]     guard every following cell with these %%guard options
+        %guard off              stop guarding every cell
+        %guard check [CODE]     lint and estimate CODE (or this session's cells) without running
+        %guard doctor           what memory this kernel can really use, and known dangers
+        %guard history          the guarded cells of this session: peak memory, time, limit hit
+
+        See %%guard? for the options.
+        """
+        command, _, rest = line.strip().partition(" ")
+        command = command or "status"
+        if command not in _COMMANDS:
+            raise UsageError(f"unknown %guard command {command!r}: use one of {', '.join(_COMMANDS)}")
+        getattr(self, f"_{command}")(rest.strip())
+
+    # -- commands ----------------------------------------------------------------
+
+    def _status(self, rest: str) -> None:
+        self._no_arguments("status", rest)
+        from kernel_guard.memory import available_memory, read_cgroup_memory, usable_memory
+
+        extension = self.extension
+        options = extension.base_options()
+        cgroup = read_cgroup_memory()
+        usable = usable_memory(cgroup)
+        limits = extension.resolve(options)
+        auto = extension.auto is not None
+        lines = [
+            "defaults: " + ", ".join([
+                f"--max-mem {describe_size(options.max_mem, limits.max_mem)}" if limits.max_mem else "no memory cap",
+                f"--timeout {limits.timeout:g} s" if limits.timeout else "no timeout",
+                f"--max-depth {limits.max_depth:,}" if limits.max_depth
+                else f"recursion limit {sys.getrecursionlimit():,}",
+                f"--max-output {format_bytes(limits.max_output)}" if limits.max_output else "no output cap",
+            ]),
+            f"memory: this kernel holds {format_bytes(psutil.Process().memory_info().rss)}; it can get "
+            f"{format_bytes(usable)} ({_limited_by(cgroup, usable)}), "
+            f"{format_bytes(available_memory(cgroup))} available now",
+        ]
+        if extension.history:
+            stopped = sum(entry.outcome != "ok" for entry in extension.history)
+            lines.append(f"guarded cells so far: {len(extension.history)}, {stopped} refused or stopped "
+                         "(`%guard history`)")
+        title = f"auto mode on: {_as_magic(options)}" if auto else "auto mode off (`%guard on [OPTIONS]` guards every cell)"
+        Message(title, "info", lines).show()
+
+    def _on(self, rest: str) -> None:
+        args = self.guard_cell.parser.parse_argstring(rest)
+        if args.dry_run:
+            raise UsageError("--dry-run cannot be used with `%guard on`: nothing would run")
+        extension = self.extension
+        extension.auto = extension.config.defaults().merged(args)
+        extension.resolve(extension.auto)  # a percentage needs the memory: fail here, not in every cell
+        Message(f"auto mode on: {_as_magic(extension.auto)}", "info", ["`%guard off` stops it; a cell's own `%%guard` options override these"]).show()
+
+    def _off(self, rest: str) -> None:
+        self._no_arguments("off", rest)
+        self.extension.auto = None
+        Message("auto mode off", "info").show()
+
+    def _check(self, code: str) -> None:
+        extension = self.extension
+        options = extension.base_options()
+        from kernel_guard.memory import available_memory
+        from kernel_guard.runtime import current_rss
+
+        limits = extension.resolve(options)
+        budget = checks.make_budget(cap=limits.max_mem, cap_text=describe_size(options.max_mem, limits.max_mem),
+                                    rss=current_rss(), available=available_memory())
+        if code:
+            verdict = checks.check_cell(code, self.shell.user_ns, offset=0, budget=budget, lint=True)
+            extension.check_report(verdict, "check").show()
+            return
+        cells = self.shell.history_manager.input_hist_raw[1:-1]  # this session, without this cell
+        verdict = checks.check_program(cells, budget=budget)
+        extension.check_report(verdict, f"check of this session's {len(cells)} cells").show()
+
+    def _doctor(self, rest: str) -> None:
+        self._no_arguments("doctor", rest)
+        from IPython.display import display
+
+        from kernel_guard.doctor import doctor
+
+        display(doctor())
+
+    def _history(self, rest: str) -> None:
+        self._no_arguments("history", rest)
+        entries = list(self.extension.history)
+        if not entries:
+            Message("no guarded cells yet", "info", ["run a cell under `%%guard`, or `%guard on`"]).show()
+            return
+        rows = [[
+            "-" if e.number is None else str(e.number),
+            f"`{_shorten(e.source, 40)}`" if e.source else "",
+            e.outcome,
+            format_bytes(e.peak_rss) if e.peak_rss else "-",
+            format_bytes(e.cap) if e.cap else "-",
+            f"{e.elapsed:.2f} s" if e.elapsed is not None else "-",
+            e.limit_hit or "-",
+            sparkline(e.samples, e.cap or e.peak_rss),
+        ] for e in entries]
+        header = ["cell", "first line", "result", "peak", "cap", "time", "limit hit", "memory over time"]
+        Message(f"{len(entries)} guarded cell{'s' * (len(entries) != 1)} in this session", "info",
+                table=(header, rows)).show()
+
+    @staticmethod
+    def _no_arguments(command: str, rest: str) -> None:
+        if rest:
+            raise UsageError(f"`%guard {command}` takes no arguments (got {rest!r})")
+
+
+def sparkline(samples, top: int | None, width: int = 24) -> str:
+    """Resident memory over time as block characters, scaled to ``top`` (the cap)."""
+    values = [rss for _, rss in samples]
+    if not values or not top:
+        return ""
+    step = max(1, -(-len(values) // width))
+    values = [max(values[i:i + step]) for i in range(0, len(values), step)]
+    return "".join(_SPARKS[min(len(_SPARKS) - 1, int(v / top * len(_SPARKS)))] for v in values)
+
+
+def _as_magic(options) -> str:
+    described = options.describe()
+    return f"every cell runs as `%%guard{' ' + described if described else ''}`"
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _limited_by(cgroup, usable: int) -> str:
+    if cgroup is not None and cgroup.limit is not None and cgroup.limit <= usable:
+        return f"cgroup v{cgroup.version} limit"
+    return "RAM"
