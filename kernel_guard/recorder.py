@@ -112,6 +112,8 @@ class Recorder:
         for path in (self.path, self.fault_path, self.term_path):
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(self.folder)  # only when no other kernel of this notebook is in it
 
     def _begin(self) -> None:
         cgroup = memory.read_cgroup_memory()
@@ -120,6 +122,7 @@ class Recorder:
             "key": self.key,
             "pid": self.pid,
             "create_time": self.create_time,
+            "start_ticks": _start_ticks(self.pid),
             "hostname": socket.gethostname(),
             "boot_time": psutil.boot_time(),
             "ram_total": psutil.virtual_memory().total,
@@ -452,13 +455,29 @@ def _is_dead(journal: Mapping) -> bool:
     if journal.get("hostname") != socket.gethostname():
         return False
     try:
-        proc = psutil.Process(int(journal["pid"]))
+        pid = int(journal["pid"])
         # A reused pid belongs to a process started at another time.
-        return abs(proc.create_time() - float(journal["create_time"])) > 1.0
+        ticks = _start_ticks(pid)
+        if ticks is not None and journal.get("start_ticks") is not None:
+            return ticks != journal["start_ticks"]
+        return abs(psutil.Process(pid).create_time() - float(journal["create_time"])) > 1.0
     except (psutil.NoSuchProcess, KeyError, ValueError, TypeError):
         return True
     except psutil.Error:
         return False
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Linux: the process's start time in clock ticks since boot, exact, unlike
+    psutil's create_time, which adds a boot time that drifts by a second."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])
+    except FileNotFoundError:
+        raise psutil.NoSuchProcess(pid) from None
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _load(path: str) -> dict | None:
