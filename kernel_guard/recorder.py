@@ -63,6 +63,16 @@ def notebook_key() -> str:
     return os.environ.get("JPY_SESSION_NAME") or os.getcwd()
 
 
+def cell_number(shell, info) -> int | None:
+    """In a ``pre_run_cell`` hook: the N of the ``In [N]`` the cell will show.
+    IPython >= 9.8 counts the cell before ``pre_run_cell``, older ones after it ran."""
+    if not getattr(info, "store_history", True) or getattr(info, "silent", False):
+        return None
+    import IPython
+
+    return shell.execution_count - (1 if IPython.version_info >= (9, 8) else 0)
+
+
 class Recorder:
     """One kernel's journal. Every method is cheap and never raises: a recorder
     that cannot write (read-only home, full disk) records nothing, silently."""
@@ -320,10 +330,11 @@ def post_mortem(journal: Mapping, fault: str = "", term: str = "") -> str:
     label = f"cell [{number}]" if number is not None else "a cell"
     started = cell.get("started")
     lines = [
-        f"kernel_guard: the previous kernel of this notebook (pid {journal.get('pid')}) "
+        f"The previous kernel of this notebook (pid {journal.get('pid')}) "
         f"died while running {label}"
         + (f", started {_when(started)}" if started else "")
-        + (f", last seen alive {_when(journal['updated'])}" if journal.get("updated") else "")
+        + (f", last seen alive {_when(journal['updated'])}"
+           if started and (journal.get("updated") or 0) - started >= 1 else "")
         + ":"
     ]
     source = (cell.get("source") or "").rstrip("\n").splitlines()
@@ -340,7 +351,7 @@ def post_mortem(journal: Mapping, fault: str = "", term: str = "") -> str:
         if stack:
             lines.append("Python stack at the crash (most recent call first):")
             lines += ["    " + frame for frame in stack]
-    advice = _ADVICE.get(cause.split(" (")[0])
+    advice = _ADVICE.get(cause.split(":")[0] if cause.startswith("a fatal signal") else cause)
     if advice:
         lines.append(advice)
     return "\n".join(lines)
@@ -352,6 +363,8 @@ _ADVICE = {
     _OOM: "Run it under `%%guard --max-mem 80%` to get a MemoryError instead of a dead kernel, "
     "or work on smaller pieces (chunks, a smaller dtype, np.memmap).",
     _OOM_LIKELY: "Run it under `%%guard --max-mem 80%` to get a MemoryError instead of a dead kernel.",
+    "a fatal signal": "The crash is in C code called from the cell (an extension module, ctypes, or "
+    "deep recursion through C, which `%%guard --max-depth` prevents).",
 }
 
 

@@ -69,7 +69,7 @@ def test_segfault_is_reported_once_with_the_cell_and_python_stack(state):
     """)
     assert child.returncode == -signal.SIGSEGV
     message = next_kernel()
-    assert message.startswith(f"kernel_guard: the previous kernel of this notebook (pid {child.pid}) "
+    assert message.startswith(f"The previous kernel of this notebook (pid {child.pid}) "
                               "died while running cell [7], started ")
     assert "\n    import ctypes\n    ctypes.string_at(0)\n" in message
     assert "Likely cause: a fatal signal: segmentation fault" in message

@@ -96,7 +96,9 @@ class KernelGuardExtension:
     def pre_run_cell(self, info) -> None:
         while self._pending:
             self._pending.pop(0).show()
-        self.recorder.cell_started(self.cell_number(), info.raw_cell or "")
+        from kernel_guard.recorder import cell_number  # exec_result is not set yet here
+
+        self.recorder.cell_started(cell_number(self.shell, info), info.raw_cell or "")
 
     def post_run_cell(self, result) -> None:
         self.recorder.cell_finished()
