@@ -1,5 +1,63 @@
-"""Static estimate of the numpy arrays a cell allocates, without running it."""
+"""Static estimate of the numpy arrays a cell allocates, without running it.
 
+``estimate(source, namespace)`` parses a cell (IPython syntax included),
+follows it with an abstract interpreter (``Program``) and lists every array
+whose shape and dtype are known. ``namespace`` (a kernel's ``user_ns``) is read
+only through exact builtin and numpy types; no user code ever runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from typing import Mapping
+
+from kernel_guard.estimator.interpreter import Program
+from kernel_guard.estimator.results import Allocation, Estimate, Growth
 from kernel_guard.estimator.values import UNKNOWN, evaluate
+from kernel_guard.source import python_source
 
-__all__ = ["UNKNOWN", "evaluate"]
+__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "Program", "estimate", "evaluate", "parse_cell"]
+
+
+def parse_cell(source: str) -> tuple[ast.Module, str, dict[int, int]] | None:
+    """The cell as a Python module with its own line numbers, the Python text it
+    was parsed from, and the columns removed per line (``%time x = ...`` is read
+    as ``x = ...``). ``None`` if the cell is not Python (``%%bash``) or does not
+    parse."""
+    try:
+        return ast.parse(source), source, {}
+    except (SyntaxError, ValueError):
+        pass
+    translated = python_source(source)
+    if translated is None:
+        return None
+    python, shifts = translated
+    try:
+        return ast.parse(python), python, shifts
+    except (SyntaxError, ValueError):
+        return None
+
+
+def estimate(source: str, namespace: Mapping | None = None) -> Estimate:
+    """The arrays ``source`` allocates whose size is statically known.
+
+    Names come from earlier lines of ``source`` and, failing that, from
+    ``namespace``. A source that does not parse gives an empty estimate.
+    """
+    parsed = parse_cell(source)
+    if parsed is None:
+        return Estimate()
+    tree, python, shifts = parsed
+    program = Program(namespace)
+    allocations = [_shifted(a, shifts) for a in program.run(tree, python)]
+    return Estimate(allocations, [_shifted(g, shifts) for g in program.growth])
+
+
+def _shifted(found, shifts: dict[int, int]):
+    """Columns in the cell as written, for a position found in its Python translation."""
+    if not shifts:
+        return found
+    return dataclasses.replace(
+        found, col=found.col + shifts.get(found.line, 0), end_col=found.end_col + shifts.get(found.end_line, 0)
+    )

@@ -272,7 +272,9 @@ class Folder:
         return self.fold_binop(node.op, left, right)
 
     def unaryop(self, node: ast.UnaryOp) -> object:
-        operand = self.visit(node.operand)
+        return self.fold_unary(node, self.visit(node.operand))
+
+    def fold_unary(self, node: ast.UnaryOp, operand: object) -> object:
         if not is_constant(operand):
             return UNKNOWN
         return _UNARY[type(node.op)](operand)
@@ -295,16 +297,15 @@ class Folder:
         return tuple(items) if type(node) is ast.Tuple else _checked(items)
 
     def compare(self, node: ast.Compare) -> object:
-        left = self.visit(node.left)
-        if not is_constant(left):
+        operands = [self.visit(node.left)] + [self.visit(c) for c in node.comparators]
+        return self.fold_compare(node, operands)
+
+    def fold_compare(self, node: ast.Compare, operands: list[object]) -> object:
+        if not all(is_constant(operand) for operand in operands):
             return UNKNOWN
-        for op, comparator in zip(node.ops, node.comparators):
-            right = self.visit(comparator)
-            if not is_constant(right):
-                return UNKNOWN
+        for op, left, right in zip(node.ops, operands, operands[1:]):
             if not _COMPARE[type(op)](left, right):
                 return False
-            left = right
         return True
 
     def boolop(self, node: ast.BoolOp) -> object:
@@ -325,7 +326,9 @@ class Folder:
         return self.visit(node.body if test else node.orelse)
 
     def subscript(self, node: ast.Subscript) -> object:
-        container = self.visit(node.value)
+        return self.fold_subscript(node, self.visit(node.value))
+
+    def fold_subscript(self, node: ast.Subscript, container: object) -> object:
         if type(container) not in (tuple, list, str, bytes, range):
             return UNKNOWN
         index = node.slice
