@@ -9,7 +9,7 @@ import warnings
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper
+from libcst.metadata import MetadataWrapper, QualifiedNameProvider, ScopeProvider
 
 from kernel_guard.lint.context import LintContext
 from kernel_guard.lint.finding import Finding
@@ -94,9 +94,45 @@ def _visit(cell: Cell, header: dict[str, str], rules: list[Rule], context: LintC
     except cst.ParserSyntaxError:
         return  # valid for CPython but not for libcst's grammar: nothing to say
     context.header_lines = prefix.count("\n")
-    context.wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    context.wrapper.visit_batched(rules)
-    context.wrapper = None
+    context.wrapper = wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    qualified_names = None
+    for rule in rules:
+        needs = rule.get_inherited_dependencies()
+        if QualifiedNameProvider in needs and qualified_names is None:
+            qualified_names = _QualifiedNames(wrapper.resolve(ScopeProvider))
+        rule.metadata = {
+            provider: qualified_names if provider is QualifiedNameProvider else wrapper.resolve(provider)
+            for provider in needs
+        }
+    try:
+        cst.visit_batched(module, rules)
+    finally:
+        for rule in rules:
+            rule.metadata = {}
+        context.wrapper = None
+
+
+class _QualifiedNames:
+    """``QualifiedNameProvider``'s mapping, computed per node on demand.
+
+    libcst's provider walks the whole tree once more to attach a lazy value to
+    every node (a third of the metadata cost of a cell); rules ask about a few
+    calls.  The value is the same: ``scope.get_qualified_names_for(node)`` when the
+    node has a scope, else the empty set."""
+
+    def __init__(self, scopes) -> None:
+        self._scopes = scopes
+        self._names: dict = {}
+
+    def __getitem__(self, node):
+        names = self._names.get(node)
+        if names is None:
+            scope = self._scopes.get(node)
+            names = self._names[node] = scope.get_qualified_names_for(node) if scope else set()
+        return names
+
+    def get(self, node, default=None):
+        return self[node]
 
 
 def _update_imports(header: dict[str, str], tree: ast.Module) -> None:
