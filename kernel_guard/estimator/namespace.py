@@ -19,6 +19,12 @@ from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import MAX_LENGTH
 
 _SCALARS = (int, float, bool, complex, type(None))
+_STRINGS = (str, bytes)
+
+
+def _exactly(kind: type, types: tuple[type, ...]) -> bool:
+    """``kind in types`` by identity only: ``==`` on a type can run a user metaclass."""
+    return any(kind is t for t in types)
 _NUMPY_MODULES = ("numpy", "numpy.random", "numpy.linalg", "numpy.fft")
 
 _known: dict[int, tuple[object, object]] | None = None
@@ -64,7 +70,7 @@ def _constant_tuple(value: tuple, depth: int = 0) -> tuple | None:
     items = []
     for item in value:
         kind = type(item)
-        if kind in _SCALARS or kind is str:
+        if _exactly(kind, _SCALARS) or kind is str:
             items.append(item)
         elif kind is tuple:
             inner = _constant_tuple(item, depth + 1)
@@ -81,9 +87,9 @@ def _constant_tuple(value: tuple, depth: int = 0) -> tuple | None:
 def read(value: object) -> object:
     """The abstract value the estimator may use for a namespace value."""
     kind = type(value)
-    if kind in _SCALARS:
+    if _exactly(kind, _SCALARS):
         return value
-    if kind is str or kind is bytes:
+    if _exactly(kind, _STRINGS):
         return value if len(value) <= MAX_LENGTH else Sized(len(value))
     if kind is np.ndarray:
         return Array(tuple(value.shape), value.dtype)
@@ -95,7 +101,7 @@ def read(value: object) -> object:
         if const is not None and len(const) != len(value):
             const = None
         return Container("list", const=const, length=len(value))
-    if kind in (dict, set, frozenset):
+    if _exactly(kind, (dict, set, frozenset)):
         return Container("dict" if kind is dict else "set", length=len(value))
     if _NUMPY_SCALAR_TYPES.get(id(kind)) is kind:
         return value.item()
