@@ -6,25 +6,28 @@ from __future__ import annotations
 import ast
 from types import CodeType, TracebackType
 
+from IPython.core.displayhook import DisplayHook
+
 # A traceback longer than this many frames of the cell is shown as its first and last
 # few: IPython spends about a millisecond per frame formatting one (34 s at depth 30,000).
 _KEEP_FRAMES = 3
 
 
 class CompiledCell:
-    """The body of a guarded cell compiled as IPython would compile a whole cell.
+    """The body of a guarded cell (``source``: IPython syntax already turned into
+    Python) compiled as IPython would compile a whole cell.
 
     ``shown`` is the cell as the user sees it and ``offset`` the number of lines above
     the body (1 under ``%%guard``, 0 in auto mode), so line numbers in tracebacks and
     syntax errors match the screen.
     """
 
-    def __init__(self, shell, body: str, *, shown: str, offset: int, number: int):
+    def __init__(self, shell, source: str, *, shown: str, offset: int, number: int):
         self.filename = shell.compile.cache(shown, number)
-        transformed = shell.transform_cell(body)
-        tree = shell.compile.ast_parse("\n" * offset + transformed, filename=self.filename)
+        tree = shell.compile.ast_parse("\n" * offset + source, filename=self.filename)
         tree = shell.transform_ast(tree)
-        self.codes = _compile(shell, tree.body, self.filename)
+        quiet = ";" in source[source.rstrip().rfind("\n") + 1:] and DisplayHook.semicolon_at_end_of_expression(source)
+        self.codes = _compile(shell, tree.body, self.filename, quiet)
         self.shell = shell
 
     def run(self) -> None:
@@ -42,12 +45,12 @@ class CompiledCell:
             pass
 
 
-def _compile(shell, nodes: list[ast.stmt], filename: str) -> list[CodeType]:
+def _compile(shell, nodes: list[ast.stmt], filename: str, quiet: bool) -> list[CodeType]:
     """Split like ``InteractiveShell.run_ast_nodes``: statements run in "exec" mode,
-    the nodes that display their value in "single" mode."""
+    the nodes that display their value in "single" mode (none if the cell ends in ';')."""
     if not nodes:
         return []
-    interactivity = shell.ast_node_interactivity
+    interactivity = "none" if quiet else shell.ast_node_interactivity
     if interactivity == "last_expr_or_assign":
         target = _assigned_name(nodes[-1])
         if target is not None:
@@ -80,23 +83,23 @@ class _CellTraceback:
 
     def __init__(self, shell, exc: BaseException, filename: str):
         self.shell, self.exc, self.filename = shell, exc, filename
+        self.seen = exc.__traceback__  # stays in the chain while this raise propagates
 
     def __call__(self) -> list[str]:
-        exc = self.exc
-        frames = _frames(exc.__traceback__)
-        for start, tb in enumerate(frames):
-            if tb.tb_frame.f_code.co_filename == self.filename:
-                frames = frames[start:]
-                break
-        else:  # raised again somewhere else later: render it as IPython would
-            return self.shell.InteractiveTB.structured_traceback(type(exc), exc, exc.__traceback__)
+        exc, tb = self.exc, self.exc.__traceback__
+        frames = _frames(tb)
+        if not any(frame is self.seen for frame in frames):  # raised again elsewhere since
+            return self.shell.InteractiveTB.structured_traceback(type(exc), exc, tb)
+        start = next((i for i, frame in enumerate(frames)
+                      if frame.tb_frame.f_code.co_filename == self.filename), None)
+        if start is None:  # the guard stopped it before the cell ran: its message says it all
+            return self.shell.InteractiveTB.get_exception_only(type(exc), exc)
+        frames = frames[start:]
         omitted = 0
         if len(frames) > 4 * _KEEP_FRAMES:
             omitted = len(frames) - 2 * _KEEP_FRAMES
             frames = frames[:_KEEP_FRAMES] + frames[-_KEEP_FRAMES:]
-        stb = self.shell.InteractiveTB.structured_traceback(
-            type(exc), exc, _chain(frames), tb_offset=0
-        )
+        stb = self.shell.InteractiveTB.structured_traceback(type(exc), exc, _chain(frames), tb_offset=0)
         if omitted:
             stb.append(f"({omitted:,} frames in between not shown by kernel_guard)")
         return stb

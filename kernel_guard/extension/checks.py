@@ -84,16 +84,30 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict) -> None:
     for allocation in result.allocations:
         line = allocation.line + offset
         verdict.allocations.append((line, allocation))
-        if allocation.nbytes > budget.nbytes:
+        if allocation.total_nbytes > budget.nbytes:
+            many = f"{allocation.count:,} arrays of " if allocation.count > 1 else ""
             verdict.refusals.append(Problem(line, (
-                f"`{allocation.expr}` allocates {format_bytes(allocation.nbytes)} "
+                f"`{allocation.expr}` allocates {many}{format_bytes(allocation.nbytes)} "
                 f"({_describe(allocation)}), but only {format_bytes(budget.nbytes)} fit {budget.why}"
             )))
-    if not any(p.code is None for p in verdict.refusals) and result.total_nbytes > budget.nbytes:
-        first = min(line for line, _ in verdict.allocations)
-        verdict.warnings.append(Problem(first, (
-            f"together the arrays of this cell take {format_bytes(result.total_nbytes)}, more than "
+    if any(p.code is None for p in verdict.refusals):
+        return
+    kept = [(line, a) for line, a in verdict.allocations if a.kept]
+    kept_nbytes = sum(a.total_nbytes for _, a in kept)
+    if kept_nbytes > budget.nbytes:  # all alive once the cell has run: certain not to fit
+        verdict.refusals.append(Problem(kept[0][0], (
+            f"the arrays this cell keeps take {format_bytes(kept_nbytes)} together, "
+            f"but only {format_bytes(budget.nbytes)} fit {budget.why}"
+        )))
+    elif result.total_nbytes > budget.nbytes:
+        verdict.warnings.append(Problem(verdict.allocations[0][0], (
+            f"the arrays of this cell take {format_bytes(result.total_nbytes)} together, more than "
             f"the {format_bytes(budget.nbytes)} that fit {budget.why}, if they are all alive at once"
+        )))
+    for growth in result.growth:
+        verdict.warnings.append(Problem(growth.line + offset, (
+            f"`{growth.expr}` grows `{growth.target}` in a loop that never ends, "
+            "until the memory runs out"
         )))
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from IPython.core.error import UsageError
+
 from kernel_guard.errors import GuardRefused
 from kernel_guard.extension import checks
 from kernel_guard.extension.cell import CompiledCell
@@ -22,6 +24,14 @@ _MEMORY_TIPS = [
     "a smaller shape, or a smaller dtype (`dtype=np.float32` takes half of float64)",
     "work in chunks, or keep the data on disk with `np.memmap`",
 ]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    body: str
+    transformed: str  # Python source
+    valid: bool  # parses (top-level await counts as valid)
+    is_async: bool  # has top-level await
 
 
 @dataclass
@@ -52,6 +62,7 @@ class KernelGuardExtension:
         self.recorder = Recorder()
         self._running = False  # a guarded cell is running (a nested one just runs)
         self._transforming = False  # transforming a body: auto mode must not wrap it again
+        self._prepared: Prepared | None = None  # the last body transform() looked at
         self._saved_magics: dict[str, object] = {}
         self._pending: list[Message] = []  # shown at the start of the next cell
 
@@ -63,7 +74,7 @@ class KernelGuardExtension:
             self._saved_magics[kind] = shell.magics_manager.magics[kind].get("guard")
         shell.register_magics(self.magics)
         shell.configurables.append(self.config)  # so that %config KernelGuard.timeout = 30 works
-        shell.input_transformers_cleanup.append(self.auto_transform)
+        shell.input_transformers_cleanup.append(self.transform)
         shell.events.register("pre_run_cell", self.pre_run_cell)
         shell.events.register("post_run_cell", self.post_run_cell)
         post_mortem = self.recorder.start()
@@ -79,10 +90,11 @@ class KernelGuardExtension:
         self.recorder.stop()
         shell.events.unregister("pre_run_cell", self.pre_run_cell)
         shell.events.unregister("post_run_cell", self.post_run_cell)
-        if self.auto_transform in shell.input_transformers_cleanup:
-            shell.input_transformers_cleanup.remove(self.auto_transform)
-        if self.config in shell.configurables:
-            shell.configurables.remove(self.config)
+        if self.transform in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.remove(self.transform)
+        for configurable in (self.config, self.magics):  # Magics add themselves
+            if configurable in shell.configurables:
+                shell.configurables.remove(configurable)
         manager = shell.magics_manager
         for kind, previous in self._saved_magics.items():
             if previous is None:
@@ -103,27 +115,40 @@ class KernelGuardExtension:
     def post_run_cell(self, result) -> None:
         self.recorder.cell_finished()
 
-    def auto_transform(self, lines: list[str]) -> list[str]:
-        """Input transformer of auto mode: put ``%%guard`` in front of every cell."""
-        if self.auto is None or self._transforming:
+    def transform(self, lines: list[str]) -> list[str]:
+        """Input transformer (runs before IPython's own): puts ``%%guard`` in front of
+        every cell in auto mode, and hands a ``%%guard`` cell whose body does not parse
+        back to IPython, so that its SyntaxError looks like any cell's and nothing runs."""
+        if self._transforming or not lines:
             return lines
-        first = next((line.strip() for line in lines if line.strip()), "")
-        if not first or first.startswith(_NOT_AUTO):
+        first = lines[0].strip()
+        if first.startswith("%%guard"):
+            prepared = self.prepare("".join(lines[1:]))
+            return lines if prepared is None or prepared.valid else ["\n", *lines[1:]]
+        if self.auto is None or first.startswith(_NOT_AUTO):
             return lines
-        if "await" in first or any("await" in line for line in lines):
-            if self._is_async("".join(lines)):
-                return lines  # top-level await needs IPython's own runner
+        prepared = self.prepare("".join(lines))
+        if prepared is None or not prepared.valid or prepared.is_async:
+            return lines  # IPython reports the syntax error, or runs the await itself
         return [f"%%guard {AUTO_FLAG}\n", *lines]
 
-    def _is_async(self, text: str) -> bool:
-        self._transforming = True
+    def prepare(self, body: str) -> Prepared | None:
+        """The body with IPython syntax turned into Python, kept for the magic that
+        will run it. None if even IPython cannot transform it."""
+        if self._prepared is not None and self._prepared.body == body:
+            return self._prepared
         try:
-            transformed = self.shell.transform_cell(text)
+            transformed = self._transform_body(body)
         except Exception:
-            return False
-        finally:
-            self._transforming = False
-        return self.shell.should_run_async(text, transformed_cell=transformed)
+            return None
+        try:
+            self.shell.compile.ast_parse(transformed)
+            valid = True
+        except (SyntaxError, ValueError):
+            valid = False
+        is_async = "await" in transformed and self.shell.should_run_async(body, transformed_cell=transformed)
+        self._prepared = Prepared(body, transformed, valid or is_async, is_async)
+        return self._prepared
 
     def cell_number(self) -> int | None:
         result = self.shell.displayhook.exec_result
@@ -200,13 +225,23 @@ class KernelGuardExtension:
             if options.verbose:
                 self._summary(report, limits, options).show()
 
-    def _compile(self, body: str, shown: str, offset: int, number: int | None) -> CompiledCell:
-        self._transforming = True
+    def _transform_body(self, body: str) -> str:
+        self._transforming = True  # a body is not a new cell: auto mode leaves it alone
         try:
-            return CompiledCell(self.shell, body, shown=shown, offset=offset,
-                                number=number if number is not None else self.shell.execution_count)
+            return self.shell.transform_cell(body)
         finally:
             self._transforming = False
+
+    def _compile(self, body: str, shown: str, offset: int, number: int | None) -> CompiledCell:
+        prepared = self.prepare(body)
+        if prepared is None:  # let IPython's transformer raise its own error
+            transformed = self._transform_body(body)
+        elif prepared.is_async:
+            raise UsageError("%%guard cannot run a cell with top-level `await`; run it without %%guard")
+        else:
+            transformed = prepared.transformed
+        return CompiledCell(self.shell, transformed, shown=shown, offset=offset,
+                            number=number if number is not None else self.shell.execution_count)
 
     # -- messages --------------------------------------------------------------------
 

@@ -1,0 +1,130 @@
+"""What %%guard costs, measured in a real ipykernel through jupyter_client.
+
+    .venv/bin/python benchmarks/bench_guard.py [--repeat 300]
+
+1. Added latency per cell: the same cell with and without ``%%guard`` (default
+   options: the 90% memory cap, lint, estimate), alternated so that drift hits
+   both alike, timed by the client from execute_request to idle (what a user
+   waits for). Reported: medians and the difference of the medians. Target: 5 ms.
+2. The same inside the kernel (``shell.run_cell`` timed with perf_counter),
+   which removes the ZeroMQ round trip and shows the guard's own share.
+3. The watchdog's CPU: kernel process CPU time while a guarded cell sleeps
+   (``--max-mem`` and ``--timeout`` armed), against the same unguarded sleep.
+   Target: 0.5 % of one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from kernel_harness import Kernel  # noqa: E402
+
+TRIVIAL = "x = 1"
+
+
+def hundred_lines() -> str:
+    """100 lines of ordinary notebook code: imports, small arrays, loops, functions."""
+    lines = ["import math", "import numpy as np", "data = np.arange(1000, dtype=np.float64)"]
+    i = 0
+    while len(lines) < 100:
+        lines += [
+            f"def scale_{i}(values, factor={i + 1}):",
+            "    return [v * factor for v in values]",
+            f"part_{i} = data[{i}:{i} + 100].copy()",
+            f"total_{i} = float(np.sum(part_{i})) + math.sqrt({i})",
+            "for k in range(3):",
+            f"    total_{i} += k",
+            f"label_{i} = f'part {{total_{i}:.1f}}'",
+            f"small_{i} = np.zeros(({i} + 10, 10))",
+        ]
+        i += 1
+    return "\n".join(lines[:100])
+
+
+def client_latency(kernel: Kernel, body: str, repeat: int) -> tuple[list[float], list[float]]:
+    plain, guarded = [], []
+    guarded_cell = "%%guard\n" + body
+    for _ in range(5):  # warm caches, imports, the lint cache's first entry
+        kernel.run(body)
+        kernel.run(guarded_cell)
+    for _ in range(repeat):
+        for cell, times in ((body, plain), (guarded_cell, guarded)):
+            start = time.perf_counter()
+            kernel.run(cell)
+            times.append(time.perf_counter() - start)
+    return plain, guarded
+
+
+IN_KERNEL = r"""
+import json as _j, time as _t
+def _kg_bench(body, repeat):
+    ip = get_ipython()
+    out = {"plain": [], "guarded": []}
+    for _ in range(repeat):
+        for key, cell in (("plain", body), ("guarded", "%%guard\n" + body)):
+            t0 = _t.perf_counter()
+            r = ip.run_cell(cell, store_history=False, silent=True)
+            out[key].append(_t.perf_counter() - t0)
+            assert r.success, r
+    return out
+print(_j.dumps(_kg_bench({body!r}, {repeat})))
+del _kg_bench
+"""
+
+
+def in_kernel_latency(kernel: Kernel, body: str, repeat: int) -> dict[str, list[float]]:
+    out = kernel.run(IN_KERNEL.format(body=body, repeat=repeat), timeout=600).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def watchdog_cpu(kernel: Kernel, seconds: float) -> tuple[float, float]:
+    process = psutil.Process(kernel.pid)
+
+    def cpu_share(cell: str) -> float:
+        before, start = process.cpu_times(), time.perf_counter()
+        kernel.run(cell, timeout=seconds + 30)
+        after, wall = process.cpu_times(), time.perf_counter() - start
+        return ((after.user - before.user) + (after.system - before.system)) / wall
+
+    sleep = f"time.sleep({seconds})"
+    plain = cpu_share(sleep)
+    guarded = cpu_share(f"%%guard --max-mem 80% --timeout {seconds * 10}\n{sleep}")
+    return plain, guarded
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1e3:7.2f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=300)
+    parser.add_argument("--sleep", type=float, default=5.0, help="seconds of the watchdog CPU run")
+    args = parser.parse_args()
+
+    with Kernel("bench") as kernel:
+        kernel.run("import time\n%load_ext kernel_guard")
+        print(f"%%guard added latency, median of {args.repeat} alternated runs")
+        for name, body in (("trivial cell", TRIVIAL), ("100-line cell", hundred_lines())):
+            plain, guarded = client_latency(kernel, body, args.repeat)
+            added = statistics.median(guarded) - statistics.median(plain)
+            print(f"  client  {name:14} plain {ms(plain)}  guarded {ms(guarded)}  added {added * 1e3:6.2f} ms")
+            inside = in_kernel_latency(kernel, body, args.repeat)
+            added = statistics.median(inside["guarded"]) - statistics.median(inside["plain"])
+            print(f"  kernel  {name:14} plain {ms(inside['plain'])}  guarded {ms(inside['guarded'])}"
+                  f"  added {added * 1e3:6.2f} ms")
+        plain, guarded = watchdog_cpu(kernel, args.sleep)
+        print(f"kernel CPU during a {args.sleep:g} s sleep: plain {plain:.2%}, guarded {guarded:.2%}, "
+              f"watchdog {guarded - plain:+.2%} of one core")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""%%guard's limits end to end: a real ipykernel inside a 1 GiB memory cgroup, where
+the unguarded control really dies and each guarded cell raises, leaves the kernel
+alive, the namespace intact and every limit, handler and stream as it was."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernel_harness import Kernel, require_cgroup
+
+pytestmark = [pytest.mark.kernel, pytest.mark.cgroup]
+
+HUGE = "np.ones((20000, 20000))"  # 2.98 GiB of float64: three times the cgroup
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    require_cgroup()
+    with Kernel("limits", mem_limit="1G") as k:
+        k.run("import numpy as np, time\n%load_ext kernel_guard")
+        yield k
+
+
+@pytest.fixture
+def unchanged(kernel):
+    """The cell under test must leave the process as it found it, and the kernel usable."""
+    kernel.run("sentinel = 'before'")
+    state = kernel.process_state()
+    yield
+    assert kernel.is_alive()
+    assert kernel.eval("sentinel") == "before"
+    assert kernel.process_state() == state
+    assert kernel.eval("sum(range(10))") == 45  # the next cell runs normally
+
+
+def test_unguarded_control_is_killed_by_the_oom_killer(kernel):
+    kills = kernel.cgroup.oom_kills()
+    result = kernel.execute(f"a = {HUGE}", timeout=60)
+    assert result.died, str(result)
+    assert kernel.cgroup.oom_kills() == kills + 1
+    kernel.restart()
+    loaded = kernel.run("import numpy as np, time\n%load_ext kernel_guard")
+    assert "died" in loaded.plain and "out-of-memory" in loaded.plain  # the crash recorder noticed
+
+
+def test_huge_literal_allocation_is_refused_before_running(kernel, unchanged):
+    result = kernel.execute(f"%%guard --max-mem 600M\nran = True\na = {HUGE}")
+    assert result.ename == "GuardRefused"
+    assert result.evalue.startswith("line 3: np.ones((20000, 20000)) allocates 3.0 GiB")
+    assert len(result.error_text.strip().splitlines()) == 1  # the message, no traceback
+    assert "not run" in result.plain and "np.memmap" in result.plain and "--force" in result.plain
+    assert "<code>np.ones((20000, 20000))</code>" in result.html
+    assert kernel.eval("'ran' in globals() or 'a' in globals()") is False
+
+
+def test_dry_run_reports_and_runs_nothing(kernel, unchanged):
+    result = kernel.execute(f"%%guard --max-mem 600M --dry-run\nran = True\na = {HUGE}")
+    assert result.ok and not result.errors
+    assert "would be refused" in result.plain and "3.0 GiB" in result.plain
+    assert "20,000 × 20,000" in result.plain
+    assert kernel.eval("'ran' in globals()") is False
+
+
+def test_size_known_only_at_run_time_raises_guard_memory_error(kernel, unchanged):
+    # A size read from a file: no static analysis can know it.
+    kernel.run("import pathlib, tempfile\nsize_file = pathlib.Path(tempfile.mkdtemp()) / 'n'\n"
+               "size_file.write_text('20000')")
+    result = kernel.execute("%%guard --max-mem 600M\nn = int(size_file.read_text())\na = np.ones((n, n))")
+    assert result.ename == "GuardMemoryError", str(result)
+    assert "600.0 MiB" in result.evalue
+    assert kernel.eval("'a' in globals()") is False
+
+
+def test_force_runs_a_refused_cell_under_its_cap(kernel, unchanged):
+    result = kernel.execute(f"%%guard --max-mem 600M --force\na = {HUGE}")
+    assert "running anyway (--force)" in result.plain
+    assert result.ename == "GuardMemoryError", str(result)
+
+
+def test_pure_python_growth_is_stopped_at_the_cap(kernel, unchanged):
+    result = kernel.execute(
+        "%%guard --max-mem 500M\ngrowing = []\nwhile True:\n    growing.append(' ' * 1000)", timeout=120
+    )
+    assert result.ename == "GuardMemoryError", str(result)
+    rss = kernel.eval("__import__('psutil').Process().memory_info().rss")
+    assert rss < 600 << 20
+    kernel.run("del growing")
+
+
+@pytest.mark.parametrize("body", [
+    "while True:\n    pass",
+    "time.sleep(30)",
+    "while True:\n    try:\n        time.sleep(0.05)\n    except Exception:\n        pass",
+    "while True:\n    try:\n        sum(range(10**5))\n    except Exception:\n        pass",
+], ids=["busy-loop", "sleep", "except-exception-sleep", "except-exception-busy"])
+def test_timeout_stops_the_cell(kernel, unchanged, body):
+    result = kernel.execute(f"%%guard --timeout 1\n{body}", timeout=30)
+    assert result.ename == "GuardTimeout", str(result)
+    assert result.elapsed < 5
+
+
+def test_recursion_past_max_depth_is_a_short_recursion_error(kernel, unchanged):
+    result = kernel.execute("%%guard --max-depth 300\ndef down(n):\n    return down(n + 1)\ndown(0)")
+    assert result.ename == "RecursionError", str(result)
+    assert result.elapsed < 5
+    assert "down(n + 1)" in result.error_text and "frames in between not shown" in result.error_text
+    assert "kernel_guard/" not in result.error_text  # no frames of the guard's machinery
+
+
+def test_recursion_through_c_is_clamped_instead_of_crashing(kernel, unchanged):
+    # Through map() every level also takes C stack: ~15,500 levels segfault an 8 MiB stack.
+    result = kernel.execute(
+        "%%guard --max-depth 1000000\ndef down(n):\n    return list(map(down, [n + 1]))\ndown(0)", timeout=60
+    )
+    assert result.ename == "RecursionError", str(result)
+    assert "lowered" in result.plain  # the one-line notice
+
+
+def test_output_flood_is_capped(kernel, unchanged):
+    result = kernel.execute("%%guard --max-output 100K\nwhile True:\n    print('x' * 99)", timeout=30)
+    assert result.ename == "GuardOutputLimit", str(result)
+    assert 90_000 < len(result.stdout.encode()) <= 101 * 1024
+
+
+def test_verbose_summary_and_history(kernel, unchanged):
+    result = kernel.run("%%guard --max-mem 600M --timeout 10 -v\nb = np.ones(10**6)")
+    assert "peak memory" in result.plain and "of the 600.0 MiB cap" in result.plain
+    assert "of 10 s" in result.plain
+    history = kernel.run("%guard history").plain
+    assert "b = np.ones(10**6)" in history
+    for outcome in ("GuardMemoryError", "GuardTimeout", "RecursionError", "refused"):
+        assert outcome in history
+    kernel.run("del b")
+
+
+def test_auto_mode_guards_every_cell_until_off(kernel, unchanged):
+    kernel.run("%guard on --timeout 2")
+    try:
+        result = kernel.execute("while True:\n    pass", timeout=30)
+        assert result.ename == "GuardTimeout", str(result)
+        shown = kernel.run("y = 6\ny * 7")
+        assert shown.results[0]["text/plain"] == "42"
+        refused = kernel.execute(f"z = {HUGE}")
+        assert refused.ename == "GuardRefused" and refused.evalue.startswith("line 1:")  # no %%guard line
+    finally:
+        kernel.run("%guard off")
+    guarded = "len(__import__('kernel_guard.extension').extension.loaded(get_ipython()).history)"
+    before = kernel.eval(guarded)
+    kernel.run("x = 1")
+    assert kernel.eval(guarded) == before  # off: cells run unguarded again
