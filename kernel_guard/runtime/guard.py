@@ -1,0 +1,221 @@
+"""``Guard``: run one block of code under :class:`Limits`, then put everything back."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from ..errors import GuardMemoryError, GuardOutputLimit, GuardTimeout
+from ..sizes import format_bytes
+from . import interrupt, memcap
+from .interrupt import Interrupter, is_guard_code
+from .limits import Limits, RunReport
+from .output import OutputCap
+from .recursion import DepthLimit
+from .rss import rss_and_anon
+from .watchdog import Watchdog
+
+_running: Guard | None = None
+
+
+class Guard:
+    """A context manager that runs its block under ``limits``.
+
+    Use it on the main thread, around the code of one cell and nothing else (the
+    handler raises in whatever Python code runs inside the block)::
+
+        with Guard(Limits(max_mem=2 << 30, timeout=60)) as guard:
+            exec(code, namespace)
+        guard.report.peak_rss
+
+    ``on_sample(rss)`` is called from the watchdog thread about once a second.
+    After the block (whatever happened: success, an error, ``KeyboardInterrupt``)
+    every rlimit, signal handler, trace function, recursion limit and stream is
+    back to what it was, and :attr:`report` holds a :class:`RunReport`; it is set
+    even when entering failed. Guards do not nest: entering one while another runs
+    raises ``RuntimeError``.
+    """
+
+    def __init__(self, limits: Limits, *, on_sample: Callable[[int], None] | None = None):
+        self.limits = limits
+        self.on_sample = on_sample
+        self.report: RunReport | None = None
+        self.depth_notice: str | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._interrupter: Interrupter | None = None
+        self._watchdog: Watchdog | None = None
+        self._depth: DepthLimit | None = None
+        self._output: OutputCap | None = None
+        self._rlimit: tuple[int, int] | None = None
+        self._rlimit_armed = False
+
+    # -- entering --------------------------------------------------------------------
+
+    def __enter__(self) -> Guard:
+        global _running
+        if _running is not None:
+            raise RuntimeError(
+                "kernel_guard: a Guard is already running in this process; guarded blocks cannot be nested"
+            )
+        limits = self.limits
+        if (limits.timeout is not None or limits.max_mem is not None) and (
+            interrupt.SIGNAL is None or threading.current_thread() is not threading.main_thread()
+        ):
+            raise RuntimeError(
+                "kernel_guard: timeout and max_mem need signals, which only the main thread "
+                "of a POSIX process receives"
+            )
+        _running = self
+        self.report = None
+        self.depth_notice = None
+        try:
+            self._arm(_caller_frame())
+        except BaseException as error:
+            try:
+                self._restore()
+            finally:
+                _running = None
+                self.report = RunReport(
+                    peak_rss=rss_and_anon()[0], elapsed=0.0,
+                    limit_hit="memory" if isinstance(error, GuardMemoryError) else None,
+                )
+                self._reset()
+            raise
+        return self
+
+    def _arm(self, boundary) -> None:
+        limits = self.limits
+        if limits.max_mem is not None:
+            memcap.warm_up_blas()  # before the rlimit: OpenBLAS's first call needs room
+            used = rss_and_anon()[1]
+            if used >= limits.max_mem:
+                raise GuardMemoryError(
+                    f"the kernel already uses {format_bytes(used)}, over the {format_bytes(limits.max_mem)} "
+                    "memory cap: free some memory (del large objects) or raise the cap"
+                )
+        interrupter = self._interrupter = Interrupter(boundary)
+        self._watchdog = Watchdog(interrupter, cap=limits.max_mem, timeout=limits.timeout,
+                                  on_sample=self.on_sample)
+        self._watchdog.start()  # its thread exists before the rlimit
+        if limits.timeout is not None or limits.max_mem is not None:
+            interrupter.install()
+        if limits.max_depth is not None:
+            self._depth = DepthLimit(limits.max_depth)
+            self._depth.apply()
+            self.depth_notice = self._depth.notice
+        if limits.max_output is not None:
+            self._output = OutputCap(limits.max_output)
+            self._output.apply()
+        if limits.max_mem is not None:  # last: nothing of ours allocates after it
+            self._rlimit = memcap.arm(limits.max_mem, rss_and_anon()[1])
+            self._rlimit_armed = True
+        interrupter.armed = True
+        self._watchdog.begin()
+
+    # -- leaving ----------------------------------------------------------------------
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        global _running
+        memcap.restore(self._rlimit)  # first: a kernel left at its limit fails every later cell
+        self._rlimit = None
+        interrupter = self._interrupter
+        interrupter.armed = False
+        watchdog = self._watchdog
+        elapsed = time.monotonic() - watchdog.start_time
+        try:
+            self._restore()
+        finally:
+            _running = None
+            now = time.monotonic()
+            watchdog.record(now, rss_and_anon()[0])
+            error = self._translate(exc) if exc is not None else self._undelivered()
+            self.report = RunReport(
+                peak_rss=watchdog.peak, elapsed=elapsed, limit_hit=self._limit_hit(error or exc),
+                samples=watchdog.samples, depth_notice=self.depth_notice,
+            )
+            self._reset()
+        if error is not None:
+            raise error.with_traceback(tb) from None
+        return False
+
+    def _restore(self) -> None:
+        """Undo every step of ``_arm``, the watchdog before the signal handler; each
+        step runs even if another fails (a KeyboardInterrupt can land anywhere)."""
+        steps = (
+            lambda: memcap.restore(self._rlimit),
+            self._watchdog and self._watchdog.stop,
+            self._interrupter and self._interrupter.uninstall,
+            self._output and self._output.restore,
+            self._depth and self._depth.restore,
+        )
+        first = None
+        for step in steps:
+            if step:
+                try:
+                    step()
+                except BaseException as error:
+                    first = first or error
+        if first is not None:
+            raise first
+
+    def _translate(self, exc: BaseException) -> GuardMemoryError | None:
+        """The exception to raise instead of ``exc``, if any; trims guard frames from
+        the end of the traceback of the guard's own exceptions."""
+        if isinstance(exc, (GuardTimeout, GuardMemoryError, GuardOutputLimit)):
+            _trim_guard_frames(exc.__traceback__)
+        if isinstance(exc, MemoryError) and not isinstance(exc, GuardMemoryError) and self._rlimit_armed:
+            detail = f": {exc}" if str(exc) else ""
+            return GuardMemoryError(
+                f"the cell asked for more memory than its {format_bytes(self.limits.max_mem)} cap allows "
+                f"(the kernel uses {format_bytes(rss_and_anon()[1])}){detail}"
+            )
+        return None
+
+    def _undelivered(self) -> BaseException | None:
+        """A limit the watchdog saw crossed while the cell sat in one call into C code
+        that returned only at the end: the cell still fails with it."""
+        interrupter = self._interrupter
+        if interrupter.timeout_message is not None and "timeout" not in interrupter.raised:
+            interrupter.raised.add("timeout")
+            return GuardTimeout(interrupter.timeout_message + " (in a call that could not be interrupted)")
+        if interrupter.memory_message is not None:
+            interrupter.raised.add("memory")
+            return GuardMemoryError(interrupter.memory_message + " (in a call that could not be interrupted)")
+        return None
+
+    def _limit_hit(self, exc: BaseException | None) -> str | None:
+        raised = self._interrupter.raised if self._interrupter else set()
+        if isinstance(exc, GuardTimeout) or "timeout" in raised:
+            return "timeout"
+        if isinstance(exc, GuardMemoryError) or "memory" in raised:
+            return "memory"
+        if isinstance(exc, RecursionError):
+            return "recursion"
+        if isinstance(exc, GuardOutputLimit) or (self._output and self._output.meter.hit):
+            return "output"
+        return None
+
+
+def _caller_frame():
+    """The frame running the ``with`` statement (``contextlib.ExitStack`` skipped)."""
+    frame = sys._getframe(1)
+    while frame is not None and (
+        frame.f_globals.get("__name__") == "contextlib" or is_guard_code(frame.f_code)
+    ):
+        frame = frame.f_back
+    return frame
+
+
+def _trim_guard_frames(tb) -> None:
+    """Cut the signal handler (or the counting ``write``) off the end of a traceback."""
+    last_other = None
+    while tb is not None:
+        if not is_guard_code(tb.tb_frame.f_code):
+            last_other = tb
+        tb = tb.tb_next
+    if last_other is not None:
+        last_other.tb_next = None

@@ -1,0 +1,195 @@
+"""Raising :class:`GuardTimeout` and :class:`GuardMemoryError` inside the running cell.
+
+The watchdog thread decides; the cell's thread is told with a signal sent to it
+alone (``pthread_kill``). A signal is the only way into ``time.sleep``,
+``Event.wait`` and other blocking calls: ``PyThreadState_SetAsyncExc`` and
+``_thread.interrupt_main`` wait until the call returns. Python runs the handler
+between two bytecodes of the cell's thread, so a long call into C code (one big
+numpy operation, ``sum(range(10**10))``) cannot be interrupted before it returns.
+
+The handler only raises while the cell runs (``armed``) and not while guard code
+is on the stack: an exception delivered after the cell ended lands in the event
+loop of ipykernel and ends the kernel.
+
+``GuardTimeout`` derives from ``BaseException``, so ``except Exception`` cannot keep
+it; a bare ``except:`` or ``except BaseException`` can. Against those, the handler
+puts an opcode trace on the cell's frames that raises again at the next loop
+back-edge (a ``JUMP_BACKWARD``, exactly where Python itself checks for
+``KeyboardInterrupt``), never while the timeout is being handled, so ``finally``
+blocks and ``with`` exits still run. CPython drops a trace function that raises,
+so the exception re-arms the trace when a bare ``except:`` lets it go
+(``__del__``). The watchdog also sends the signal again every
+:data:`RESEND` seconds while the cell overstays.
+"""
+
+from __future__ import annotations
+
+import dis
+import functools
+import os
+import signal
+import sys
+import threading
+
+from ..errors import GuardMemoryError, GuardTimeout
+
+# A real-time signal: nobody installs handlers on it, unlike SIGALRM (``signal.alarm``)
+# or SIGUSR1 (``faulthandler.register``).
+if hasattr(signal, "SIGRTMIN"):
+    SIGNAL: int | None = signal.SIGRTMIN + 6
+else:
+    SIGNAL = getattr(signal, "SIGUSR2", None)  # macOS; None on Windows
+RESEND = 0.25
+
+_HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_JUMPS = frozenset(getattr(dis, "hasjump", dis.hasjrel + dis.hasjabs))
+_current: Interrupter | None = None  # the interrupter of the running Guard
+
+
+def is_guard_code(code) -> bool:
+    return code.co_filename.startswith(_HERE)
+
+
+class _Timeout(GuardTimeout):
+    """A GuardTimeout that re-arms the escape trace when a bare ``except:`` drops it."""
+
+    def __del__(self):
+        interrupter = _current
+        if interrupter is not None:
+            interrupter.swallowed(sys._getframe(1))
+
+    def __reduce__(self):
+        return GuardTimeout, self.args
+
+
+# Shown in tracebacks as the public name.
+_Timeout.__name__ = _Timeout.__qualname__ = "GuardTimeout"
+_Timeout.__module__ = "kernel_guard"
+
+
+@functools.lru_cache(maxsize=256)
+def _back_edges(code) -> frozenset[int]:
+    """Offsets of the backward jumps of ``code``, where loops start over.
+    ``JUMP_BACKWARD_NO_INTERRUPT`` (``yield from``/``await``) is left out, as CPython
+    does for signals."""
+    return frozenset(
+        ins.offset for ins in dis.get_instructions(code)
+        if ins.opcode in _JUMPS and isinstance(ins.argval, int) and ins.argval <= ins.offset
+        and ins.opname != "JUMP_BACKWARD_NO_INTERRUPT"
+    )
+
+
+def _no_new_frames(frame, event, arg):
+    """The thread's trace function while escaping: only the frames already on the
+    stack are traced (their own ``f_trace``); new calls run untraced."""
+    return None
+
+
+class Interrupter:
+    """The cell thread's side of the guard: a signal handler and the escape trace.
+
+    ``boundary`` is the frame running the ``with`` statement: the walk over the cell's
+    frames stops there, since raising in it outside the block would skip the
+    guard's ``__exit__``.
+    """
+
+    def __init__(self, boundary):
+        self.boundary = boundary
+        self.ident = threading.get_ident()
+        self.armed = False
+        self.timeout_message: str | None = None  # set for good once the deadline passed
+        self.memory_message: str | None = None  # set while over the cap, until raised
+        self.raised: set[str] = set()  # "timeout", "memory": what reached the cell
+        self.missed = False  # the last signal found guard code running; send again soon
+        self._previous_handler = None
+        self._trace_before = None
+        self._traced: dict[int, tuple] = {}  # id(frame) -> (frame, f_trace, lines, opcodes) before
+
+    # -- installed and removed by the Guard, on the cell's thread ------------------
+
+    def install(self) -> None:
+        global _current
+        previous = signal.getsignal(SIGNAL)
+        if previous is None:
+            raise RuntimeError(
+                f"kernel_guard: signal {SIGNAL} has a handler installed outside Python; "
+                "timeout and max_mem need it"
+            )
+        signal.signal(SIGNAL, self._on_signal)
+        self._previous_handler = previous
+        self._trace_before = sys.gettrace()
+        _current = self
+
+    def uninstall(self) -> None:
+        """Put back the signal handler and every trace function; run it after the
+        watchdog stopped, so that no signal can arrive after the old handler is back."""
+        global _current
+        _current = None
+        self.armed = False
+        if self._previous_handler is not None:
+            signal.signal(SIGNAL, self._previous_handler)
+            self._previous_handler = None
+        if self._traced:
+            sys.settrace(self._trace_before)
+            for frame, trace, lines, opcodes in self._traced.values():
+                frame.f_trace, frame.f_trace_lines, frame.f_trace_opcodes = trace, lines, opcodes
+            self._traced.clear()
+
+    # -- called from the watchdog thread ---------------------------------------
+
+    def deliver(self, reason: str, message: str) -> None:
+        if reason == "timeout":
+            self.timeout_message = message
+        else:
+            self.memory_message = message
+        self.missed = False
+        signal.pthread_kill(self.ident, SIGNAL)
+
+    # -- on the cell's thread ----------------------------------------------------
+
+    def _on_signal(self, signum, frame) -> None:
+        if not self.armed or (self.timeout_message is None and self.memory_message is None):
+            return
+        if not self._in_cell(frame):
+            self.missed = True
+            return
+        if self.timeout_message is not None:
+            self.raised.add("timeout")
+            self._arm_escape(frame)
+            raise _Timeout(self.timeout_message)
+        message, self.memory_message = self.memory_message, None
+        self.raised.add("memory")
+        raise GuardMemoryError(message)
+
+    def _in_cell(self, frame) -> bool:
+        """False while guard code runs (entering, leaving, a counted ``print``)."""
+        while frame is not None and frame is not self.boundary:
+            if is_guard_code(frame.f_code):
+                return False
+            frame = frame.f_back
+        return True
+
+    def _arm_escape(self, frame) -> None:
+        while frame is not None and frame is not self.boundary:
+            if not is_guard_code(frame.f_code):
+                if id(frame) not in self._traced:
+                    self._traced[id(frame)] = (frame, frame.f_trace, frame.f_trace_lines, frame.f_trace_opcodes)
+                frame.f_trace = self._escape
+                frame.f_trace_lines = False
+                frame.f_trace_opcodes = True
+            frame = frame.f_back
+        sys.settrace(_no_new_frames)
+
+    def _escape(self, frame, event, arg):
+        if (
+            event == "opcode" and self.armed
+            and frame.f_lasti in _back_edges(frame.f_code)
+            and not isinstance(sys.exc_info()[1], GuardTimeout)  # let handlers and finally run
+        ):
+            raise _Timeout(self.timeout_message)
+        return self._escape
+
+    def swallowed(self, frame) -> None:
+        """A GuardTimeout was dropped by the code running in ``frame``: trace again."""
+        if self.armed and self.timeout_message is not None and threading.get_ident() == self.ident:
+            self._arm_escape(frame)

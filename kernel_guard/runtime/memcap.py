@@ -1,0 +1,85 @@
+"""The memory cap's first line: ``RLIMIT_DATA`` set as an increment.
+
+``RLIMIT_DATA`` counts the private writable memory a process maps (``VmData``),
+so a soft limit of ``VmData + (cap - used - margin)`` makes any mapping past the
+cap fail at once: a 3 GB ``np.ones`` raises MemoryError in 0.1 ms without one
+page touched, and growing lists or bytearrays fail at the first chunk too many.
+File mappings (``np.memmap``) are not counted, unlike with ``RLIMIT_AS``, which
+also charges every thread's 64 MiB malloc arena.
+
+Only the soft limit is changed: a lowered hard limit could never be raised back.
+Linux only: macOS does not count ``mmap`` in ``RLIMIT_DATA``, so there the
+watchdog alone enforces the cap.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .rss import vm_data
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
+
+# Room kept between where the rlimit stops new mappings and the cap itself, for the
+# memory the watchdog sees grow without new mappings (pages of earlier mappings
+# being touched) and for raising the error.
+MARGIN = 128 * 1024 * 1024
+ENABLED = resource is not None and sys.platform.startswith("linux")
+_blas_warm = False
+
+
+def headroom(cap: int, used: int) -> int:
+    """How much more may be mapped: the cap less what is used and the margin,
+    but never less than half of what is left when the cap is close."""
+    room = cap - used
+    return max(room - MARGIN, room // 2)
+
+
+def arm(cap: int, used: int) -> tuple[int, int] | None:
+    """Lower the soft ``RLIMIT_DATA`` so that at most the headroom can be mapped.
+
+    Returns the limits to give back to :func:`restore`, or ``None`` when nothing
+    was changed (not Linux, or the current limit is already tighter).
+    """
+    if not ENABLED:
+        return None
+    mapped = vm_data()
+    if mapped is None:
+        return None
+    old = resource.getrlimit(resource.RLIMIT_DATA)
+    soft, hard = old
+    new = mapped + headroom(cap, used)
+    if hard != resource.RLIM_INFINITY:
+        new = min(new, hard)
+    if soft != resource.RLIM_INFINITY and soft <= new:
+        return None
+    resource.setrlimit(resource.RLIMIT_DATA, (new, hard))
+    return old
+
+
+def restore(old: tuple[int, int] | None) -> None:
+    if old is not None:
+        resource.setrlimit(resource.RLIMIT_DATA, old)
+
+
+def warm_up_blas() -> None:
+    """Let OpenBLAS allocate its buffers now: its first call under a tight
+    ``RLIMIT_DATA`` prints "Memory allocation still failed" and ends the process.
+
+    numpy is imported if the kernel has not done so yet, since a guarded cell that
+    imports it would otherwise make that first call under the limit. A 128x128
+    product is the smallest that takes OpenBLAS's buffered path.
+    """
+    global _blas_warm
+    if _blas_warm:
+        return
+    _blas_warm = True
+    try:
+        import numpy
+    except ImportError:
+        return
+    a = numpy.ones((256, 256))
+    a @ a
