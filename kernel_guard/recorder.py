@@ -96,6 +96,7 @@ class Recorder:
         self._fd: int | None = None
         self._files: list = []
         self._faulthandler_was_enabled = False
+        self._term_registered = False
         self._last_write = 0.0
         self._journal: dict = {}
 
@@ -159,7 +160,14 @@ class Recorder:
         self._files = [fault, term]
         self._faulthandler_was_enabled = faulthandler.is_enabled()
         faulthandler.enable(file=fault, all_threads=True)
-        if hasattr(signal, "SIGTERM") and hasattr(faulthandler, "register"):
+        # Only where SIGTERM kills: with a handler of its own installed, the process
+        # may survive it, and a stack in the file would blame SIGTERM for a later death.
+        self._term_registered = (
+            hasattr(faulthandler, "register")
+            and hasattr(signal, "SIGTERM")
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        )
+        if self._term_registered:
             # chain=True: dump the stack, then die of SIGTERM exactly as before.
             faulthandler.register(signal.SIGTERM, file=term, all_threads=False, chain=True)
         self.active = True
@@ -190,8 +198,9 @@ class Recorder:
     def _restore_faulthandler(self) -> None:
         if not self._files:
             return
-        if hasattr(signal, "SIGTERM") and hasattr(faulthandler, "unregister"):
+        if self._term_registered:
             faulthandler.unregister(signal.SIGTERM)
+            self._term_registered = False
         if self._faulthandler_was_enabled:
             # faulthandler cannot tell which file it wrote to; stderr is the
             # default of Python and of ipykernel.
@@ -250,16 +259,19 @@ class Recorder:
             if not self.active:
                 return
             ticks += 1
-            if self._journal.get("status") == "running":
-                rss = self._read_rss()
-                if rss is not None and time.time() - self._last_write >= WRITE_INTERVAL * 0.9:
-                    self.sample(rss)
-            elif ticks % int(IDLE_REFRESH / WRITE_INTERVAL) == 0:
-                counters = memory.read_oom_counters(memory.read_cgroup_memory())
-                with self._lock:
-                    if counters != self._journal["counters"] and self._journal["status"] == "idle":
-                        self._journal["counters"] = counters
-                        self._write()
+            try:
+                if self._journal.get("status") == "running":
+                    rss = self._read_rss()
+                    if rss is not None and time.time() - self._last_write >= WRITE_INTERVAL * 0.9:
+                        self.sample(rss)
+                elif ticks % int(IDLE_REFRESH / WRITE_INTERVAL) == 0:
+                    counters = memory.read_oom_counters(memory.read_cgroup_memory())
+                    with self._lock:
+                        if counters != self._journal["counters"] and self._journal["status"] == "idle":
+                            self._journal["counters"] = counters
+                            self._write()
+            except MemoryError:  # under a guarded cell's cap; the next tick tries again
+                continue
 
     def _read_rss(self) -> int | None:
         if self._statm is not None:
@@ -284,17 +296,17 @@ class Recorder:
         """
         now = time.time()
         self._journal["updated"] = now
-        data = json.dumps(self._journal, separators=(",", ":")).encode()
-        cell = self._journal.get("cell")
-        while len(data) > RECORD and cell and cell["source"]:
-            cell["source"] = cell["source"][: max(0, len(cell["source"]) - (len(data) - RECORD) - 8)]
-            cell["truncated"] = True
-            data = json.dumps(self._journal, separators=(",", ":")).encode()
-        if len(data) > RECORD or self._fd is None:
-            return
         try:
+            data = json.dumps(self._journal, separators=(",", ":")).encode()
+            cell = self._journal.get("cell")
+            while len(data) > RECORD and cell and cell["source"]:
+                cell["source"] = cell["source"][: max(0, len(cell["source"]) - (len(data) - RECORD) - 8)]
+                cell["truncated"] = True
+                data = json.dumps(self._journal, separators=(",", ":")).encode()
+            if len(data) > RECORD or self._fd is None:
+                return
             os.pwrite(self._fd, data.ljust(RECORD), 0)
-        except OSError:
+        except (OSError, MemoryError):  # a full disk, or the guard's memory cap from the watchdog thread
             return
         self._last_write = now
 

@@ -114,6 +114,38 @@ def test_sigterm_mid_cell_shows_where_the_cell_was(state):
     assert stack[0].strip().endswith("in stuck")
 
 
+def test_sigterm_is_left_alone_when_the_kernel_handles_it(state):
+    # A handler of the user's (or a library's) may survive SIGTERM: a later death
+    # must not be blamed on it.
+    child = kernel(state, """
+        rec.stop()
+        signal.signal(signal.SIGTERM, lambda *a: print("HANDLED", flush=True))
+        rec = Recorder(key=%r)
+        rec.start()
+        rec.cell_started(8, "serve_forever()", None)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """ % KEY)
+    assert child.returncode == -signal.SIGKILL
+    assert "HANDLED" in child.stdout.read()
+    message = next_kernel()
+    assert "serve_forever()" in message and "SIGTERM" not in message
+
+
+def test_stop_gives_sigterm_back(state):
+    child = kernel(state, """
+        rec.cell_started(1, "x = 1", None)
+        rec.cell_finished()
+        rec.stop()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    """)
+    assert child.returncode == -signal.SIGTERM
+    assert child.stderr.read() == ""
+    assert journals(state) == []
+
+
 def test_normal_exit_and_death_while_idle_report_nothing(state):
     kernel(state, """
         rec.cell_started(1, "print(1)", None)
