@@ -32,7 +32,7 @@ from kernel_guard.estimator.abstract import (
     UserFunction,
 )
 from kernel_guard.estimator.dtypes import NAMED, as_dtype
-from kernel_guard.estimator.results import Allocation, Growth
+from kernel_guard.estimator.results import Allocation, Growth, LiveOver
 from kernel_guard.estimator.signatures import (
     ARITHMETIC,
     SIGNATURES,
@@ -63,8 +63,15 @@ _PASS_THROUGH = frozenset(
     }
 )
 _TRANGE = frozenset({"tqdm.trange", "tqdm.auto.trange", "tqdm.notebook.trange", "tqdm.std.trange"})
-# Calls that end a loop from inside (by raising, exiting, or running out of items).
-_EXITS = frozenset({"builtins.exit", "builtins.quit", "builtins.next", "sys.exit", "os._exit"})
+# Statements and expressions that leave a loop whatever surrounds them.
+_LEAVING = (ast.Return, ast.Raise, ast.Assert, ast.Yield, ast.YieldFrom, ast.Await)
+# Calls (by their last name) that exit, or conventionally end a loop by raising:
+# StopIteration (next), EOFError (input), IndexError/KeyError (pop), queue.Empty...
+_LEAVING_CALLS = frozenset(
+    {"exit", "_exit", "quit", "abort", "terminate", "next", "__next__", "send", "throw", "run", "get_next",
+     "load", "input", "raw_input", "pop", "popleft", "popitem", "get_nowait", "recv", "raise_for_status",
+     "result", "check_returncode"}
+)
 # numpy calls that rebuild an array from itself plus more (``a = np.append(a, x)``).
 _REBUILDERS = frozenset(
     {"numpy.append", "numpy.concatenate", "numpy.vstack", "numpy.hstack", "numpy.stack", "numpy.column_stack"}
@@ -211,16 +218,18 @@ class Program(Folder):
     if hasattr(ast, "TryStar"):
         _STATEMENTS[ast.TryStar] = "s_try"
 
-    def __init__(self, namespace: Mapping | None = None, *, track_live: bool = False):
+    def __init__(self, namespace: Mapping | None = None, *, live_budget: int | None = None):
         super().__init__(self._lookup)
         self.namespace = namespace
-        self.track_live = track_live
+        self.live_budget = live_budget
         self.globals: dict[str, object] = {}
         self.bindings = self.globals  # the innermost scope being interpreted
         self.loops: list[Loop] = []
         self.growth: list[Growth] = []
-        # (allocation, live bytes right after the statement that made it), this run
-        self.live_trace: list[tuple[Allocation, int]] = []
+        # With a live_budget: the points of the last run where the arrays kept
+        # alive went over it, none of them over it alone.
+        self.live_over: list[LiveOver] = []
+        self._over = False
         self._sites: list[Site] = []
         self._star_modules: list[str] = []
         self._read_cache: dict[str, object] = {}
@@ -245,22 +254,24 @@ class Program(Folder):
         """
         self._sites = []
         self._lines = source.splitlines() if source is not None else None
-        self.live_trace = []
-        growth_before = len(self.growth)
-        converted: dict[int, Allocation] = {}
+        self.live_over = []
         for stmt in tree.body:
             made = len(self._sites)
             self.exec_stmt(stmt)
-            if self.track_live and len(self._sites) > made:
-                live = self.live_nbytes
-                last = self._sites[-1]
-                converted[id(last)] = self._allocation(last, kept=True)
-                self.live_trace.append((converted[id(last)], live))
+            if self.live_budget is not None and len(self._sites) > made:
+                self._check_live(self._sites[-1])
         reachable = {id(site) for site in self._reachable()}
         allocations = [self._allocation(site, id(site) in reachable) for site in self._sites]
-        self.new_growth = self.growth[growth_before:]
         self._lines = None
         return allocations
+
+    def _check_live(self, last: Site) -> None:
+        sites = self._reachable()
+        total = sum(site.nbytes * site.count for site in sites)
+        over = total > self.live_budget
+        if over and not self._over and all(site.nbytes * site.count <= self.live_budget for site in sites):
+            self.live_over.append(LiveOver(self._allocation(last, True), total, self.live_arrays()))
+        self._over = over
 
     @property
     def live_nbytes(self) -> int:
@@ -344,13 +355,13 @@ class Program(Folder):
                 self.allocate(item, node)
         return value
 
-    def _record_growth(self, node: ast.AST, target: str) -> None:
+    def _record_growth(self, node: ast.AST, target: str, nbytes: int = 0) -> None:
         node = self._anchor or node
         if id(node) in self._grown or self._quiet:
             return
         self._grown.add(id(node))
         line, col, end_line, end_col, expr = self._position(node)
-        self.growth.append(Growth(line, col, end_line, end_col, expr, target))
+        self.growth.append(Growth(line, col, end_line, end_col, expr, target, nbytes))
 
     # -- names -------------------------------------------------------------------
 
@@ -593,8 +604,10 @@ class Program(Folder):
         return order
 
     def _has_exit(self, loop: ast.For | ast.While) -> bool:
-        """Whether anything can end the loop: break, return, raise, exit calls,
-        ``next()``, or an enclosing ``try`` that may be stopping it."""
+        """Whether anything can end the loop: break, return, raise, assert, yield,
+        await, calls that exit or conventionally end loops by raising (``next``,
+        ``input``, ``pop``...), a function of the code that raises, or an
+        enclosing ``try`` that may be stopping it. Errs towards "it can end"."""
         if self._try_depth or self._returns is not None:
             return True
         stack: list[tuple[ast.AST, bool]] = [(stmt, True) for stmt in loop.body]
@@ -603,16 +616,26 @@ class Program(Folder):
             kind = type(node)
             if kind is ast.Break and own:
                 return True
-            if kind in (ast.Return, ast.Raise):
+            if kind in _LEAVING:
                 return True
-            if kind is ast.Call:
-                func = self._quiet_value(node.func)
-                if type(func) is Ref and func.qualname in _EXITS:
-                    return True
+            if kind is ast.Call and self._call_may_leave(node):
+                return True
             if kind in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda):
                 continue
             inner = own and kind not in (ast.For, ast.AsyncFor, ast.While)
             stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+        return False
+
+    def _call_may_leave(self, call: ast.Call) -> bool:
+        func = call.func
+        name = func.id if type(func) is ast.Name else func.attr if type(func) is ast.Attribute else None
+        if name in _LEAVING_CALLS:
+            return True
+        if name == "get" and any(k.arg in ("timeout", "block") for k in call.keywords):
+            return True
+        target = self._lookup(name) if type(func) is ast.Name else None
+        if type(target) is UserFunction and type(target.node) is ast.FunctionDef:
+            return any(type(n) in _LEAVING for n in ast.walk(target.node))
         return False
 
     def _quiet_value(self, node: ast.AST) -> object:
@@ -669,7 +692,7 @@ class Program(Folder):
             return
         fresh = [loop for loop in self.loops if not any(loop is outer for outer in container.loops)]
         if distinct and any(loop.trip is INFINITE for loop in fresh):
-            self._record_growth(node, target)
+            self._record_growth(node, target, sum(site.nbytes for site in self._reachable([value])))
         copies = 1
         if distinct:
             for loop in fresh:
@@ -787,8 +810,7 @@ class Program(Folder):
             x, y = (array_of(v) for v in operands)
             if x is None or y is None:
                 return UNKNOWN
-            shape = shapes.matmul(x.shape, y.shape)
-            result = UNKNOWN if shape == () else new(shape, _matmul_dtype(x, y))
+            result = new(shapes.matmul(x.shape, y.shape), _matmul_dtype(x, y))
         elif op_name in ARITHMETIC:
             result = ufunc_call(ARITHMETIC[op_name], None, [self.unwrap(v) for v in operands], {})
         else:
@@ -844,10 +866,8 @@ class Program(Folder):
         shape = shapes.index(base.shape, key)
         if shape is None:
             return UNKNOWN
-        if not shape and not any(type(k) is shapes.Advanced for k in key) and len(
-            [k for k in key if k is not None and k is not Ellipsis]
-        ) == len(base.shape):
-            return UNKNOWN  # one element: a scalar
+        if not shape:
+            return Array((), base.dtype)  # one element: a numpy scalar
         if any(type(k) is shapes.Advanced for k in key):
             return self.allocate(new(shape, base.dtype), node)
         return Array(shape, base.dtype, base.site)

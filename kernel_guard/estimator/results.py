@@ -35,7 +35,10 @@ class Allocation:
 
 @dataclass(frozen=True)
 class Growth:
-    """A container (or array rebuilt from itself) that grows in a loop that never ends."""
+    """A container (or array rebuilt from itself) that grows in a loop that never ends.
+
+    ``nbytes`` is what each iteration adds in arrays of known size (0 if unknown).
+    """
 
     line: int
     col: int
@@ -43,6 +46,19 @@ class Growth:
     end_col: int
     expr: str
     target: str
+    nbytes: int = 0
+
+
+@dataclass(frozen=True)
+class LiveOver:
+    """The arrays kept alive went over a budget right after ``allocation``'s statement.
+
+    ``arrays`` names what holds them: (name, bytes), largest first.
+    """
+
+    allocation: Allocation
+    total_nbytes: int
+    arrays: list[tuple[str, int]]
 
 
 @dataclass

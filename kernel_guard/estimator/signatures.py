@@ -73,10 +73,13 @@ class Sig:
 
 
 def new(shape: tuple[int, ...] | None, dtype: np.dtype | None) -> object:
-    """An array this call allocates, or ``UNKNOWN`` without full shape and dtype."""
+    """An array this call allocates, or ``UNKNOWN`` without full shape and dtype.
+
+    Shape ``()`` is a numpy scalar: its dtype matters for promotion (numpy
+    scalars are not weak like Python's), it allocates nothing worth counting."""
     if shape is None or dtype is None:
         return UNKNOWN
-    return Array(shape, dtype, NEW)
+    return Array(shape, dtype, NEW if shape else None)
 
 
 def array_of(value: object, dtype: np.dtype | None = None) -> Array | None:
@@ -331,10 +334,7 @@ def _product(shape_rule) -> Callable:
         if pair is None or a.get("out") is not None:
             return UNKNOWN
         x, y = pair
-        shape = shape_rule(x.shape, y.shape)
-        if shape == ():
-            return UNKNOWN  # a scalar
-        return new(shape, ufunc_dtype(np.multiply, x, y))
+        return new(shape_rule(x.shape, y.shape), ufunc_dtype(np.multiply, x, y))
 
     return build
 
@@ -573,8 +573,6 @@ def _reduction(ufunc: np.ufunc | None, dtype_rule: str = "reduce") -> Callable:
         if source is None or a.get("out") is not None:
             return UNKNOWN
         shape = shapes.reduce(source.shape, a.get("axis"), a.get("keepdims", False))
-        if not shape:
-            return UNKNOWN  # a scalar
         if dtype_rule == "mean":
             dtype = _dtype(a, ufunc_dtype(np.true_divide, source, 1))
         else:
