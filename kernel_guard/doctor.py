@@ -74,6 +74,9 @@ class DoctorReport:
         lines += ["", f"{count} warning{'s' if count != 1 else ''}." if count else "No warnings."]
         return "\n".join(lines)
 
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython's text/plain
+        printer.text(str(self))
+
     def _repr_html_(self) -> str:
         rows = []
         section = None

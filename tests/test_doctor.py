@@ -144,3 +144,13 @@ def test_html_form_escapes_and_shows_warnings():
     assert "&#9888; free, top and psutil show" in page
     assert "(&quot;kernel died&quot;)" in page
     assert doctor_report(**fixture("v1")).count("\n  ") == len(report.checks) + len(report.warnings)
+
+
+def test_ipython_shows_the_text_and_the_html():
+    # What `%guard doctor` displays: text/plain for consoles, HTML for notebooks.
+    from IPython.core.interactiveshell import InteractiveShell
+
+    report = doctor(**fixture("v1"))
+    data, _ = InteractiveShell.instance().display_formatter.format(report)
+    assert data["text/plain"] == str(report)
+    assert data["text/html"] == report._repr_html_()

@@ -44,7 +44,11 @@ def load(kernel: Kernel) -> str:
 def test_oom_kill_reported_once_by_the_next_kernel(notebook):
     with Kernel("recorder", mem_limit="1G", env=notebook["env"], cwd=notebook["cwd"]) as a:
         assert BANNER not in load(a)
-        a.run("y = 1")
+        # The doctor in the kernel sees the cgroup that `free` does not show.
+        doctor = a.run("%guard doctor").text
+        assert "Memory this kernel can really get: 1.0 GiB (cgroup v1 limit)" in doctor
+        assert f"v1 /{a.cgroup.path.name}, limit 1.0 GiB" in doctor
+        assert "but this kernel is limited to 1.0 GiB" in doctor
         died = a.execute(OOM_CELL, timeout=60)
         assert died.died, str(died)
         wait_dead(a)
