@@ -269,3 +269,16 @@ def test_unbounded_array_growth_is_marked_on_the_allocation():
 def test_growth_position_and_text():
     (found,) = growth("data = []\nwhile True:\n    data.append(1)\n")
     assert (found.line, found.col, found.end_line, found.end_col, found.expr) == (3, 5, 3, 19, "data.append(1)")
+
+
+def test_trange_of_an_unknown_length_is_unknown():
+    found = allocations(
+        """
+        import numpy as np
+        from tqdm import trange
+        kept = []
+        for i in trange(len(items)):
+            kept.append(np.zeros(2))
+        """
+    )
+    assert [a.count for a in found] == [1]

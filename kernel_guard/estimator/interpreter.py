@@ -266,11 +266,13 @@ class Program(Folder):
         return allocations
 
     def _check_live(self, last: Site) -> None:
-        sites = self._reachable()
-        total = sum(site.nbytes * site.count for site in sites)
+        # Arrays over the budget on their own are reported alone: not counted here.
+        sizes = [site.nbytes * site.count for site in self._reachable()]
+        total = sum(size for size in sizes if size <= self.live_budget)
         over = total > self.live_budget
-        if over and not self._over and all(site.nbytes * site.count <= self.live_budget for site in sites):
-            self.live_over.append(LiveOver(self._allocation(last, True), total, self.live_arrays()))
+        if over and not self._over:
+            arrays = [(name, size) for name, size in self.live_arrays() if size <= self.live_budget]
+            self.live_over.append(LiveOver(self._allocation(last, True), total, arrays))
         self._over = over
 
     @property
@@ -668,7 +670,8 @@ class Program(Folder):
             return None if None in trips else min(trips)
         if name in _TRANGE:
             bounds = [self.unwrap(self.value(arg)) for arg in args]
-            return self._trip(node, self._call_builtin("range", bounds, {}))
+            steps = self._call_builtin("range", bounds, {})
+            return len(steps) if type(steps) is range else None
         if name in ("itertools.count", "itertools.cycle"):
             return INFINITE
         if name == "itertools.repeat":

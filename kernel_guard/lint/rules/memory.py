@@ -80,6 +80,17 @@ def _hint(allocation: Allocation) -> str:
     return "work in chunks, or use np.memmap"
 
 
+def _largest_per_position(allocations: list[Allocation]) -> list[Allocation]:
+    """One allocation per reported position: a call of a notebook function that
+    allocates several arrays is reported once, by its largest."""
+    largest: dict[tuple[int, int, int, int], Allocation] = {}
+    for allocation in allocations:
+        key = (allocation.line, allocation.col, allocation.end_line, allocation.end_col)
+        if key not in largest or allocation.total_nbytes > largest[key].total_nbytes:
+            largest[key] = allocation
+    return list(largest.values())
+
+
 class _MemoryRule(Rule):
     triggers = None  # uses the stdlib ast of every cell: sizes flow across cells
 
@@ -158,7 +169,7 @@ class AllocationOverBudget(_MemoryRule):
     ]
 
     def check(self, cell, result: _CellResult, budget: int) -> None:
-        for allocation in result.allocations:
+        for allocation in _largest_per_position(result.allocations):
             total = allocation.total_nbytes
             if total > budget:
                 message = (
@@ -207,12 +218,12 @@ class AllocationNearBudget(_MemoryRule):
     ]
 
     def check(self, cell, result: _CellResult, budget: int) -> None:
-        for allocation in result.allocations:
+        for allocation in _largest_per_position(result.allocations):
             total = allocation.total_nbytes
             if LARGE_SHARE * budget < total <= budget:
                 message = (
                     f"{_shown(allocation.expr)} allocates {format_bytes(total)} ({_what(allocation)}), "
-                    f"{total * 100 // budget}% of the {format_bytes(budget)} budget; {_hint(allocation)}"
+                    f"{round(total * 100 / budget)}% of the {format_bytes(budget)} budget; {_hint(allocation)}"
                 )
                 self.report_allocation(cell, allocation, message, total)
 
@@ -255,6 +266,7 @@ class LiveArraysOverBudget(_MemoryRule):
         "import numpy as np\na = np.zeros((40_000, 40_000))\na = np.ones((40_000, 40_000))",
         "import numpy as np\nnp.zeros((40_000, 40_000)).sum()\nnp.ones((40_000, 40_000)).sum()",
         "import numpy as np\nx = np.random.rand(100000, 100000)\ny = np.zeros(10)",  # KG101's
+        "import numpy as np\nx = np.random.rand(100000, 100000)\nx = None\ny = np.zeros((40_000, 40_000))",
     ]
     INVALID = [
         Case(
@@ -264,6 +276,11 @@ class LiveArraysOverBudget(_MemoryRule):
             message="arrays kept alive reach 23.8 GiB (a 11.9 GiB, b 11.9 GiB)",
         ),
         Case("import numpy as np\nraw = np.random.rand(40_000, 40_000)\nnorm = (raw - raw.mean()) / raw.std()", line=3),
+        Case(
+            "import numpy as np\nhuge = np.ones((10**6, 10**6))\na = np.ones((40_000, 40_000))\nb = a + 1",
+            line=4,
+            message="(a 11.9 GiB, b 11.9 GiB)",
+        ),
     ]
 
     def check(self, cell, result: _CellResult, budget: int) -> None:
