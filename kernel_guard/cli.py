@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--statistics", action="store_true", default=None, help="print the count per code at the end")
     parser.add_argument("-j", "--jobs", type=int, metavar="N", help="lint files in N processes (default: all cores)")
     parser.add_argument("--exit-zero", action="store_true", default=None, help="exit 0 even with findings")
+    parser.add_argument("--no-cache", action="store_true", help="lint every file again; do not read or write the cache")
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where results of unchanged files are kept (default: $KERNEL_LINT_CACHE_DIR, "
+        "else $XDG_CACHE_HOME/kernel-lint or ~/.cache/kernel-lint); safe to delete",
+    )
     parser.add_argument("--explain", metavar="CODE", help="print a rule's documentation and exit")
     parser.add_argument("--list-rules", action="store_true", help="list every code with its summary and exit")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -80,7 +87,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{path}: no such file or directory", file=sys.stderr)
     from kernel_guard.lint.runner import lint_files
 
-    findings, failures = lint_files(files, settings["selection"], settings["mem_budget"], settings["jobs"])
+    findings, failures = lint_files(
+        files, settings["selection"], settings["mem_budget"], settings["jobs"], settings["cache_dir"]
+    )
     for path, reason in failures:
         print(f"{path}: {reason}", file=sys.stderr)
 
@@ -133,7 +142,24 @@ def _settings(args: argparse.Namespace) -> dict:
         "statistics": bool(pick(args.statistics, "statistics", False)),
         "exit_zero": bool(pick(args.exit_zero, "exit-zero", False)),
         "jobs": jobs,
+        "cache_dir": _cache_dir(args, config),
     }
+
+
+def _cache_dir(args: argparse.Namespace, config: dict) -> Path | None:
+    """``None`` with ``--no-cache`` or ``cache = false``; an explicit ``--cache-dir`` wins over the config."""
+    if args.no_cache:
+        return None
+    if args.cache_dir:
+        return Path(args.cache_dir).expanduser()
+    enabled = config.get("cache", True)
+    if not isinstance(enabled, bool):
+        raise UsageError(f"[tool.kernel-lint] cache must be true or false, not {enabled!r}")
+    if not enabled:
+        return None
+    from kernel_guard.lint.cache import default_directory
+
+    return default_directory()
 
 
 def _codes(text: str) -> list[str]:

@@ -156,11 +156,19 @@ def _transformer():
 def read_document(path: str | Path) -> Document | None:
     """Read a ``.ipynb`` or ``.py`` file.  ``None`` for a notebook in another
     language; ``InputError`` (one line) for anything that cannot be read."""
-    path = Path(path)
+    return parse_document(path, read_bytes(path))
+
+
+def read_bytes(path: str | Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}") from None
+
+
+def parse_document(path: str | Path, data: bytes) -> Document | None:
+    """``read_document`` for bytes already read (the cache hashes what is linted)."""
+    path = Path(path)
     if path.suffix == ".ipynb":
         return _read_notebook(str(path), data)
     return _read_script(str(path), data)

@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 from kernel_guard.lint.finding import Finding
-from kernel_guard.lint.registry import all_rules, rule_for
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -19,6 +18,8 @@ def render(findings: Sequence[Finding], fmt: str) -> str:
 
 def statistics(findings: Sequence[Finding]) -> str:
     """One line per code, most frequent first: ``count  CODE  name``."""
+    from kernel_guard.lint.registry import rule_for  # imports every rule: not needed for --help
+
     counts = Counter(finding.code for finding in findings)
     return "".join(
         f"{count:>6}  {code}  {rule_for(code).name}\n" for code, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -58,6 +59,7 @@ def _escape_property(text: str) -> str:
 
 def _sarif(findings: Sequence[Finding]) -> str:
     from kernel_guard import __version__
+    from kernel_guard.lint.registry import all_rules
 
     rules = all_rules()
     index = {rule.code: i for i, rule in enumerate(rules)}

@@ -1,39 +1,65 @@
-"""Lint many files, in parallel processes when it pays."""
+"""Lint many files: cached results first, the rest in parallel processes."""
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kernel_guard.lint.engine import Selection, lint_document
-from kernel_guard.lint.finding import Finding
-from kernel_guard.source import InputError, read_document
+if TYPE_CHECKING:
+    from kernel_guard.lint.engine import Selection
+    from kernel_guard.lint.finding import Finding
+
+# (findings, one-line reason the file could not be read, SHA-256 of the bytes linted)
+Result = tuple[list["Finding"], "str | None", "str | None"]
 
 
-def lint_file(path: str, selection: Selection, mem_budget: int | None) -> tuple[list[Finding], str | None]:
-    """Findings for one file, or the one-line reason it could not be read."""
+def lint_file(path: str, selection: Selection, mem_budget: int | None) -> Result:
+    """Findings for one file, or the reason it could not be read; the digest is
+    ``None`` when the file could not be read at all (nothing to cache)."""
+    from kernel_guard.lint.engine import lint_document
+    from kernel_guard.source import InputError, parse_document, read_bytes
+
     try:
-        document = read_document(path)
+        data = read_bytes(path)
     except InputError as exc:
-        return [], str(exc)
+        return [], str(exc), None
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        document = parse_document(path, data)
+    except InputError as exc:
+        return [], str(exc), digest
     if document is None:  # a notebook in another language
-        return [], None
-    return lint_document(document, selection, mem_budget), None
+        return [], None, digest
+    return lint_document(document, selection, mem_budget), None, digest
 
 
 def lint_files(
-    paths: list[str], selection: Selection, mem_budget: int | None, jobs: int
+    paths: list[str], selection: Selection, mem_budget: int | None, jobs: int, cache_dir: str | Path | None = None
 ) -> tuple[list[Finding], list[tuple[str, str]]]:
-    """All findings, sorted by path, and the ``(path, reason)`` of unreadable inputs."""
-    if mem_budget is None and any(code.startswith("KG1") for code in _enabled_codes(selection)):
+    """All findings, in the order of ``paths``, and the ``(path, reason)`` of
+    unreadable inputs.  With ``cache_dir``, unchanged files are not linted again."""
+    if mem_budget is None:
         from kernel_guard.memory import usable_memory
 
-        mem_budget = usable_memory()  # once here, not once per worker
-    if jobs > 1 and len(paths) > 1:
-        results = _parallel(paths, selection, mem_budget, jobs)
-    else:
-        results = [lint_file(path, selection, mem_budget) for path in paths]
+        mem_budget = usable_memory()  # once here, not once per worker (and part of the cache key)
+    cache = None
+    if cache_dir is not None:
+        from kernel_guard.lint.cache import Cache
+
+        cache = Cache(cache_dir, _enabled_codes(selection), mem_budget)
+    results: list[tuple[list[Finding], str | None] | None] = [cache.load(p) if cache else None for p in paths]
+    todo = [index for index, result in enumerate(results) if result is None]
+    for index, (found, error, digest) in zip(todo, _lint([paths[i] for i in todo], selection, mem_budget, jobs)):
+        results[index] = found, error
+        if cache and digest:
+            cache.store(paths[index], digest, found, error)
+    if cache:
+        cache.prune()
     findings: list[Finding] = []
     failures = []
     for path, (found, error) in zip(paths, results):
@@ -43,16 +69,31 @@ def lint_files(
     return findings, failures
 
 
-def _parallel(paths, selection, mem_budget, jobs):
+def _lint(paths: list[str], selection: Selection, mem_budget: int, jobs: int) -> list[Result]:
+    if jobs < 2 or len(paths) < 2:
+        return [lint_file(path, selection, mem_budget) for path in paths]
+    from kernel_guard.lint.engine import lint_document  # noqa: F401  (imported once, before the workers fork)
+
+    # Largest files first, one file per task: no worker is left with a big notebook at the end.
+    order = sorted(range(len(paths)), key=lambda i: -_size(paths[i]))
     # fork starts workers in milliseconds with everything imported; elsewhere use the default.
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    workers = min(jobs, len(paths))
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        chunk = max(1, len(paths) // (workers * 8))
-        return list(pool.map(lint_file, paths, [selection] * len(paths), [mem_budget] * len(paths), chunksize=chunk))
+    with ProcessPoolExecutor(min(jobs, len(paths)), mp_context=context) as pool:
+        done = pool.map(lint_file, [paths[i] for i in order], [selection] * len(paths), [mem_budget] * len(paths))
+        results: list[Result] = [None] * len(paths)  # type: ignore[list-item]
+        for index, result in zip(order, done):
+            results[index] = result
+    return results
 
 
-def _enabled_codes(selection: Selection):
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _enabled_codes(selection: Selection) -> list[str]:
     from kernel_guard.lint.registry import all_rules
 
     return [rule.code for rule in all_rules() if selection.enabled(rule.code)]

@@ -1,0 +1,158 @@
+"""Lint results on disk, one entry per file, so an unchanged file is not linted again.
+
+Rules look across cells (a name bound in cell 2 is known in cell 5), so the unit
+is the whole file: an entry is keyed by the SHA-256 of the file's bytes, its path
+as reported, and everything else a finding can depend on — the enabled codes, the
+memory budget, the Python version, the versions of the libraries that parse and
+translate (libcst, IPython, nbformat, numpy), and a hash of kernel_guard's own
+source, so that editing a rule invalidates every entry.
+
+Entries are written to a temporary file and renamed into place (``os.replace``),
+so concurrent runs never read half an entry; an entry that cannot be read is a
+miss, and a directory that cannot be written only costs speed.  The directory
+is pruned, least recently used first, past ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import astuple
+from pathlib import Path
+
+from kernel_guard.lint.finding import Finding
+
+SCHEMA = "1"  # bump when the entry layout changes
+MAX_BYTES = 128 * 1024 * 1024
+_DEPENDENCIES = ("libcst", "ipython", "nbformat", "numpy")
+_STALE_TEMP = 3600  # seconds: a temporary file this old was left by a killed run
+
+
+def default_directory() -> Path:
+    """``$KERNEL_LINT_CACHE_DIR``, else ``$XDG_CACHE_HOME/kernel-lint``, else ``~/.cache/kernel-lint``."""
+    explicit = os.environ.get("KERNEL_LINT_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"  # XDG: relative values are ignored
+    return base / "kernel-lint"
+
+
+class Cache:
+    """The entries of one configuration (codes, budget, versions) in ``directory``."""
+
+    def __init__(self, directory: str | Path, codes, mem_budget: int | None, max_bytes: int = MAX_BYTES) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._settings = _settings_key(codes, mem_budget)
+        self._written = 0
+        self._usable = True
+
+    def load(self, path: str) -> tuple[list[Finding], str | None] | None:
+        """The cached ``(findings, error)`` for ``path`` as it is now, or ``None``."""
+        try:
+            entry = self._entry(path, hashlib.sha256(Path(path).read_bytes()).hexdigest())
+            with open(entry, "rb") as file:
+                data = json.loads(file.read())
+            result = [Finding(*row) for row in data["findings"]], data["error"]
+            os.utime(entry)  # recently used: pruned last
+            return result
+        except (OSError, ValueError, TypeError, KeyError):
+            return None  # missing, unreadable or corrupt: lint the file
+
+    def store(self, path: str, digest: str, findings: list[Finding], error: str | None) -> None:
+        """Remember the result of linting ``path`` whose bytes hash to ``digest``."""
+        if not self._usable:
+            return
+        data = json.dumps({"findings": [astuple(f) for f in findings], "error": error}, separators=(",", ":"))
+        try:
+            if not self._written:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                _write_tag(self.directory)
+            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as file:
+                    file.write(data)
+                os.replace(temporary, self._entry(path, digest))
+            except BaseException:
+                os.unlink(temporary)
+                raise
+        except OSError:
+            # Read-only or full: lint on without writing.  Silent, because the cache
+            # must never change what a run prints.
+            self._usable = False
+            return
+        self._written += 1
+
+    def prune(self) -> None:
+        """Remove the least recently used entries past ``max_bytes`` (after writing only)."""
+        if not self._written:
+            return
+        entries, total, now = [], 0, time.time()
+        try:
+            with os.scandir(self.directory) as scan:
+                for item in scan:
+                    stat = item.stat()
+                    if item.name.startswith(".tmp-"):
+                        if now - stat.st_mtime > _STALE_TEMP:
+                            _remove(item.path)
+                    elif item.name.endswith(".json"):
+                        size = stat.st_blocks * 512 or stat.st_size  # on-disk size
+                        entries.append((stat.st_mtime, size, item.path))
+                        total += size
+        except OSError:
+            return
+        if total <= self.max_bytes:
+            return
+        for _, size, path in sorted(entries):
+            if total <= self.max_bytes * 0.8:  # leave room, so the next run does not prune again
+                break
+            _remove(path)
+            total -= size
+
+    def _entry(self, path: str, digest: str) -> Path:
+        key = hashlib.sha256(f"{self._settings}\0{Path(path)}\0{digest}".encode("utf-8", "surrogateescape"))
+        return self.directory / f"{key.hexdigest()}.json"
+
+
+def _settings_key(codes, mem_budget: int | None) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [SCHEMA, sys.version, _source_hash(), ",".join(sorted(codes)), str(mem_budget)]
+    for name in _DEPENDENCIES:
+        try:
+            parts.append(f"{name}={version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name}=absent")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _source_hash() -> str:
+    """Every ``.py`` of the kernel_guard package: any edit invalidates the cache."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _write_tag(directory: Path) -> None:
+    """A CACHEDIR.TAG tells backup tools to skip the directory."""
+    tag = directory / "CACHEDIR.TAG"
+    if not tag.exists():
+        tag.write_text(
+            "Signature: 8a477f597d28d172789f06886806bc55\n"
+            "# This file is a cache directory tag created by kernel-lint; the directory can be deleted.\n"
+        )
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass  # another run pruned it first
