@@ -378,3 +378,27 @@ def test_numpy_agrees_on_every_dtype_default():
     # the defaults the table relies on, as this numpy defines them
     assert np.arange(3).dtype.name == "int64"
     assert np.random.randint(0, 2, 2).dtype.name == "int64"
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        # a guard that raises before the allocation: the call never allocates
+        ("def make(n):\n    if n > 10_000:\n        raise ValueError(n)\n    return np.zeros((n, n))\nx = make(10**5)", []),
+        ("def make(n):\n    if n > 10_000:\n        raise ValueError(n)\n    return np.zeros((n, n))\nx = make(10)", [(10, 10)]),
+        # early return
+        ("def make(n):\n    if n < 5:\n        return None\n    return np.zeros(n)\nx = make(3)", []),
+        # try: the body or a handler, not both in sequence
+        ("try:\n    n = int(arg)\nexcept ValueError:\n    n = 10**6\nx = np.zeros((n, n))", []),
+        ("try:\n    n = 4\nexcept ValueError:\n    n = 4\nx = np.zeros(n)", [(4,)]),
+        # the cell stops at a raise or an exit
+        ("x = np.zeros(3)\nraise SystemExit\ny = np.zeros(4)", [(3,)]),
+        ("import sys\nx = np.zeros(3)\nsys.exit(0)\ny = np.zeros(4)", [(3,)]),
+        ("if flag:\n    raise ValueError\nelse:\n    raise KeyError\ny = np.zeros(4)", []),
+        ("if flag:\n    raise ValueError\ny = np.zeros(4)", [(4,)]),
+        ("for f in files:\n    raise ValueError\ny = np.zeros(4)", [(4,)]),
+    ],
+)
+def test_code_after_a_raise_or_return_does_not_run(source, expected):
+    found = estimate("import numpy as np\n" + source).allocations
+    assert [a.shape for a in found] == expected

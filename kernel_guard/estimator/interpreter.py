@@ -63,6 +63,8 @@ _PASS_THROUGH = frozenset(
     }
 )
 _TRANGE = frozenset({"tqdm.trange", "tqdm.auto.trange", "tqdm.notebook.trange", "tqdm.std.trange"})
+# Calls after which nothing more of the cell runs.
+_EXIT_CALLS = frozenset({"sys.exit", "builtins.exit", "builtins.quit", "os._exit", "os.abort"})
 # Statements and expressions that leave a loop whatever surrounds them.
 _LEAVING = (ast.Return, ast.Raise, ast.Assert, ast.Yield, ast.YieldFrom, ast.Await)
 # Calls (by their last name) that exit, or conventionally end a loop by raising:
@@ -161,6 +163,10 @@ class _Order(ast.NodeVisitor):
     visit_ImportFrom = visit_Import
 
 
+class _Stop(Exception):
+    """The rest of the block does not run: a ``return``, a ``raise``, an exit."""
+
+
 def _loop_names(node: ast.For | ast.While) -> _Order:
     order = _Order()
     if type(node) is ast.While:
@@ -213,6 +219,7 @@ class Program(Folder):
         ast.AsyncFunctionDef: "s_def",
         ast.ClassDef: "s_class",
         ast.Return: "s_return",
+        ast.Raise: "s_raise",
         ast.Match: "s_match",
     }
     if hasattr(ast, "TryStar"):
@@ -257,9 +264,13 @@ class Program(Folder):
         self.live_over = []
         for stmt in tree.body:
             made = len(self._sites)
-            self.exec_stmt(stmt)
-            if self.live_budget is not None and len(self._sites) > made:
-                self._check_live(self._sites[-1])
+            try:
+                self.exec_stmt(stmt)
+            except _Stop:
+                break  # the cell raises here: what follows does not run
+            finally:
+                if self.live_budget is not None and len(self._sites) > made:
+                    self._check_live(self._sites[-1])
         reachable = {id(site) for site in self._reachable()}
         allocations = [self._allocation(site, id(site) in reachable) for site in self._sites]
         self._lines = None
@@ -491,14 +502,20 @@ class Program(Folder):
         self._branches([stmt.body, stmt.orelse])
 
     def _branches(self, blocks: list[list[ast.stmt]]) -> None:
-        """Blocks of which one runs: bindings that differ between them become unknown."""
+        """Blocks of which one runs: bindings that differ between the blocks that
+        complete become unknown; if none completes, neither does the statement."""
         before = dict(self.bindings)
         outcomes = []
         for block in blocks:
             self.bindings.clear()
             self.bindings.update(before)
-            self.exec_block(block)
+            try:
+                self.exec_block(block)
+            except _Stop:
+                continue
             outcomes.append(dict(self.bindings))
+        if not outcomes:
+            raise _Stop
         merged: dict[str, object] = {}
         for name in set().union(*outcomes):
             values = [o[name] for o in outcomes if name in o]
@@ -520,17 +537,19 @@ class Program(Folder):
         self.exec_block(stmt.body)
 
     def s_try(self, stmt: ast.Try) -> None:
-        self._try_depth += 1
-        try:
-            self.exec_block(stmt.body)
-        finally:
-            self._try_depth -= 1
+        """The body completes, or one of the handlers runs instead."""
         for handler in stmt.handlers:
             if handler.name:
                 self.bind(handler.name, OPAQUE)
-            self.exec_block(handler.body)
-        self.exec_block(stmt.orelse)
-        self.exec_block(stmt.finalbody)
+        self._try_depth += 1
+        try:
+            self._branches([stmt.body + stmt.orelse] + [handler.body for handler in stmt.handlers])
+        finally:
+            self._try_depth -= 1
+            self.exec_block(stmt.finalbody)
+
+    def s_raise(self, stmt: ast.Raise) -> None:
+        raise _Stop
 
     def s_def(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         if type(stmt) is ast.AsyncFunctionDef or stmt.decorator_list:
@@ -550,9 +569,10 @@ class Program(Folder):
         self.bind(stmt.name, OPAQUE)
 
     def s_return(self, stmt: ast.Return) -> None:
-        value = UNKNOWN if stmt.value is None else self.value(stmt.value)
+        value = None if stmt.value is None else self.value(stmt.value)
         if self._returns is not None:
             self._returns.append(value)
+            raise _Stop
 
     # -- loops -------------------------------------------------------------------
 
@@ -589,6 +609,10 @@ class Program(Folder):
         self.loops.append(loop)
         try:
             self.exec_block(body)
+        except _Stop:
+            if loop.trip is not None:
+                raise  # the first iteration stops it all
+            # maybe no iteration at all: what follows the loop may still run
         finally:
             self.loops.pop()
 
@@ -1011,6 +1035,8 @@ class Program(Folder):
         base, _, method = qualname.rpartition(".")
         if base in UFUNCS:
             return ufunc_call(UFUNCS[base], method, positional, keywords)
+        if qualname in _EXIT_CALLS:
+            raise _Stop
         if qualname.startswith("builtins."):
             return self._call_builtin(qualname[9:], positional, keywords)
         if qualname in ("numpy.random.default_rng", "numpy.random.Generator"):
@@ -1102,11 +1128,13 @@ class Program(Folder):
         try:
             if type(function.node) is ast.Lambda:
                 return self.visit(function.node.body)
-            self.exec_block(function.node.body)
+            try:
+                self.exec_block(function.node.body)
+                self._returns.append(None)  # the end of the body: returns None
+            except _Stop:
+                pass  # a return (recorded) or a raise (no value)
             returns = self._returns
-            if not returns:
-                return None
-            first = returns[0]
+            first = returns[0] if returns else UNKNOWN
             return first if all(r is first for r in returns) else UNKNOWN
         finally:
             self._active.pop()
