@@ -212,6 +212,15 @@ class ExitInNotebook(_CallRule):
     INVALID = [Case("exit()", line=1, column=1), "if done:\n    quit()", ("x = 1", "for i in range(3):\n    exit(0)")]
     message = "`{short}()` shuts the kernel down; use `raise SystemExit` to stop only the cell"
 
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if (self.context.is_notebook and isinstance(func, cst.Name) and func.value in ("exit", "quit")
+                and not self.qualified_names(func)):
+            # An unbound exit/quit: libcst asks `builtins`, where IPython hides them while a cell runs.
+            self.check(node, f"builtins.{func.value}")
+            return
+        super().visit_Call(node)
+
 
 class SigintIgnored(_CallRule):
     """
