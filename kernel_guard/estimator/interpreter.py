@@ -201,7 +201,7 @@ class Program(Expressions):
             end_col=end_col,
             expr=expr,
             shape=site.shape,
-            dtype=site.dtype.name,
+            dtype=_dtype_name(site.dtype),
             nbytes=site.nbytes,
             count=site.count,
             kept=kept,
@@ -668,3 +668,14 @@ class Program(Expressions):
             items = [UNKNOWN] * count
         for target, item in zip(targets, items):
             self.assign(target, item)
+
+
+_DTYPE_NAMES: dict = {}
+
+
+def _dtype_name(dtype) -> str:
+    """``dtype.name``, memoized: numpy computes it in Python on every access."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name
+    return name
