@@ -129,11 +129,12 @@ class AllocationOverBudget(_MemoryRule):
 
     ## Use instead
     ```python
-    distances = np.random.rand(n, n).astype(np.float32)  # still too big: chunk instead
+    rng = np.random.default_rng()
     for start in range(0, n, 1_000):
         block = rng.random((1_000, n), dtype=np.float32)  # 381 MiB at a time
         process(block)
-    # or keep it on disk: np.memmap("distances.f32", dtype=np.float32, mode="w+", shape=(n, n))
+    # or keep it on disk, paged in as used:
+    distances = np.memmap("distances.f32", dtype=np.float32, mode="w+", shape=(n, n))
     ```
     """
 
@@ -301,7 +302,8 @@ class UnboundedGrowth(_MemoryRule):
     Flags a list, dict, set or deque that gets a new item on every iteration of
     a loop that never ends (`while True` with no reachable `break`, `return` or
     `raise`, `for` over `itertools.count()`), and an array rebuilt from itself
-    there (`a = np.append(a, x)`).
+    there (`a = np.append(a, x)`). In JSON output, `nbytes` is what one
+    iteration adds in arrays of known size (0 when that is not known).
 
     ## Why is this bad?
     The container grows until the machine runs out of memory; then the
