@@ -476,5 +476,5 @@ def test_on_sample_reports_memory_about_once_a_second_from_another_thread():
     """)
     result = check(proc, result)
     assert result["calls"] == 3 and result["sizes"] and result["other_thread"]
-    assert 50 <= result["samples"] <= 110  # every 20 ms
+    assert 35 <= result["samples"] <= 50  # every 50 ms: memory stands still
     assert 2.1 <= result["elapsed"] < 2.3 and result["peak_ok"]

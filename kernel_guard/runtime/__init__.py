@@ -11,7 +11,7 @@
   counting pages of memory-mapped files): ``RLIMIT_DATA`` is lowered (soft limit
   only) so that a mapping past the cap fails at once with ``MemoryError``,
   re-raised as :class:`~kernel_guard.errors.GuardMemoryError` with the size and the
-  cap; a watchdog thread reads the memory every 20 ms and raises the same error in
+  cap; a watchdog thread reads the memory every 10-50 ms and raises the same error in
   the cell for growth the rlimit cannot see. While the cap is armed, other threads'
   allocations share its headroom. OpenBLAS is warmed up first (its first call
   under a tight limit ends the process); other BLAS libraries are not.

@@ -1,0 +1,190 @@
+"""What kernel_guard.runtime.Guard costs and how precisely it stops a cell.
+
+    .venv/bin/python benchmarks/bench_watchdog.py [--quick]
+
+- latency: one ``with Guard(...): pass`` with every limit set (arming the rlimit,
+  the signal handler, the watchdog thread, recursion limit, stream proxies, and
+  undoing them), median of 300; the first use in a process also imports numpy
+  and warms OpenBLAS up, shown apart. Target: median <= 5 ms.
+- watchdog CPU: process CPU time during a guarded ``time.sleep`` (10 s, 3 s with
+  --quick) over its wall time. Target: <= 0.5 %.
+- memory overshoot: peak resident memory over the 512 MiB cap for growth stopped
+  by the rlimit (a list of strings), by the watchdog (writing into an ``np.empty``
+  mapped before the cell), and the growth a single 3 GB ``np.ones`` caused.
+  Each run is a fresh process, inside a 1 GiB memory cgroup when root can make one.
+- timeout lateness: how long after a 0.2 s timeout the cell really stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+from kernel_guard.errors import GuardMemoryError, GuardTimeout
+from kernel_guard.runtime import Guard, Limits
+from kernel_guard.sizes import format_bytes
+
+CAP = 512 << 20
+CGROUP_ROOT = "/sys/fs/cgroup/memory"
+
+
+def latency() -> tuple[float, float, float]:
+    limits = Limits(max_mem=8 << 30, timeout=60, max_depth=3000, max_output=1 << 20)
+    start = time.perf_counter()
+    with Guard(limits):
+        pass
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(300):
+        start = time.perf_counter()
+        with Guard(limits):
+            pass
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return first, statistics.median(times), times[int(len(times) * 0.95)]
+
+
+def watchdog_cpu(seconds: float) -> float:
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    with Guard(Limits(max_mem=8 << 30, timeout=seconds + 60)):
+        cpu0, wall0 = cpu(), time.monotonic()
+        time.sleep(seconds)
+        return (cpu() - cpu0) / (time.monotonic() - wall0)
+
+
+OVERSHOOT_CELLS = {
+    "gradual growth (rlimit)": ("", "chunks = []\n        while True:\n            chunks.append(' ' * 100_000)"),
+    "writing pages mapped before (watchdog)": (
+        "pre = np.empty(15 * 10**8 // 8)",
+        "for i in range(0, pre.size, 1 << 17):\n            pre[i:i + (1 << 17)] = 1.0",
+    ),
+    "one 3 GB np.ones": ("", "a = np.ones(3 * 10**9 // 8)"),
+}
+CHILD = """
+import json, numpy as np
+from kernel_guard.runtime import Guard, Limits
+from kernel_guard.runtime.rss import rss_and_anon
+{setup}
+start = rss_and_anon()[0]
+try:
+    with Guard(Limits(max_mem={cap})) as guard:
+        {cell}
+except MemoryError as e:
+    error = type(e).__name__
+print(json.dumps({{"error": error, "peak": guard.report.peak_rss, "start": start}}))
+"""
+
+
+@contextlib.contextmanager
+def cgroup_for_children():
+    """A 1 GiB memory cgroup for the children when possible, else None."""
+    path = os.path.join(CGROUP_ROOT, f"kgbench-watchdog-{os.getpid()}")
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(1 << 30))
+    except OSError:
+        yield None
+        return
+    try:
+        yield path
+    finally:
+        for _ in range(100):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+                break
+            time.sleep(0.05)
+
+
+def overshoot(name: str, runs: int, cgroup: str | None) -> list[int]:
+    setup, cell = OVERSHOOT_CELLS[name]
+    code = CHILD.format(setup=setup, cell=cell, cap=CAP)
+
+    def enter_cgroup():
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+    results = []
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                              preexec_fn=enter_cgroup if cgroup else None)
+        if proc.returncode != 0:
+            raise SystemExit(f"{name}: child failed ({proc.returncode})\n{proc.stderr}")
+        child = json.loads(proc.stdout.splitlines()[-1])
+        assert child["error"] == "GuardMemoryError", child
+        results.append(child["peak"] - (child["start"] if name.startswith("one") else CAP))
+    return results
+
+
+LATE_CELLS = {
+    "time.sleep": "time.sleep(10)",
+    "Event.wait": "threading.Event().wait(10)",
+    "busy loop": "while True:\n    pass",
+    "except Exception loop": "while True:\n    try:\n        time.sleep(0.001)\n    except Exception:\n        pass",
+    "bare except loop": "while True:\n    try:\n        x = 1\n    except:\n        pass",
+}
+
+
+def lateness(cell: str, runs: int) -> list[float]:
+    code = compile(cell, "<cell>", "exec")
+    late = []
+    for _ in range(runs):
+        start = time.monotonic()
+        try:
+            with Guard(Limits(timeout=0.2)):
+                exec(code, {"time": time, "threading": threading})
+        except GuardTimeout:
+            late.append(time.monotonic() - start - 0.2)
+    return late
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 s CPU measurement, fewer runs")
+    quick = parser.parse_args().quick
+    runs = 3 if quick else 7
+
+    first, median, p95 = latency()
+    rows = [
+        ("latency, trivial block (median)", f"{median * 1e3:.2f} ms", "<= 5 ms"),
+        ("latency, 95th percentile", f"{p95 * 1e3:.2f} ms", ""),
+        ("latency, first use (numpy import, BLAS warm-up)", f"{first * 1e3:.1f} ms", ""),
+    ]
+    seconds = 3.0 if quick else 10.0
+    rows.append((f"watchdog CPU, {seconds:g} s guarded sleep", f"{watchdog_cpu(seconds) * 100:.3f} %", "<= 0.5 %"))
+    with cgroup_for_children() as cgroup:
+        where = "in a 1 GiB cgroup" if cgroup else "no cgroup"
+        for name in OVERSHOOT_CELLS:
+            values = overshoot(name, runs, cgroup)
+            what = "growth" if name.startswith("one") else "over the cap"
+            rows.append((f"memory {what}, {name}, cap {format_bytes(CAP)}",
+                         f"median {_mib(statistics.median(values))}, max {_mib(max(values))}", where))
+    for name, cell in LATE_CELLS.items():
+        late = lateness(cell, runs)
+        rows.append((f"timeout lateness, {name}",
+                     f"median {statistics.median(late) * 1e3:.1f} ms, max {max(late) * 1e3:.1f} ms", ""))
+
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    print(f"{'measure':<{width}}  {'value':<{value_width}}  target / note")
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:<{value_width}}  {note}")
+
+
+def _mib(nbytes: float) -> str:
+    return f"{nbytes / 2**20:+.0f} MiB"
+
+
+if __name__ == "__main__":
+    main()
