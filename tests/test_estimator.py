@@ -402,3 +402,9 @@ def test_numpy_agrees_on_every_dtype_default():
 def test_code_after_a_raise_or_return_does_not_run(source, expected):
     found = estimate("import numpy as np\n" + source).allocations
     assert [a.shape for a in found] == expected
+
+
+def test_positions_with_form_feeds_and_crlf():
+    source = "import numpy as np\r\nx = 1\x0c+ 1\r\ny = np.zeros(3)\r\n"
+    (allocation,) = estimate(source).allocations
+    assert (allocation.line, allocation.col, allocation.expr) == (3, 5, "np.zeros(3)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from typing import Mapping
 
 from kernel_guard.estimator import namespace as ns_reader
@@ -45,6 +46,7 @@ from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import UNKNOWN, is_constant
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MISSING = object()
 
 
@@ -115,8 +117,10 @@ class Program(Expressions):
         ``expr`` its original spelling; without it the expression is unparsed.
         """
         self._sites = []
-        self._lines = source.splitlines() if source is not None else None
+        # Lines as the parser counts them (str.splitlines also breaks at \f, \x1c...).
+        self._lines = _LINE_BREAK.split(source) if source is not None else None
         self.live_over = []
+        self._grown = set()  # node ids: unique only while this tree is alive
         for stmt in tree.body:
             made = len(self._sites)
             try:
@@ -604,9 +608,7 @@ class Program(Expressions):
         site.count = max(site.count, copies)
 
     def _extend(self, container: Container, value: object, node: ast.AST, target: str) -> None:
-        items = self.unwrap(value) if type(value) is Container else value
-        if type(value) is Container:
-            items = [item for item, _ in value.items]
+        items = [item for item, _ in value.items] if type(value) is Container else value
         if type(items) in (tuple, list) and items:
             for item in items:
                 self._put(container, item, node, target, True)
