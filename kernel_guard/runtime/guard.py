@@ -112,7 +112,7 @@ class Guard:
             self._output.apply()
         if limits.max_mem is not None:  # last: nothing of ours allocates after it
             self._rlimit = memcap.arm(limits.max_mem, rss_and_anon()[1])
-            self._rlimit_armed = True
+            self._rlimit_armed = self._rlimit is not None
         interrupter.armed = True
         self._watchdog.begin()
 

@@ -55,8 +55,8 @@ class _Timeout(GuardTimeout):
 
     def __del__(self):
         interrupter = _current
-        if interrupter is not None:
-            interrupter.swallowed(sys._getframe(1))
+        if interrupter is not None and interrupter.escaping():
+            interrupter.arm_escape(sys._getframe(1))  # the frame that let it go
 
     def __reduce__(self):
         return GuardTimeout, self.args
@@ -155,7 +155,7 @@ class Interrupter:
             return
         if self.timeout_message is not None:
             self.raised.add("timeout")
-            self._arm_escape(frame)
+            self.arm_escape(frame)
             raise _Timeout(self.timeout_message)
         message, self.memory_message = self.memory_message, None
         self.raised.add("memory")
@@ -169,7 +169,9 @@ class Interrupter:
             frame = frame.f_back
         return True
 
-    def _arm_escape(self, frame) -> None:
+    def arm_escape(self, frame) -> None:
+        """Trace the cell's frames from ``frame`` to the boundary with :meth:`_escape`,
+        keeping what they had for :meth:`uninstall`."""
         while frame is not None and frame is not self.boundary:
             if not is_guard_code(frame.f_code):
                 if id(frame) not in self._traced:
@@ -189,7 +191,6 @@ class Interrupter:
             raise _Timeout(self.timeout_message)
         return self._escape
 
-    def swallowed(self, frame) -> None:
-        """A GuardTimeout was dropped by the code running in ``frame``: trace again."""
-        if self.armed and self.timeout_message is not None and threading.get_ident() == self.ident:
-            self._arm_escape(frame)
+    def escaping(self) -> bool:
+        """Whether a GuardTimeout dropped now, on this thread, must be raised again."""
+        return self.armed and self.timeout_message is not None and threading.get_ident() == self.ident
