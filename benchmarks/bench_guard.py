@@ -33,8 +33,7 @@ TRIVIAL = "x = 1"
 def hundred_lines() -> str:
     """100 lines of ordinary notebook code: imports, small arrays, loops, functions."""
     lines = ["import math", "import numpy as np", "data = np.arange(1000, dtype=np.float64)"]
-    i = 0
-    while len(lines) < 100:
+    for i in range(12):
         lines += [
             f"def scale_{i}(values, factor={i + 1}):",
             "    return [v * factor for v in values]",
@@ -45,8 +44,9 @@ def hundred_lines() -> str:
             f"label_{i} = f'part {{total_{i}:.1f}}'",
             f"small_{i} = np.zeros(({i} + 10, 10))",
         ]
-        i += 1
-    return "\n".join(lines[:100])
+    lines.append("summary = total_0 + total_11")
+    assert len(lines) == 100
+    return "\n".join(lines)
 
 
 def client_latency(kernel: Kernel, body: str, repeat: int) -> tuple[list[float], list[float]]:
@@ -75,13 +75,14 @@ def _kg_bench(body, repeat):
             out[key].append(_t.perf_counter() - t0)
             assert r.success, r
     return out
-print(_j.dumps(_kg_bench({body!r}, {repeat})))
+print(_j.dumps(_kg_bench(BODY, REPEAT)))
 del _kg_bench
 """
 
 
 def in_kernel_latency(kernel: Kernel, body: str, repeat: int) -> dict[str, list[float]]:
-    out = kernel.run(IN_KERNEL.format(body=body, repeat=repeat), timeout=600).stdout
+    code = IN_KERNEL.replace("BODY", repr(body)).replace("REPEAT", str(repeat))
+    out = kernel.run(code, timeout=600).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -260,15 +260,21 @@ class Kernel:
     def is_alive(self) -> bool:
         return self.km.is_alive()
 
-    def execute(self, code: str, timeout: float = 60, *, allow_stdin: bool = False) -> CellResult:
+    def execute(self, code: str, timeout: float = 60, *, interrupt_after: float | None = None) -> CellResult:
+        """Run ``code``; with ``interrupt_after``, press "interrupt" (SIGINT) that many
+        seconds after sending it."""
         start = time.monotonic()
-        msg_id = self.kc.execute(code, allow_stdin=allow_stdin)
+        msg_id = self.kc.execute(code, allow_stdin=False)
         result = CellResult(status="timeout")
         deadline = start + timeout
         idle = reply = False
         while not (idle and reply):
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 break
+            if interrupt_after is not None and now - start >= interrupt_after:
+                self.km.interrupt_kernel()
+                interrupt_after = None
             try:
                 msg = self.kc.get_iopub_msg(timeout=0.1)
             except queue.Empty:
@@ -324,6 +330,11 @@ class Kernel:
         interval timer, recursion limit, streams, trace function, threads."""
         out = self.run(_PROCESS_STATE)
         return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def reconnect(self, timeout: float = 30) -> None:
+        """A new client, e.g. after another client (nbclient) used this kernel manager."""
+        self.kc.stop_channels()
+        self._connect(timeout)
 
     def restart(self, timeout: float = 60) -> None:
         """A fresh kernel process (in the same cgroup), e.g. after it was killed."""

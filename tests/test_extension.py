@@ -134,3 +134,94 @@ def test_bad_configuration_is_a_one_line_usage_error():
         assert result.ename == "UsageError"
         assert "c.KernelGuard.max_mem" in result.evalue and "'4X'" in result.evalue
         assert len(result.text.strip().splitlines()) == 1, result.text
+
+
+def test_guarded_cell_behaves_like_a_normal_cell(kernel):
+    load(kernel)
+    result = kernel.run("%%guard\nkept = 41\nkept + 1")
+    assert result.results == [{"text/plain": "42"}]
+    assert kernel.eval("kept") == 41
+    assert kernel.run("%%guard\nkept + 1;").results == []  # a trailing ; silences, as in any cell
+    shell_syntax = kernel.run("%%guard\nfiles = !echo one two\n%time joined = ' '.join(files)\njoined")
+    assert shell_syntax.results == [{"text/plain": "'one two'"}]
+    nested = kernel.run("%%guard --timeout 10\n%%capture captured\nprint('inside')")
+    assert nested.stdout == "" and kernel.eval("captured.stdout") == "inside\n"
+
+
+def test_errors_point_at_the_cell_as_shown(kernel):
+    load(kernel)
+    result = kernel.execute("%%guard --timeout 10\nx = 1\n1 / 0")
+    assert result.ename == "ZeroDivisionError"
+    assert "----> 3 1 / 0" in result.error_text
+    assert "run_cell_magic" not in result.error_text and "kernel_guard" not in result.error_text
+
+
+def test_syntax_error_is_shown_as_for_any_cell_and_nothing_runs(kernel):
+    load(kernel)
+    kernel.run("ran = False")
+    result = kernel.execute("%%guard\nran = True\ny = (1,")
+    assert result.ename == "SyntaxError"
+    assert "line 3" in result.error_text and "kernel_guard" not in result.error_text
+    assert kernel.eval("ran") is False
+
+
+def test_top_level_await(kernel):
+    load(kernel)
+    kernel.run("import asyncio")
+    result = kernel.execute("%%guard\nawait asyncio.sleep(0)")
+    assert result.ename == "UsageError" and "top-level `await`" in result.evalue
+    kernel.run("%guard on --timeout 5")
+    try:  # auto mode leaves such cells to IPython's own runner
+        assert kernel.run("await asyncio.sleep(0)\n'awaited'").results == [{"text/plain": "'awaited'"}]
+    finally:
+        kernel.run("%guard off")
+
+
+def test_kernel_killer_is_refused_with_its_line(kernel):
+    load(kernel)
+    result = kernel.execute("%%guard\nimport os\nos._exit(3)")
+    assert result.ename == "GuardRefused"
+    assert result.evalue.startswith("line 3: KG5"), result.evalue
+    assert result.error_text.strip() == f"GuardRefused: {result.evalue}"
+    assert "not run" in result.plain and "not run" in result.html
+    assert kernel.is_alive()
+
+
+def test_refusal_stops_a_notebook_run_by_nbclient(kernel):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext kernel_guard"),
+        nbformat.v4.new_code_cell("%%guard\nimport os\nos._exit(0)"),
+        nbformat.v4.new_code_cell("after_the_refusal = True"),
+    ])
+    client = nbclient.NotebookClient(nb, km=kernel.km, timeout=60)
+    try:
+        with pytest.raises(nbclient.exceptions.CellExecutionError) as raised:
+            client.execute()
+    finally:
+        client.kc.stop_channels()
+        kernel.reconnect()
+    assert raised.value.ename == "GuardRefused"
+    assert nb.cells[1].outputs[-1]["traceback"] == [f"\x1b[0;31mGuardRefused\x1b[0m: {raised.value.evalue}"]
+    assert kernel.eval("'after_the_refusal' in globals()") is False
+
+
+def test_check_and_dry_run(kernel):
+    load(kernel)
+    kernel.run("import numpy as np\nside = 10**6")
+    refused = kernel.run("%guard check grid = np.ones((side, side))").plain
+    assert "would be refused" in refused and "7.3 TiB" in refused
+    assert "would run" in kernel.run("%guard check small = np.ones(side)").plain
+    session = kernel.run("%guard check").plain
+    assert "check of this session's" in session
+    dry = kernel.run("%%guard --dry-run\nvector = np.zeros(side)\nprint('ran')")
+    assert "would run" in dry.plain and "7.6 MiB" in dry.plain and dry.stdout == ""
+    assert kernel.eval("'vector' in globals()") is False
+
+
+def test_doctor(kernel):
+    load(kernel)
+    result = kernel.run("%guard doctor")
+    assert result.plain.startswith("Memory this kernel can really get")
+    assert "<table>" in result.html

@@ -148,3 +148,9 @@ def test_auto_mode_guards_every_cell_until_off(kernel, unchanged):
     before = kernel.eval(guarded)
     kernel.run("x = 1")
     assert kernel.eval(guarded) == before  # off: cells run unguarded again
+
+
+def test_interrupt_restores_everything(kernel, unchanged):
+    result = kernel.execute("%%guard --max-mem 600M --timeout 60\ntime.sleep(30)", interrupt_after=1.0)
+    assert result.ename == "KeyboardInterrupt", str(result)
+    assert result.elapsed < 10

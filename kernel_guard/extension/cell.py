@@ -15,16 +15,18 @@ _KEEP_FRAMES = 3
 
 class CompiledCell:
     """The body of a guarded cell (``source``: IPython syntax already turned into
-    Python) compiled as IPython would compile a whole cell.
+    Python; ``tree``: it parsed, if already done) compiled as IPython would compile
+    a whole cell.
 
     ``shown`` is the cell as the user sees it and ``offset`` the number of lines above
     the body (1 under ``%%guard``, 0 in auto mode), so line numbers in tracebacks and
     syntax errors match the screen.
     """
 
-    def __init__(self, shell, source: str, *, shown: str, offset: int, number: int):
+    def __init__(self, shell, source: str, tree: ast.Module | None, *, shown: str, offset: int, number: int):
         self.filename = shell.compile.cache(shown, number)
-        tree = shell.compile.ast_parse("\n" * offset + source, filename=self.filename)
+        if tree is None:  # raises its SyntaxError, with the cell's name and line numbers
+            tree = shell.compile.ast_parse("\n" * offset + source, filename=self.filename)
         tree = shell.transform_ast(tree)
         quiet = ";" in source[source.rstrip().rfind("\n") + 1:] and DisplayHook.semicolon_at_end_of_expression(source)
         self.codes = _compile(shell, tree.body, self.filename, quiet)

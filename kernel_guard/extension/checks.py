@@ -3,8 +3,10 @@ user's namespace (never calling user code), and decide what refuses the cell."""
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cached_property, lru_cache
 
 from kernel_guard.sizes import format_bytes
 
@@ -32,11 +34,15 @@ class Budget:
 
 @dataclass
 class Verdict:
+    budget_of: Callable[[], Budget]  # read only when the cell allocates: it costs a cgroup read
     refusals: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
-    allocations: list = field(default_factory=list)  # estimator Allocations, lines as shown
+    allocations: list = field(default_factory=list)  # (line as shown, estimator Allocation)
     total_nbytes: int = 0
-    budget: Budget | None = None
+
+    @cached_property
+    def budget(self) -> Budget:
+        return self.budget_of()
 
 
 def make_budget(*, cap: int | None, cap_text: str | None, rss: int, available: int) -> Budget:
@@ -47,10 +53,13 @@ def make_budget(*, cap: int | None, cap_text: str | None, rss: int, available: i
     return Budget(available, "available to this kernel now")
 
 
-def check_cell(source: str, namespace, *, offset: int, budget: Budget, lint: bool) -> Verdict:
+def check_cell(source: str, namespace, *, offset: int, budget: Callable[[], Budget], lint: bool,
+               program=None, tree: ast.Module | None = None) -> Verdict:
     """Lint and estimate ``source``; line numbers are shifted by ``offset`` to count
-    the cell as shown (the ``%%guard`` line is line 1)."""
-    verdict = Verdict(budget=budget)
+    the cell as shown (the ``%%guard`` line is line 1). ``program``, an estimator
+    ``Program``, carries what earlier cells bound when checking several in a row.
+    ``tree``: ``source`` already parsed as plain Python, ``offset`` blank lines above."""
+    verdict = Verdict(budget)
     if lint:
         for finding in _lint(source):
             if finding.code.startswith(_SKIPPED_FAMILIES):
@@ -60,8 +69,18 @@ def check_cell(source: str, namespace, *, offset: int, budget: Budget, lint: boo
                 verdict.refusals.append(problem)
             else:
                 verdict.warnings.append(problem)
-    _estimate(source, namespace, offset, verdict)
+    _estimate(source, namespace, offset, verdict, program, tree)
     return verdict
+
+
+def check_session(cells: list[tuple[int, str]], *, budget: Budget) -> list[tuple[int, Verdict]]:
+    """Check the cells ``[(number, source), ...]`` of a session in order, as one program
+    replayed from the start (no namespace: the names come from the cells)."""
+    from kernel_guard.estimator import Program
+
+    program = Program(None)
+    return [(number, check_cell(source, None, offset=0, budget=lambda: budget, lint=True, program=program))
+            for number, source in cells]
 
 
 @lru_cache(maxsize=256)
@@ -72,12 +91,24 @@ def _lint(source: str) -> tuple:
     return tuple(lint_source(source))
 
 
-def _estimate(source: str, namespace, offset: int, verdict: Verdict) -> None:
-    from kernel_guard.estimator import estimate
+def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tree) -> None:
+    from kernel_guard.estimator import Estimate, Program, estimate, parse_cell
 
-    try:
+    if program is None and tree is None:
         result = estimate(source, namespace)
-    except SyntaxError:  # Python reports it, with the right line, when the cell compiles
+    else:
+        if tree is not None:  # parsed already, with the blank lines: positions are as shown
+            python, offset = "\n" * offset + source, 0
+        else:
+            parsed = parse_cell(source)
+            if parsed is None:
+                return
+            tree, python, _ = parsed
+        program = program or Program(namespace)
+        grown = len(program.growth)
+        allocations = program.run(tree, python)
+        result = Estimate(allocations, program.growth[grown:])
+    if not result.allocations and not result.growth:
         return
     budget = verdict.budget
     verdict.total_nbytes = result.total_nbytes

@@ -3,6 +3,8 @@ of a cell. The magics (``magics.py``) are the thin user-facing layer on top."""
 
 from __future__ import annotations
 
+import ast
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -12,13 +14,14 @@ from kernel_guard.errors import GuardRefused
 from kernel_guard.extension import checks
 from kernel_guard.extension.cell import CompiledCell
 from kernel_guard.extension.options import Options, Resolved, describe_size, make_config, resolve
-from kernel_guard.extension.render import Message
+from kernel_guard.extension.render import Message, format_seconds
 from kernel_guard.sizes import format_bytes
 
 # Cells auto mode leaves alone: they manage the guard itself.
 _NOT_AUTO = ("%%guard", "%guard", "%load_ext", "%unload_ext", "%reload_ext")
 AUTO_FLAG = "--auto-cell"  # marks the %%guard line auto mode adds (hidden option)
 HISTORY_SIZE = 1000
+USABLE_TTL = 5.0  # seconds
 
 _MEMORY_TIPS = [
     "a smaller shape, or a smaller dtype (`dtype=np.float32` takes half of float64)",
@@ -28,10 +31,17 @@ _MEMORY_TIPS = [
 
 @dataclass(frozen=True)
 class Prepared:
+    """A body parsed once, by the input transformer, for the magic that runs it."""
+
     body: str
+    offset: int  # blank lines put above it, so that line numbers count the cell as shown
     transformed: str  # Python source
-    valid: bool  # parses (top-level await counts as valid)
+    tree: ast.Module | None  # None: does not parse (or has top-level await)
     is_async: bool  # has top-level await
+
+    @property
+    def valid(self) -> bool:
+        return self.tree is not None or self.is_async
 
 
 @dataclass
@@ -63,6 +73,8 @@ class KernelGuardExtension:
         self._running = False  # a guarded cell is running (a nested one just runs)
         self._transforming = False  # transforming a body: auto mode must not wrap it again
         self._prepared: Prepared | None = None  # the last body transform() looked at
+        self._guarding_next = False  # transform() saw a cell %%guard will run and journal
+        self._usable: tuple[float, int] | None = None  # (when, usable_memory()): cached briefly
         self._saved_magics: dict[str, object] = {}
         self._pending: list[Message] = []  # shown at the start of the next cell
 
@@ -75,6 +87,8 @@ class KernelGuardExtension:
         shell.register_magics(self.magics)
         shell.configurables.append(self.config)  # so that %config KernelGuard.timeout = 30 works
         shell.input_transformers_cleanup.append(self.transform)
+        self._stock_cleanup = list(shell.input_transformers_cleanup)
+        self._stock_line_transforms = list(shell.input_transformer_manager.line_transforms)
         shell.events.register("pre_run_cell", self.pre_run_cell)
         shell.events.register("post_run_cell", self.post_run_cell)
         post_mortem = self.recorder.start()
@@ -108,6 +122,9 @@ class KernelGuardExtension:
     def pre_run_cell(self, info) -> None:
         while self._pending:
             self._pending.pop(0).show()
+        if self._guarding_next:  # the guard journals it, with its limits
+            self._guarding_next = False
+            return
         from kernel_guard.recorder import cell_number  # exec_result is not set yet here
 
         self.recorder.cell_started(cell_number(self.shell, info), info.raw_cell or "")
@@ -122,33 +139,64 @@ class KernelGuardExtension:
         if self._transforming or not lines:
             return lines
         first = lines[0].strip()
+        self._guarding_next = False
         if first.startswith("%%guard"):
-            prepared = self.prepare("".join(lines[1:]))
-            return lines if prepared is None or prepared.valid else ["\n", *lines[1:]]
+            prepared = self.prepare("".join(lines[1:]), offset=1)
+            if prepared is not None and not prepared.valid:
+                return ["\n", *lines[1:]]
+            self._guarding_next = True
+            return lines
         if self.auto is None or first.startswith(_NOT_AUTO):
             return lines
-        prepared = self.prepare("".join(lines))
+        prepared = self.prepare("".join(lines), offset=0)
         if prepared is None or not prepared.valid or prepared.is_async:
             return lines  # IPython reports the syntax error, or runs the await itself
+        self._guarding_next = True
         return [f"%%guard {AUTO_FLAG}\n", *lines]
 
-    def prepare(self, body: str) -> Prepared | None:
-        """The body with IPython syntax turned into Python, kept for the magic that
-        will run it. None if even IPython cannot transform it."""
-        if self._prepared is not None and self._prepared.body == body:
+    def prepare(self, body: str, offset: int) -> Prepared | None:
+        """The body with IPython syntax turned into Python and parsed, kept for the
+        magic that will run it. None if even IPython cannot transform it."""
+        prepared = self._prepared
+        if prepared is not None and prepared.body == body and prepared.offset == offset:
+            return prepared
+        tree = self._parse_as_python(body, offset)
+        if tree is not None:
+            self._prepared = Prepared(body, offset, body, tree, False)
             return self._prepared
         try:
             transformed = self._transform_body(body)
         except Exception:
             return None
-        try:
-            self.shell.compile.ast_parse(transformed)
-            valid = True
-        except (SyntaxError, ValueError):
-            valid = False
         is_async = "await" in transformed and self.shell.should_run_async(body, transformed_cell=transformed)
-        self._prepared = Prepared(body, transformed, valid or is_async, is_async)
+        try:
+            tree = None if is_async else self.shell.compile.ast_parse("\n" * offset + transformed)
+        except (SyntaxError, ValueError):
+            tree = None
+        self._prepared = Prepared(body, offset, transformed, tree, is_async)
         return self._prepared
+
+    def _parse_as_python(self, body: str, offset: int) -> ast.Module | None:
+        """The tree of a body IPython's transformation would leave as it is, else None.
+
+        Transforming is the slowest step of a guarded cell (tokenizing it several
+        times). Every IPython syntax (``%``, ``!``, ``?``, prompts, indentation) is a
+        syntax error in Python, so a body that parses needs none, unless it is a single
+        line (autocall, ``ls -l`` automagic) or someone added input transformers.
+        """
+        shell = self.shell
+        if (
+            "\n" not in body.strip()
+            or "await" in body  # parses, yet needs IPython's async runner
+            or shell.input_transformers_post
+            or shell.input_transformers_cleanup != self._stock_cleanup
+            or shell.input_transformer_manager.line_transforms != self._stock_line_transforms
+        ):
+            return None
+        try:
+            return shell.compile.ast_parse("\n" * offset + body)
+        except (SyntaxError, ValueError):
+            return None
 
     def cell_number(self) -> int | None:
         result = self.shell.displayhook.exec_result
@@ -161,9 +209,17 @@ class KernelGuardExtension:
         return self.auto if self.auto is not None else self.config.defaults()
 
     def resolve(self, options: Options) -> Resolved:
+        return resolve(options, self.usable_memory())
+
+    def usable_memory(self) -> int:
+        """``memory.usable_memory()``, the base of percentages, re-read every few seconds
+        (the cgroup lookup costs about half a millisecond)."""
         from kernel_guard.memory import usable_memory
 
-        return resolve(options, usable_memory())
+        now = time.monotonic()
+        if self._usable is None or now - self._usable[0] > USABLE_TTL:
+            self._usable = (now, usable_memory())
+        return self._usable[1]
 
     # -- a guarded cell ------------------------------------------------------------
 
@@ -175,15 +231,14 @@ class KernelGuardExtension:
         if self._running:  # e.g. %%capture under auto mode: the outer guard holds
             self._compile(body, shown, offset, number).run()
             return
-        from kernel_guard.memory import available_memory
-        from kernel_guard.runtime import Guard, Limits, current_rss
+        from kernel_guard.runtime import Guard, Limits
 
         limits = self.resolve(options)
-        budget = checks.make_budget(
-            cap=limits.max_mem, cap_text=describe_size(options.max_mem, limits.max_mem),
-            rss=current_rss(), available=available_memory(),
-        )
-        verdict = checks.check_cell(body, shell.user_ns, offset=offset, budget=budget, lint=options.lint)
+        prepared = self.prepare(body, offset)
+        plain = prepared is not None and prepared.tree is not None and prepared.transformed == body
+        verdict = checks.check_cell(body, shell.user_ns, offset=offset, lint=options.lint,
+                                    budget=lambda: self.budget(options, limits),
+                                    tree=prepared.tree if plain else None)
         if options.dry_run:
             self.check_report(verdict, "dry run").show()
             return
@@ -225,6 +280,15 @@ class KernelGuardExtension:
             if options.verbose:
                 self._summary(report, limits, options).show()
 
+    def budget(self, options: Options, limits: Resolved) -> checks.Budget:
+        """What a new allocation may take now: the cap less what the kernel holds,
+        no more than the memory still available."""
+        from kernel_guard.memory import available_memory
+        from kernel_guard.runtime import current_rss
+
+        return checks.make_budget(cap=limits.max_mem, cap_text=describe_size(options.max_mem, limits.max_mem),
+                                  rss=current_rss(), available=available_memory())
+
     def _transform_body(self, body: str) -> str:
         self._transforming = True  # a body is not a new cell: auto mode leaves it alone
         try:
@@ -233,14 +297,13 @@ class KernelGuardExtension:
             self._transforming = False
 
     def _compile(self, body: str, shown: str, offset: int, number: int | None) -> CompiledCell:
-        prepared = self.prepare(body)
-        if prepared is None:  # let IPython's transformer raise its own error
-            transformed = self._transform_body(body)
-        elif prepared.is_async:
+        prepared = self.prepare(body, offset)
+        self._prepared = None  # its tree is compiled (and may be changed by AST transformers) once
+        if prepared is None:  # IPython's transformer failed: let it raise its own error
+            prepared = Prepared(body, offset, self._transform_body(body), None, False)
+        if prepared.is_async:
             raise UsageError("%%guard cannot run a cell with top-level `await`; run it without %%guard")
-        else:
-            transformed = prepared.transformed
-        return CompiledCell(self.shell, transformed, shown=shown, offset=offset,
+        return CompiledCell(self.shell, prepared.transformed, prepared.tree, shown=shown, offset=offset,
                             number=number if number is not None else self.shell.execution_count)
 
     # -- messages --------------------------------------------------------------------
@@ -268,7 +331,7 @@ class KernelGuardExtension:
         peak = format_bytes(report.peak_rss) if report.peak_rss else "?"
         mem = f"peak memory {peak}" + (f" of the {describe_size(options.max_mem, limits.max_mem)} cap"
                                        if limits.max_mem else " (no cap)")
-        elapsed = f"time {report.elapsed:.3g} s" + (f" of {limits.timeout:g} s" if limits.timeout else "")
+        elapsed = f"time {format_seconds(report.elapsed)}" + (f" of {limits.timeout:g} s" if limits.timeout else "")
         parts = [mem, elapsed]
         if limits.max_depth:
             parts.append(f"recursion limit {limits.max_depth:,}")

@@ -13,7 +13,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from kernel_guard.extension import checks
 from kernel_guard.extension.core import AUTO_FLAG
 from kernel_guard.extension.options import describe_size, with_limit_arguments
-from kernel_guard.extension.render import Message
+from kernel_guard.extension.render import Message, format_seconds
 from kernel_guard.sizes import format_bytes
 
 _COMMANDS = ("status", "on", "off", "check", "doctor", "history")
@@ -139,19 +139,22 @@ class GuardMagics(Magics):
     def _check(self, code: str) -> None:
         extension = self.extension
         options = extension.base_options()
-        from kernel_guard.memory import available_memory
-        from kernel_guard.runtime import current_rss
-
         limits = extension.resolve(options)
-        budget = checks.make_budget(cap=limits.max_mem, cap_text=describe_size(options.max_mem, limits.max_mem),
-                                    rss=current_rss(), available=available_memory())
         if code:
-            verdict = checks.check_cell(code, self.shell.user_ns, offset=0, budget=budget, lint=True)
+            verdict = checks.check_cell(code, self.shell.user_ns, offset=0, lint=True,
+                                        budget=lambda: extension.budget(options, limits))
             extension.check_report(verdict, "check").show()
             return
-        cells = self.shell.history_manager.input_hist_raw[1:-1]  # this session, without this cell
-        verdict = checks.check_program(cells, budget=budget)
-        extension.check_report(verdict, f"check of this session's {len(cells)} cells").show()
+        raw = self.shell.history_manager.input_hist_raw
+        cells = [(number, raw[number]) for number in range(1, len(raw) - 1)]  # not this cell
+        fresh = checks.Budget(limits.max_mem or extension.usable_memory(), "in a fresh kernel")
+        found = checks.check_session(cells, budget=fresh)
+        lines = [f"In [{number}] line {p.line}: {p.text}" for number, verdict in found
+                 for p in sorted(verdict.refusals + verdict.warnings, key=lambda p: p.line)]
+        refused = sum(bool(verdict.refusals) for _, verdict in found)
+        title = (f"check of this session's {len(cells)} cells: "
+                 + (f"{refused} would be refused under %%guard" if refused else "none would be refused"))
+        Message(title, "error" if refused else "info", lines or ["nothing found"]).show()
 
     def _doctor(self, rest: str) -> None:
         self._no_arguments("doctor", rest)
@@ -159,7 +162,8 @@ class GuardMagics(Magics):
 
         from kernel_guard.doctor import doctor
 
-        display(doctor())
+        report = doctor()
+        display({"text/plain": str(report), "text/html": report._repr_html_()}, raw=True)
 
     def _history(self, rest: str) -> None:
         self._no_arguments("history", rest)
@@ -173,7 +177,7 @@ class GuardMagics(Magics):
             e.outcome,
             format_bytes(e.peak_rss) if e.peak_rss else "-",
             format_bytes(e.cap) if e.cap else "-",
-            f"{e.elapsed:.2f} s" if e.elapsed is not None else "-",
+            format_seconds(e.elapsed) if e.elapsed is not None else "-",
             e.limit_hit or "-",
             sparkline(e.samples, e.cap or e.peak_rss),
         ] for e in entries]

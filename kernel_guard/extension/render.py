@@ -16,6 +16,18 @@ _BOX = (
 )
 
 
+def format_seconds(seconds: float) -> str:
+    """``0.8 ms``, ``120 ms``, ``2.35 s``, ``3 min 05 s``."""
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
 def _inline(text: str) -> str:
     """Escape ``text`` for HTML, turning `code spans` into <code>."""
     return _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", html.escape(text, quote=False))
@@ -76,7 +88,7 @@ def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [fmt.format(*header).rstrip()] + [fmt.format(*map(str, row)).rstrip() for row in rows]
 
 
-_NUMBER = re.compile(r"^[\d.,]+( [KMGT]?i?B| s|%)?$|^-$")
+_NUMBER = re.compile(r"^[\d.,]+( [KMGT]?i?B| m?s|%)?$|^-$")
 
 
 def _aligns(header: list[str], rows: list[list[str]]) -> list[str]:
