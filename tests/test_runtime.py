@@ -244,6 +244,18 @@ def test_no_timeout_escapes_after_the_block_ended():
     assert check(proc, result)["inside"] < 40
 
 
+def test_a_signal_arriving_after_the_cell_does_nothing():
+    from kernel_guard.errors import GuardMemoryError
+    from kernel_guard.runtime.interrupt import SIGNAL, Interrupter
+
+    interrupter = Interrupter(None)
+    interrupter.timeout_message = interrupter.memory_message = "late"
+    assert interrupter._on_signal(SIGNAL, sys._getframe()) is None  # not armed: no raise
+    interrupter.armed, interrupter.timeout_message = True, None
+    with pytest.raises(GuardMemoryError, match="late"):
+        interrupter._on_signal(SIGNAL, sys._getframe())
+
+
 def test_timeout_in_a_c_call_is_raised_when_it_returns():
     proc, result = run_child("""
         start = time.monotonic()

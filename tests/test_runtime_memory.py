@@ -175,3 +175,27 @@ def test_over_the_cap_before_the_cell_refuses_to_start():
     assert result["error"].startswith("the kernel already uses ")
     assert result["error"].endswith("over the 1.0 MiB memory cap: free some memory (del large objects) or raise the cap")
     assert not result["ran"] and result["hit"] == "memory" and result["restored"]
+
+
+@pytest.mark.cgroup
+def test_without_rlimit_data_or_proc_the_watchdog_alone_enforces_the_cap():
+    # As on macOS: no RLIMIT_DATA that counts mmap, memory read through psutil.
+    proc, result = run_in_cgroup("degraded", """
+        from kernel_guard.runtime import memcap, rss
+        memcap.ENABLED = False
+        rss._fd = -1
+        try:
+            with Guard(Limits(max_mem=512 << 20)) as guard:
+                soft = resource.getrlimit(resource.RLIMIT_DATA)[0]
+                chunks = []
+                while True:
+                    chunks.append(bytearray(1 << 20))
+        except GuardMemoryError as e:
+            error = str(e)
+        del chunks
+        result(error=error, soft=soft, peak=guard.report.peak_rss)
+    """)
+    result = check(proc, result)
+    assert result["soft"] == -1  # RLIM_INFINITY: the rlimit was left alone
+    assert result["error"].startswith("the cell's memory reached ") and result["error"].endswith("over its 512.0 MiB cap")
+    assert CAP < result["peak"] < CAP + (128 << 20)
