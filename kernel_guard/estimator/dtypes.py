@@ -1,11 +1,15 @@
 """dtypes from their spellings, and result dtypes decided by numpy itself.
 
-Result dtypes are computed by running the real ufunc on zero-size arrays of
-the operand dtypes (and the Python scalar operands themselves), so promotion
-follows the installed numpy exactly (NEP 50 included) at no memory cost.
+Result dtypes are computed by running the real operation on one-element
+arrays of the operand dtypes (and the Python scalar operands themselves), so
+promotion follows the installed numpy exactly: NEP 50's weak scalars, the
+special cases of ``ndarray.__pow__`` (``bool_array ** 2`` is int8), and its
+refusals (integers to negative powers).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -92,27 +96,43 @@ def scalar_dtype(value: object) -> np.dtype | None:
     return None
 
 
+_PROBES: dict[np.dtype, np.ndarray] = {}
+
+
 def probe(operand: object) -> object:
-    """What stands for ``operand`` when asking numpy for a result dtype."""
+    """What stands for ``operand`` when asking numpy for a result dtype: a
+    one-element array of its dtype, or the Python scalar itself."""
     if type(operand) is Array:
-        return None if operand.dtype is None else np.empty(0, operand.dtype)
+        if operand.dtype is None:
+            return None
+        array = _PROBES.get(operand.dtype)
+        if array is None:
+            try:
+                array = _PROBES[operand.dtype] = np.ones(1, operand.dtype)
+            except (TypeError, ValueError):
+                return None
+        return array
     if type(operand) in (bool, int, float, complex):
         return operand
     return None
 
 
-def ufunc_dtype(ufunc: np.ufunc, *operands: object, method: str | None = None) -> np.dtype | None:
-    """The dtype of ``ufunc(*operands)`` (or ``ufunc.<method>``), or ``None``."""
+def operation_dtype(function, *operands: object) -> np.dtype | None:
+    """The dtype of ``function(*operands)`` as numpy computes it, or ``None``
+    when numpy refuses. ``function`` is a ufunc (or one of its methods) or an
+    ``operator`` function applied to the arrays."""
     probes = [probe(operand) for operand in operands]
     if any(p is None for p in probes):
         return None
     try:
-        result = (getattr(ufunc, method) if method else ufunc)(*probes)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = function(*probes)
     except Exception:  # numpy's own refusal (no loop for these dtypes, overflow): no estimate
         return None
-    dtype = getattr(result, "dtype", None)
     if type(result) is tuple:  # divmod, frexp, modf: several outputs
-        dtype = result[0].dtype
+        result = result[0]
+    dtype = getattr(result, "dtype", None)
     return dtype if isinstance(dtype, np.dtype) else None
 
 

@@ -21,7 +21,7 @@ from kernel_guard.estimator.abstract import (
 )
 from kernel_guard.estimator.control import Stop
 from kernel_guard.estimator.dtypes import NAMED, as_dtype
-from kernel_guard.estimator.signatures import ARITHMETIC, SIGNATURES, UFUNCS, array_of, new, ufunc_call
+from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS, new, operator_call, ufunc_call
 from kernel_guard.estimator.values import BUILTINS, UNKNOWN, Folder, is_constant
 
 MAX_CALL_DEPTH = 3
@@ -68,16 +68,7 @@ class Expressions(Folder):
         return self.fold_binop(op, left, right)
 
     def _array_op(self, op_name: str, operands: list[object], node: ast.AST) -> object:
-        if op_name == "MatMult":
-            x, y = (array_of(v) for v in operands)
-            if x is None or y is None:
-                return UNKNOWN
-            result = new(shapes.matmul(x.shape, y.shape), _matmul_dtype(x, y))
-        elif op_name in ARITHMETIC:
-            result = ufunc_call(ARITHMETIC[op_name], None, [self.unwrap(v) for v in operands], {})
-        else:
-            return UNKNOWN
-        return self.allocate(result, node)
+        return self.allocate(operator_call(op_name, [self.unwrap(v) for v in operands]), node)
 
     def fold_unary(self, node: ast.UnaryOp, operand: object) -> object:
         if type(operand) is Array:
@@ -400,11 +391,3 @@ class Expressions(Folder):
 def target_name(node: ast.AST) -> str:
     return node.id if type(node) is ast.Name else ast.unparse(node)
 
-
-def _matmul_dtype(x: Array, y: Array) -> np.dtype | None:
-    if x.dtype is None or y.dtype is None:
-        return None
-    try:
-        return np.matmul(np.zeros((1, 1), x.dtype), np.zeros((1, 1), y.dtype)).dtype
-    except Exception:  # no matmul loop for these dtypes: numpy would raise
-        return None

@@ -14,6 +14,7 @@ resolution.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,7 +31,7 @@ from kernel_guard.estimator.dtypes import (
     promoted,
     result_dtype,
     scalar_dtype,
-    ufunc_dtype,
+    operation_dtype,
 )
 from kernel_guard.estimator.values import UNKNOWN
 
@@ -317,7 +318,7 @@ def _outer(a: Args, interp) -> object:
     x, y = pair
     if x.size is None or y.size is None:
         return UNKNOWN
-    return new((x.size, y.size), ufunc_dtype(np.multiply, x, y))
+    return new((x.size, y.size), operation_dtype(np.multiply, x, y))
 
 
 def _kron(a: Args, interp) -> object:
@@ -325,7 +326,7 @@ def _kron(a: Args, interp) -> object:
     if pair is None:
         return UNKNOWN
     x, y = pair
-    return new(shapes.kron(x.shape, y.shape), ufunc_dtype(np.multiply, x, y))
+    return new(shapes.kron(x.shape, y.shape), operation_dtype(np.multiply, x, y))
 
 
 def _product(shape_rule) -> Callable:
@@ -334,7 +335,7 @@ def _product(shape_rule) -> Callable:
         if pair is None or a.get("out") is not None:
             return UNKNOWN
         x, y = pair
-        return new(shape_rule(x.shape, y.shape), ufunc_dtype(np.multiply, x, y))
+        return new(shape_rule(x.shape, y.shape), operation_dtype(np.multiply, x, y))
 
     return build
 
@@ -574,7 +575,7 @@ def _reduction(ufunc: np.ufunc | None, dtype_rule: str = "reduce") -> Callable:
             return UNKNOWN
         shape = shapes.reduce(source.shape, a.get("axis"), a.get("keepdims", False))
         if dtype_rule == "mean":
-            dtype = _dtype(a, ufunc_dtype(np.true_divide, source, 1))
+            dtype = _dtype(a, operation_dtype(np.true_divide, source, 1))
         else:
             dtype = _dtype(a, _reduce_dtype(ufunc, source))
         return new(shape, dtype)
@@ -714,33 +715,50 @@ def ufunc_call(ufunc: np.ufunc, method: str | None, positional: list[object], ke
         shape = None if None in (operands[0].shape, operands[1].shape) else operands[0].shape + operands[1].shape
     else:
         shape = shapes.broadcast(*(x.shape for x in operands))
+    function = getattr(ufunc, method) if method else ufunc
     probes = [_scalar_or(x, op) for x, op in zip(positional, operands)]
-    dtype = dtype_arg(keywords.get("dtype"), ufunc_dtype(ufunc, *probes, method=method))
+    dtype = dtype_arg(keywords.get("dtype"), operation_dtype(function, *probes))
     if ufunc.nout != 1:
         return UNKNOWN
     return new(shape, dtype)
 
 
-ARITHMETIC = {
-    "Add": np.add,
-    "Sub": np.subtract,
-    "Mult": np.multiply,
-    "Div": np.true_divide,
-    "FloorDiv": np.floor_divide,
-    "Mod": np.remainder,
-    "Pow": np.power,
-    "LShift": np.left_shift,
-    "RShift": np.right_shift,
-    "BitAnd": np.bitwise_and,
-    "BitOr": np.bitwise_or,
-    "BitXor": np.bitwise_xor,
-    "Eq": np.equal,
-    "NotEq": np.not_equal,
-    "Lt": np.less,
-    "LtE": np.less_equal,
-    "Gt": np.greater,
-    "GtE": np.greater_equal,
-    "USub": np.negative,
-    "UAdd": np.positive,
-    "Invert": np.invert,
+# Python operators on arrays, by ast operator name: the dtype comes from the
+# operator itself (``ndarray.__pow__`` has special cases the ufunc has not).
+OPERATORS = {
+    "Add": operator.add,
+    "Sub": operator.sub,
+    "Mult": operator.mul,
+    "Div": operator.truediv,
+    "FloorDiv": operator.floordiv,
+    "Mod": operator.mod,
+    "Pow": operator.pow,
+    "LShift": operator.lshift,
+    "RShift": operator.rshift,
+    "BitAnd": operator.and_,
+    "BitOr": operator.or_,
+    "BitXor": operator.xor,
+    "MatMult": operator.matmul,
+    "Eq": operator.eq,
+    "NotEq": operator.ne,
+    "Lt": operator.lt,
+    "LtE": operator.le,
+    "Gt": operator.gt,
+    "GtE": operator.ge,
+    "USub": operator.neg,
+    "UAdd": operator.pos,
+    "Invert": operator.invert,
 }
+
+
+def operator_call(op_name: str, operands: list[object]) -> object:
+    """``a * b``, ``a[:, None] - b``, ``-a``, ``a @ b``, ``a > 0`` with arrays among the operands."""
+    function = OPERATORS.get(op_name)
+    arrays = [array_of(x) for x in operands]
+    if function is None or any(x is None for x in arrays):
+        return UNKNOWN
+    if op_name == "MatMult":
+        shape = shapes.matmul(arrays[0].shape, arrays[1].shape)
+    else:
+        shape = shapes.broadcast(*(x.shape for x in arrays))
+    return new(shape, operation_dtype(function, *(_scalar_or(x, a) for x, a in zip(operands, arrays))))
