@@ -121,6 +121,23 @@ def operation_dtype(function, *operands: object) -> np.dtype | None:
     """The dtype of ``function(*operands)`` as numpy computes it, or ``None``
     when numpy refuses. ``function`` is a ufunc (or one of its methods) or an
     ``operator`` function applied to the arrays."""
+    key = (function, *(o.dtype if type(o) is Array else (type(o), o) for o in operands))
+    try:
+        return _RESULTS[key]
+    except KeyError:
+        pass
+    except TypeError:  # an operand that cannot be a key (never a user object: ours only)
+        return _operation_dtype(function, operands)
+    if len(_RESULTS) > 4096:
+        _RESULTS.clear()
+    dtype = _RESULTS[key] = _operation_dtype(function, operands)
+    return dtype
+
+
+_RESULTS: dict[tuple, np.dtype | None] = {}
+
+
+def _operation_dtype(function, operands: tuple[object, ...]) -> np.dtype | None:
     probes = [probe(operand) for operand in operands]
     if any(p is None for p in probes):
         return None
