@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 
-from kernel_guard.errors import GuardMemoryError, GuardTimeout
+from kernel_guard.errors import GuardTimeout
 from kernel_guard.runtime import Guard, Limits
 from kernel_guard.sizes import format_bytes
 

@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from kernel_guard.runtime import Limits, current_rss, safe_max_depth
+from kernel_guard.runtime import Limits, current_rss
 from kernel_guard.runtime.limits import MAX_SAMPLES
 
 PRELUDE = """
