@@ -91,6 +91,26 @@ def _largest_per_position(allocations: list[Allocation]) -> list[Allocation]:
     return list(largest.values())
 
 
+_CATCHES_MEMORY_ERROR = frozenset({"MemoryError", "Exception", "BaseException"})
+
+
+def _catches_memory_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(n, ast.Name) and n.id in _CATCHES_MEMORY_ERROR for n in names)
+
+
+def _guarded_lines(tree: ast.Module) -> list[tuple[int, int]]:
+    """Line ranges of ``try`` bodies that handle ``MemoryError``: there numpy's
+    refusal of an allocation too large for the machine is expected and caught."""
+    return [
+        (node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Try) and any(_catches_memory_error(h) for h in node.handlers)
+    ]
+
+
 class _MemoryRule(Rule):
     triggers = None  # uses the stdlib ast of every cell: sizes flow across cells
 
@@ -112,7 +132,8 @@ class AllocationOverBudget(_MemoryRule):
     bound in earlier cells), is larger than the memory budget: this machine's
     RAM, or the container's limit if lower (`--mem-budget` to set it). An array
     kept once per iteration of a loop with a known trip count counts that many
-    times.
+    times. An allocation in a `try` whose handler catches `MemoryError` is
+    left alone: there numpy's refusal is expected.
 
     ## Why is this bad?
     numpy either fails after the fact ("Unable to allocate 74.5 GiB for an array
@@ -150,6 +171,7 @@ class AllocationOverBudget(_MemoryRule):
         "import numpy as np\ndef make():\n    return np.zeros((10**6, 10**6))",
         "import numpy as np\nx = np.zeros(10**9, dtype=np.int8)",
         "import torch\nx = torch.zeros(100_000, 100_000)",
+        "import numpy as np\ntry:\n    x = np.zeros((10**6, 10**6))\nexcept MemoryError:\n    x = None",
     ]
     INVALID = [
         Case(
@@ -170,8 +192,11 @@ class AllocationOverBudget(_MemoryRule):
     ]
 
     def check(self, cell, result: _CellResult, budget: int) -> None:
+        guarded = _guarded_lines(self.context.trees[id(cell)]) if "try" in cell.source else []
         for allocation in _largest_per_position(result.allocations):
             total = allocation.total_nbytes
+            if any(start <= allocation.line <= end for start, end in guarded):
+                continue
             if total > budget:
                 message = (
                     f"{_shown(allocation.expr)} allocates {format_bytes(total)} ({_what(allocation)}), "
