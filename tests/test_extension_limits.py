@@ -99,6 +99,16 @@ def test_timeout_stops_the_cell(kernel, unchanged, body):
     assert result.elapsed < 5
 
 
+def test_a_timeout_never_fires_after_its_cell(kernel, unchanged):
+    # Cells that end just before their deadline; a late signal would land in the
+    # kernel's event loop, or in the next cell, and kill or break it.
+    for _ in range(5):
+        result = kernel.execute("%%guard --timeout 0.2\ntime.sleep(0.19)")
+        assert result.ok or result.ename == "GuardTimeout", str(result)  # either side of the line
+    result = kernel.run("time.sleep(0.5)\n'survived'")
+    assert result.results == [{"text/plain": "'survived'"}]
+
+
 def test_recursion_past_max_depth_is_a_short_recursion_error(kernel, unchanged):
     result = kernel.execute("%%guard --max-depth 300\ndef down(n):\n    return down(n + 1)\ndown(0)")
     assert result.ename == "RecursionError", str(result)
