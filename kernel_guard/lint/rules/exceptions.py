@@ -1,0 +1,473 @@
+"""KG4: errors certain to be raised, and handlers that make a loop impossible to
+interrupt.
+
+"Certain" means: the operands are statically known (literals, or names bound
+once in the whole notebook and never changed), the expression runs whenever its
+cell or function runs (not under an ``if``, a conditional expression, ``and``/
+``or``, a comprehension or a handler), and no ``try`` around it catches the error.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from weakref import WeakKeyDictionary
+
+from kernel_guard.estimator import UNKNOWN
+from kernel_guard.lint import flow
+from kernel_guard.lint.rule import Case, Rule
+
+_NUMBER = (int, float, complex, bool)
+_LITERALS = (ast.Tuple, ast.List, ast.Dict, ast.Constant)
+# Methods that read a dict or list without changing it.
+_READ_METHODS = frozenset({"get", "keys", "values", "items", "copy", "index", "count"})
+
+
+class _CertainError(Rule):
+    triggers = None
+    error: type[BaseException] = Exception
+
+    def certain(self, node: ast.AST, ancestors) -> bool:
+        return flow.unconditional(ancestors, node) and not flow.in_try_body(
+            ancestors, node, lambda handler: flow.catches(handler, self.error)
+        ) and not _expecting_error(ancestors)
+
+
+def _expecting_error(ancestors) -> bool:
+    """Inside ``with pytest.raises(...)``, ``self.assertRaises(...)``, ``suppress(...)``."""
+    for ancestor in ancestors:
+        if isinstance(ancestor, (ast.With, ast.AsyncWith)):
+            for item in ancestor.items:
+                call = item.context_expr
+                if isinstance(call, ast.Call) and (flow.callee(call) or "").lower().endswith(("raises", "suppress")):
+                    return True
+    return False
+
+
+class DivisionByZero(_CertainError):
+    """
+    ## What it does
+    Flags `/`, `//` and `%` of a known number by zero: a literal `0`, or a name
+    bound once in the notebook to `0`.
+
+    ## Why is this bad?
+    The cell fails with `ZeroDivisionError` every time it runs. (NumPy arrays and
+    scalars divide by zero with a warning instead; they are not flagged.)
+
+    ## Example
+    ```python
+    n_samples = 0
+    mean = len(values) / n_samples
+    ```
+
+    ## Use instead
+    ```python
+    mean = len(values) / n_samples if n_samples else float("nan")
+    ```
+    """
+
+    code = "KG401"
+    name = "division-by-zero"
+    summary = "division of a number by a constant zero"
+    severity = "error"
+    error = ZeroDivisionError
+    VALID = [
+        "try:\n    x = 1 / 0\nexcept ZeroDivisionError:\n    x = float('inf')",
+        "try:\n    x = 1 / 0\nexcept Exception as e:\n    print(e)",
+        "import numpy as np\nratio = np.ones(3) / 0",
+        "n = 0\nif n:\n    print(10 / n)",
+        "n = 0\nratio = 10 / n if n else 0.0",
+        "n = 0\nn = 5\nprint(10 / n)",
+        "count = 0\nfor x in data:\n    count += 1\nprint(len(data) / count)",
+        "x = total / 0",
+        "print('%d items' % 0)",
+        "import pytest\nwith pytest.raises(ZeroDivisionError):\n    1 / 0",
+        "n = 0\nok = n != 0 and 1 / n > 0.5",
+    ]
+    INVALID = [
+        Case("x = 1 / 0", line=1, column=5, message="ZeroDivisionError"),
+        ("N_RUNS = 0", "print(len(results) / N_RUNS)"),
+        "def rate(hits):\n    return 100 // 0",
+        "steps = 10\nwarmup = 0\nfor i in range(steps):\n    print(i % warmup)",
+        "x = 5.0 % 0.0",
+    ]
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._pattern = None
+
+    def visit_cell(self, cell, tree: ast.Module) -> None:
+        if "/" not in cell.source and "%" not in cell.source:
+            return
+        if self._pattern is None:
+            zeros = [name for name, value in _top_level_literals(self.context).items()
+                     if isinstance(value, ast.Constant) and type(value.value) in _NUMBER and value.value == 0]
+            names = "|".join(re.escape(name) for name in zeros)
+            self._pattern = re.compile(r"[/%]\s*\(*\s*(?:0+(?:\.0*)?|0?\.0+)(?![\w.])" + (rf"|[/%]\s*\(*\s*(?:{names})\b" if names else ""))
+        if not self._pattern.search(cell.source):
+            return
+        for node, ancestors in flow.with_ancestors(tree, (ast.BinOp,)):
+            if not isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)):
+                continue
+            divisor = flow.quick_value(node.right, self.context)
+            if type(divisor) not in _NUMBER or divisor != 0 or not self._number(node.left, ancestors):
+                continue
+            if self.certain(node, ancestors):
+                self.report_at(
+                    cell,
+                    self.context.ast_position(cell, node),
+                    f"`{flow.source_of(node, cell.source)}` divides by zero: it raises ZeroDivisionError every time",
+                )
+
+    def _number(self, node: ast.expr, ancestors) -> bool:
+        """A Python number for certain: a constant, ``len()``/``int()``/``float()``,
+        or the variable of an enclosing ``for ... in range(...)`` (not a NumPy array
+        or scalar, which divide by zero without raising)."""
+        if type(flow.quick_value(node, self.context)) in _NUMBER:
+            return True
+        facts = flow.facts(self.context)
+        if isinstance(node, ast.Call):
+            return any(facts.is_builtin(node.func, name) for name in ("len", "int", "float"))
+        return isinstance(node, ast.Name) and any(
+            isinstance(loop, ast.For) and isinstance(loop.target, ast.Name) and loop.target.id == node.id
+            and isinstance(loop.iter, ast.Call) and facts.is_builtin(loop.iter.func, "range")
+            for loop in flow.local_ancestors(ancestors)
+        )
+
+
+_LITERAL_CACHE: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _top_level_literals(context) -> dict[str, ast.expr]:
+    """``name = <literal>`` statements at the top of cells (cheap: no walk)."""
+    found = _LITERAL_CACHE.get(context)
+    if found is not None:
+        return found
+    found = _LITERAL_CACHE[context] = {}
+    for tree in context.trees.values():
+        for statement in tree.body:
+            if (
+                isinstance(statement, ast.Assign)
+                and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)
+                and isinstance(statement.value, (*_LITERALS, ast.UnaryOp))
+            ):
+                found[statement.targets[0].id] = statement.value
+    return found
+
+
+class _LookupError(_CertainError):
+    """A constant subscript of a container whose content is known."""
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._pattern = None
+
+    def pattern(self) -> re.Pattern:
+        """Cells worth walking: a constant subscript of a name bound to a literal."""
+        if self._pattern is None:
+            names = [name for name, value in _top_level_literals(self.context).items() if self.wanted(value)]
+            self._pattern = re.compile(
+                rf"\b(?:{'|'.join(re.escape(name) for name in names)})\s*\[\s*{self.index_start}" if names else "(?!)"
+            )
+        return self._pattern
+
+    def visit_cell(self, cell, tree: ast.Module) -> None:
+        if "[" not in cell.source or not self.pattern().search(cell.source):
+            return
+        for node, ancestors in flow.with_ancestors(tree, (ast.Subscript,)):
+            if not isinstance(node.ctx, ast.Load) or isinstance(node.slice, ast.Slice):
+                continue
+            literal = self.literal(node.value)
+            content = None if literal is None else self.content(literal)
+            if content is None:
+                continue
+            key = flow.quick_value(node.slice, self.context)
+            message = None if key is UNKNOWN else self.missing(content, key)
+            if message and self.certain(node, ancestors) and self.unchanged(node.value, literal):
+                self.report_at(cell, self.context.ast_position(cell, node),
+                               f"`{flow.source_of(node, cell.source)}` {message}")
+
+    def literal(self, node: ast.expr) -> ast.expr | None:
+        """The literal subscripted: written in place, or bound to the name at the top of a cell."""
+        if isinstance(node, ast.Name):
+            node = _top_level_literals(self.context).get(node.id)
+        return node if node is not None and self.wanted(node) else None
+
+    def unchanged(self, node: ast.expr, literal: ast.expr) -> bool:
+        """Whether the name is bound only to this literal and, for a list or dict,
+        every use of it only reads it (checked last: it needs the notebook's facts)."""
+        if node is literal:
+            return True
+        facts = flow.facts(self.context)
+        if facts.bindings[node.id] != 1 or facts.assigned[node.id] != [literal]:
+            return False
+        return isinstance(literal, (ast.Constant, ast.Tuple)) or all(
+            flow.reads_only(use, parent, facts, _READ_METHODS) for use, parent, _, _ in facts.loads[node.id]
+        )
+
+    index_start = ""
+
+    def wanted(self, literal: ast.expr) -> bool:
+        raise NotImplementedError
+
+    def content(self, literal: ast.expr):
+        raise NotImplementedError
+
+    def missing(self, container, key) -> str | None:
+        raise NotImplementedError
+
+
+class IndexOutOfRange(_LookupError):
+    """
+    ## What it does
+    Flags a constant index past the end of a sequence whose length is known: a
+    tuple, list or string literal, or a name bound once to one (a list only if
+    nothing ever changes it).
+
+    ## Why is this bad?
+    The cell fails with `IndexError` every time it runs.
+
+    ## Example
+    ```python
+    image_size = (224, 224)
+    channels = image_size[2]
+    ```
+
+    ## Use instead
+    ```python
+    image_size = (224, 224, 3)
+    channels = image_size[2]
+    ```
+    """
+
+    code = "KG402"
+    name = "index-out-of-range"
+    summary = "constant index past the end of a sequence of known length"
+    severity = "error"
+    error = IndexError
+    index_start = r"-?\d"
+    VALID = [
+        "size = (224, 224)\nprint(size[1], size[-2])",
+        "items = [1, 2]\nitems.append(3)\nprint(items[2])",
+        "items = [1, 2]\nadd(items)\nprint(items[2])",
+        "size = (224, 224)\nif len(size) > 2:\n    print(size[2])",
+        "size = (224, 224)\ntry:\n    c = size[2]\nexcept IndexError:\n    c = 1",
+        "size = (224, 224)\nsize = (1, 2, 3)\nprint(size[2])",
+        "print(sys.argv[1])",
+        "x = 'abc'[1:10]",
+    ]
+    INVALID = [
+        Case("size = (224, 224)\nchannels = size[2]", line=2, column=12, message="IndexError"),
+        ("layers = [64, 128]", "print(layers[-3])"),
+        "name = 'ab'\nprint(name[5])",
+        "def channels():\n    return SIZE[2]\nSIZE = (1, 2)",
+    ]
+
+    def wanted(self, literal: ast.expr) -> bool:
+        return isinstance(literal, (ast.Tuple, ast.List)) or (
+            isinstance(literal, ast.Constant) and type(literal.value) in (str, bytes)
+        )
+
+    def content(self, literal: ast.expr):
+        if isinstance(literal, ast.Constant):
+            return literal.value
+        if any(isinstance(element, ast.Starred) for element in literal.elts):
+            return None
+        return literal.elts
+
+    def missing(self, container, key) -> str | None:
+        if type(key) is not int or -len(container) <= key < len(container):
+            return None
+        return f"is past the end of a sequence of length {len(container)}: it raises IndexError every time"
+
+
+class MissingKey(_LookupError):
+    """
+    ## What it does
+    Flags a constant key that is not in a dict literal, looked up with `d[key]`,
+    when the dict is a literal or a name bound once to one that nothing ever
+    changes (no item assignment, no `update`, not passed to a function).
+
+    ## Why is this bad?
+    The cell fails with `KeyError` every time it runs.
+
+    ## Example
+    ```python
+    config = {"lr": 0.01, "epochs": 10}
+    batch_size = config["batch_size"]
+    ```
+
+    ## Use instead
+    ```python
+    batch_size = config.get("batch_size", 32)
+    ```
+    """
+
+    code = "KG403"
+    name = "missing-key"
+    summary = "constant key missing from a dict literal"
+    severity = "error"
+    error = KeyError
+    index_start = r"['\"\d]"
+    VALID = [
+        "config = {'lr': 0.1}\nprint(config['lr'])",
+        "config = {'lr': 0.1}\nconfig['epochs'] = 3\nprint(config['epochs'])",
+        "config = {'lr': 0.1}\nconfig.update(extra)\nprint(config['epochs'])",
+        "config = {'lr': 0.1}\nprint(config.get('epochs', 3))",
+        "config = {'lr': 0.1}\nif 'epochs' in config:\n    print(config['epochs'])",
+        "config = {'lr': 0.1, **defaults}\nprint(config['epochs'])",
+        "config = {'lr': 0.1}\ntrain(config)\nprint(config['epochs'])",
+        "config = {'lr': 0.1}\ntry:\n    e = config['epochs']\nexcept KeyError:\n    e = 1",
+    ]
+    INVALID = [
+        Case("config = {'lr': 0.1, 'epochs': 10}\nbs = config['batch_size']", line=2, column=6, message="KeyError"),
+        ("labels = {0: 'cat', 1: 'dog'}", "for k in labels:\n    print(labels[k])\nprint(labels[2])"),
+        "EMPTY = {}\nprint(EMPTY['x'])",
+    ]
+
+    def wanted(self, literal: ast.expr) -> bool:
+        return isinstance(literal, ast.Dict)
+
+    def content(self, literal: ast.Dict):
+        keys = set()
+        for key in literal.keys:
+            value = None if key is None else flow.quick_value(key, self.context)
+            if value is None or value is UNKNOWN:
+                return None  # ``**other``, or a key we cannot know
+            try:
+                keys.add(value)
+            except TypeError:
+                return None
+        return keys
+
+    def missing(self, container, key) -> str | None:
+        try:
+            if key in container:
+                return None
+        except TypeError:
+            return None
+        return "looks up a key the dict does not have: it raises KeyError every time"
+
+
+class InterruptSwallowedInLoop(Rule):
+    """
+    ## What it does
+    Flags, inside a loop, a handler that catches `KeyboardInterrupt` — a bare
+    `except:`, `except BaseException:`, `except KeyboardInterrupt:` — and neither
+    re-raises, breaks nor returns.
+
+    ## Why is this bad?
+    Jupyter's *Interrupt* raises `KeyboardInterrupt` in the running code. The
+    handler swallows it and the loop goes on with its next iteration: the cell
+    cannot be interrupted, and the only way out is to restart the kernel and lose
+    its state.
+
+    ## Example
+    ```python
+    for url in urls:
+        try:
+            download(url)
+        except:
+            pass
+    ```
+
+    ## Use instead
+    ```python
+    for url in urls:
+        try:
+            download(url)
+        except Exception:
+            pass
+    ```
+    """
+
+    code = "KG404"
+    name = "interrupt-swallowed-in-loop"
+    summary = "handler in a loop swallows KeyboardInterrupt: the cell cannot be interrupted"
+    severity = "warning"
+    triggers = None
+    _SHORT = 10  # a loop known to run this few times is stopped by as many interrupts
+    VALID = [
+        "for url in urls:\n    try:\n        download(url)\n    except Exception:\n        pass",
+        "while True:\n    try:\n        step()\n    except KeyboardInterrupt:\n        break",
+        "for x in xs:\n    try:\n        f(x)\n    except:\n        log()\n        raise",
+        "for x in xs:\n    try:\n        f(x)\n    except BaseException as e:\n        if isinstance(e, KeyboardInterrupt):\n"
+        "            raise\n        log(e)",
+        "try:\n    run()\nexcept:\n    pass",
+        "for attempt in range(3):\n    try:\n        connect()\n        break\n    except:\n        sleep(1)",
+        "def f():\n    for x in xs:\n        try:\n            g(x)\n        except:\n            return None",
+        "for x in xs:\n    def safe():\n        try:\n            g(x)\n        except:\n            pass",
+    ]
+    INVALID = [
+        Case("for url in urls:\n    try:\n        download(url)\n    except:\n        pass", line=4, column=5, message="bare"),
+        "while True:\n    try:\n        step()\n    except BaseException:\n        continue",
+        Case("while running:\n    try:\n        step()\n    except KeyboardInterrupt:\n        print('ignored')",
+             message="KeyboardInterrupt"),
+        "for i in range(100):\n    try:\n        work(i)\n    except (ValueError, KeyboardInterrupt):\n        pass",
+    ]
+
+    def visit_cell(self, cell, tree: ast.Module) -> None:
+        source = cell.source
+        if "except" not in source or ("for" not in source and "while" not in source):
+            return
+        for handler, ancestors in flow.statements_with_ancestors(tree, (ast.ExceptHandler,)):
+            caught = self._caught(handler)
+            if caught is None or self._leaves(handler.body):
+                continue
+            loop = self._loop(ancestors)
+            if loop is None:
+                continue
+            what = "bare `except:`" if handler.type is None else f"`except {flow.source_of(handler.type, source)}`"
+            line, column, _, _ = self.context.ast_position(cell, handler)
+            self.report_at(
+                cell,
+                (line, column, line, column + len("except")),
+                f"{what} inside a loop swallows {caught} and goes on with the next iteration: the cell cannot be "
+                "interrupted; " + ("catch `Exception` instead" if caught != "KeyboardInterrupt" else
+                                   "`break` or re-raise in this handler"),
+            )
+
+    def _caught(self, handler: ast.ExceptHandler) -> str | None:
+        names = flow.handler_names(handler)
+        facts = None
+        if names is None:
+            return "KeyboardInterrupt (and every other exception)"
+        for name in ("BaseException", "KeyboardInterrupt"):
+            if name in names:
+                facts = facts or flow.facts(self.context)
+                if facts.bindings[name] == 0:
+                    return "KeyboardInterrupt" if name == "KeyboardInterrupt" else "KeyboardInterrupt (and every other exception)"
+        return None
+
+    def _leaves(self, body: list[ast.stmt]) -> bool:
+        """Whether the handler may re-raise, break, return or exit."""
+        for node in flow.body_nodes(body):
+            if isinstance(node, (ast.Raise, ast.Return, ast.Assert)):
+                return True
+            if isinstance(node, ast.Break) and not self._in_inner_loop(node, body):
+                return True
+            if isinstance(node, ast.Call) and flow.callee(node) in flow.EXIT_NAMES:
+                return True
+        return False
+
+    @staticmethod
+    def _in_inner_loop(node: ast.Break, body: list[ast.stmt]) -> bool:
+        for statement in flow.body_nodes(body):
+            if isinstance(statement, flow.LOOPS) and any(node is sub for sub in flow.body_nodes(statement.body)):
+                return True
+        return False
+
+    def _loop(self, ancestors) -> ast.AST | None:
+        """The loop of the same scope whose body holds the handler, if it may run long."""
+        chain = flow.local_ancestors(ancestors)
+        for parent, child in zip(chain, chain[1:]):
+            if isinstance(parent, flow.LOOPS) and any(child is statement for statement in parent.body):
+                if isinstance(parent, ast.For) and self._short(parent.iter):
+                    continue
+                return parent
+        return None
+
+    def _short(self, iterable: ast.expr) -> bool:
+        value = flow.quick_value(iterable, self.context)
+        return type(value) in (range, tuple, list, str) and len(value) <= self._SHORT
