@@ -233,7 +233,7 @@ def test_no_timeout_escapes_after_the_block_ended():
         for i in range(40):
             try:
                 with Guard(Limits(timeout=0.02)):
-                    time.sleep(0.0195)
+                    time.sleep(0.016 + 0.008 * i / 39)  # from well before to well after
             except GuardTimeout:
                 inside += 1
             for _ in range(20000):
@@ -241,7 +241,7 @@ def test_no_timeout_escapes_after_the_block_ended():
         time.sleep(0.3)
         result(inside=inside)
     """)
-    assert check(proc, result)["inside"] < 40
+    assert 0 < check(proc, result)["inside"] < 40
 
 
 def test_a_signal_arriving_after_the_cell_does_nothing():
@@ -488,5 +488,5 @@ def test_on_sample_reports_memory_about_once_a_second_from_another_thread():
     """)
     result = check(proc, result)
     assert result["calls"] == 3 and result["sizes"] and result["other_thread"]
-    assert 35 <= result["samples"] <= 50  # every 50 ms: memory stands still
+    assert 30 <= result["samples"] <= 50  # every 50 ms: memory stands still
     assert 2.1 <= result["elapsed"] < 2.3 and result["peak_ok"]
