@@ -49,7 +49,6 @@ class HistoryEntry:
     number: int | None
     source: str
     outcome: str  # "ok", "refused", or the name of the exception that stopped the cell
-    options: str = ""
     cap: int | None = None
     peak_rss: int | None = None
     elapsed: float | None = None
@@ -243,9 +242,8 @@ class KernelGuardExtension:
             self.check_report(verdict, "dry run").show()
             return
         if verdict.refusals and not options.force:
-            self.history.append(HistoryEntry(number, _first_line(body), "refused", options.describe(),
-                                             cap=limits.max_mem))
-            raise _refusal(verdict)
+            self.history.append(HistoryEntry(number, _first_line(body), "refused", cap=limits.max_mem))
+            raise _refuse(verdict)
         notes = verdict.warnings + (verdict.refusals if options.force else [])
         if notes:
             title = "running anyway (--force)" if verdict.refusals else "warnings; the cell runs under its limits"
@@ -271,7 +269,7 @@ class KernelGuardExtension:
             self._running = False
             report = guard.report
             self.history.append(HistoryEntry(
-                number, _first_line(body), outcome, options.describe(), cap=limits.max_mem,
+                number, _first_line(body), outcome, cap=limits.max_mem,
                 peak_rss=report.peak_rss, elapsed=report.elapsed, limit_hit=report.limit_hit,
                 samples=list(report.samples or ()),
             ))
@@ -342,7 +340,8 @@ class KernelGuardExtension:
         return Message("; ".join(parts), "info")
 
 
-def _refusal(verdict: checks.Verdict) -> GuardRefused:
+def _refuse(verdict: checks.Verdict) -> GuardRefused:
+    """Show why the cell is not run; return the GuardRefused to raise."""
     problems = sorted(verdict.refusals, key=_by_line)
     tips = []
     if any(p.code is None for p in problems):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import psutil
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -96,6 +95,7 @@ class GuardMagics(Magics):
     def _status(self, rest: str) -> None:
         self._no_arguments("status", rest)
         from kernel_guard.memory import available_memory, read_cgroup_memory, usable_memory
+        from kernel_guard.runtime import current_rss
 
         extension = self.extension
         options = extension.base_options()
@@ -111,7 +111,7 @@ class GuardMagics(Magics):
                 else f"recursion limit {sys.getrecursionlimit():,}",
                 f"--max-output {format_bytes(limits.max_output)}" if limits.max_output else "no output cap",
             ]),
-            f"memory: this kernel holds {format_bytes(psutil.Process().memory_info().rss)}; it can get "
+            f"memory: this kernel holds {format_bytes(current_rss())}; it can get "
             f"{format_bytes(usable)} ({_limited_by(cgroup, usable)}), "
             f"{format_bytes(available_memory(cgroup))} available now",
         ]
@@ -119,7 +119,10 @@ class GuardMagics(Magics):
             stopped = sum(entry.outcome != "ok" for entry in extension.history)
             lines.append(f"guarded cells so far: {len(extension.history)}, {stopped} refused or stopped "
                          "(`%guard history`)")
-        title = f"auto mode on: {_as_magic(options)}" if auto else "auto mode off (`%guard on [OPTIONS]` guards every cell)"
+        if auto:
+            title = f"auto mode on: {_as_magic(options)}"
+        else:
+            title = "auto mode off (`%guard on [OPTIONS]` guards every cell)"
         Message(title, "info", lines).show()
 
     def _on(self, rest: str) -> None:
@@ -129,7 +132,8 @@ class GuardMagics(Magics):
         extension = self.extension
         extension.auto = extension.config.defaults().merged(args)
         extension.resolve(extension.auto)  # a percentage needs the memory: fail here, not in every cell
-        Message(f"auto mode on: {_as_magic(extension.auto)}", "info", ["`%guard off` stops it; a cell's own `%%guard` options override these"]).show()
+        Message(f"auto mode on: {_as_magic(extension.auto)}", "info",
+                ["`%guard off` stops it; a cell's own `%%guard` options override these"]).show()
 
     def _off(self, rest: str) -> None:
         self._no_arguments("off", rest)
