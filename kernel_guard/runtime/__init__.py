@@ -27,12 +27,15 @@
 
 Limitations: Python raises exceptions between bytecodes, so **a long call into C
 code cannot be interrupted before it returns** — one huge numpy operation, a
-regex, ``sum(range(10**10))``: the timeout fires when it returns, and memory it
-writes into pages mapped before the cell (``a = np.empty(...)`` in an earlier
-cell, filled now) is only seen then, which can be too late. Memory it maps anew is
-still stopped by the rlimit. Code that swallows ``GuardTimeout`` inside the
-``with`` statement's own frame (rather than in a function or ``exec`` called from
-it) is interrupted but cannot be forced out of a bare ``except:`` loop.
+regex, ``sum(range(10**10))``. A timeout or memory overrun seen meanwhile is
+raised when the call returns, at the latest when the block ends. Memory such a
+call maps anew is still stopped by the rlimit; memory it writes into pages mapped
+earlier (``a = np.empty(...)`` in an earlier cell, filled now) is not, and can
+exhaust the machine first. Processes started in the cell inherit its rlimits: a
+program run with ``subprocess`` may map no more than the kernel's headroom. Code
+that swallows ``GuardTimeout`` in the ``with`` statement's own frame (rather than
+in a function or ``exec`` called from it) is interrupted but cannot be forced out
+of a bare ``except:`` loop.
 
 Platforms: Linux is the target. Without ``/proc`` memory is read with psutil;
 without ``RLIMIT_DATA`` semantics that count ``mmap`` (anything but Linux) the cap
