@@ -408,3 +408,8 @@ def test_positions_with_form_feeds_and_crlf():
     source = "import numpy as np\r\nx = 1\x0c+ 1\r\ny = np.zeros(3)\r\n"
     (allocation,) = estimate(source).allocations
     assert (allocation.line, allocation.col, allocation.expr) == (3, 5, "np.zeros(3)")
+
+
+def test_a_list_of_unknown_contents_has_no_shape():
+    source = "import numpy as np\nparts = [f(i) for i in range(1000)]\nx = np.ones_like(parts)\ny = np.array(parts)\n"
+    assert estimate(source).allocations == []

@@ -36,6 +36,8 @@ def const_shape(value: object) -> Shape | None:
     """``np.shape`` of a constant: scalars are ``()``, nested lists must be regular."""
     if type(value) is Container:
         value = value.const
+        if value is None:
+            return None  # contents not known
     shape: list[int] = []
     level = [value]
     while level and type(level[0]) in (list, tuple):
