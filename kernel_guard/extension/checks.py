@@ -122,7 +122,7 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
         if allocation.total_nbytes > budget.nbytes:
             many = f"{allocation.count:,} arrays of " if allocation.count > 1 else ""
             verdict.refusals.append(Problem(line, (
-                f"`{allocation.expr}` allocates {many}{format_bytes(allocation.nbytes)} "
+                f"`{short(allocation.expr)}` allocates {many}{format_bytes(allocation.nbytes)} "
                 f"({_describe(allocation)}), but only {format_bytes(budget.nbytes)} fit {budget.why}"
             )))
     if any(p.code is None for p in verdict.refusals):
@@ -141,9 +141,15 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
         )))
     for growth in result.growth:
         verdict.warnings.append(Problem(growth.line + offset, (
-            f"`{growth.expr}` grows `{growth.target}` in a loop that never ends, "
+            f"`{short(growth.expr)}` grows `{growth.target}` in a loop that never ends, "
             "until the memory runs out"
         )))
+
+
+def short(expr: str, width: int = 60) -> str:
+    """An expression on one line, cut to ``width`` characters."""
+    expr = " ".join(expr.split())
+    return expr if len(expr) <= width else expr[: width - 3] + "..."
 
 
 def _describe(allocation) -> str:

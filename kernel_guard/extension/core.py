@@ -315,7 +315,7 @@ class KernelGuardExtension:
             [f"line {p.line}: {p.text}" for p in sorted(verdict.refusals + verdict.warnings, key=_by_line)],
         )
         if verdict.allocations:
-            rows = [[str(line), f"`{a.expr}`", _shape(a), str(a.dtype or "?"), format_bytes(a.nbytes)]
+            rows = [[str(line), f"`{checks.short(a.expr)}`", _shape(a), str(a.dtype or "?"), format_bytes(a.nbytes)]
                     for line, a in verdict.allocations]
             message.table = (["line", "allocation", "shape", "dtype", "size"], rows)
         budget = verdict.budget
