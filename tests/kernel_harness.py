@@ -15,6 +15,7 @@ close, and by a finalizer if a test forgets.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
@@ -61,11 +62,14 @@ class MemoryCgroup:
     """A cgroup v1 memory cgroup of a fixed size, removed by ``remove()``."""
 
     def __init__(self, purpose: str, limit_bytes: int):
-        self.path = CGROUP_ROOT / f"kgtest-{purpose}-{os.getpid()}"
-        if self.path.exists():  # left by a crashed run of this very process id
-            self._kill_members()
-            self.path.rmdir()
-        self.path.mkdir()
+        name = f"kgtest-{purpose}-{os.getpid()}"
+        self.path = CGROUP_ROOT / name
+        for n in itertools.count(2):  # two kernels of one purpose in one test process
+            try:
+                self.path.mkdir()
+                break
+            except FileExistsError:
+                self.path = CGROUP_ROOT / f"{name}-{n}"
         (self.path / "memory.limit_in_bytes").write_text(str(limit_bytes))
         swap = self.path / "memory.memsw.limit_in_bytes"
         if swap.exists():  # without swap accounting, swap is not limited at all
