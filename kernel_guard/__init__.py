@@ -27,11 +27,12 @@ def estimate(source, namespace=None):
     return _estimate(source, namespace)
 
 
-def lint_source(source, *, filename="<cell>"):
-    """Lint one cell (IPython syntax allowed) or, for ``filename`` ending in ``.py``, a script."""
+def lint_source(source, *, filename="<cell>", select=("KG",), ignore=()):
+    """Lint one cell (IPython syntax allowed) or, for ``filename`` ending in ``.py``, a
+    script; ``select``/``ignore`` take code prefixes (``("KG5",)``)."""
     from kernel_guard.lint.engine import lint_source as _lint_source
 
-    return _lint_source(source, filename=filename)
+    return _lint_source(source, filename=filename, select=select, ignore=ignore)
 
 
 def load_ipython_extension(ipython):

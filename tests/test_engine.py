@@ -67,3 +67,10 @@ def test_cells_without_triggers_are_not_parsed_by_libcst(monkeypatch):
     monkeypatch.setattr(libcst, "parse_module", lambda code, *a, **k: parsed.append(code) or real(code, *a, **k))
     lint_document(document("x = 1\ny = x + 1", "print(y)"), Selection(select=("KG5",)))
     assert parsed == []
+
+
+def test_lint_source_selects_by_prefix():
+    source = "import os\nos._exit(0)\nexit()"
+    assert [f.code for f in kernel_guard.lint_source(source)] == ["KG501", "KG504"]
+    assert [f.code for f in kernel_guard.lint_source(source, select=("KG504",))] == ["KG504"]
+    assert [f.code for f in kernel_guard.lint_source(source, ignore=("KG50",))] == []

@@ -83,16 +83,11 @@ def check_session(cells: list[tuple[int, str]], *, budget: Budget) -> list[tuple
 
 @lru_cache(maxsize=256)
 def _lint(source: str) -> tuple:
-    """Findings depend on the source alone: re-running a cell costs nothing. Like
-    ``lint_source``, without running the rules whose findings the guard skips."""
-    from kernel_guard.lint.engine import Selection, lint_document
-    from kernel_guard.source import Cell, Document, python_source
+    """Findings depend on the source alone: re-running a cell costs nothing.
+    The rules whose findings the guard gets otherwise (the estimate) do not run."""
+    from kernel_guard.lint.engine import lint_source
 
-    translated = python_source(source)
-    if translated is None:  # not Python (a %%bash body, ...)
-        return ()
-    document = Document("<cell>", [Cell(None, source, *translated)], is_notebook=True)
-    return tuple(lint_document(document, Selection(ignore=_SKIPPED_FAMILIES)))
+    return tuple(lint_source(source, ignore=_SKIPPED_FAMILIES))
 
 
 def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tree) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, QualifiedNameProvider, ScopeProvider
@@ -15,20 +14,10 @@ from kernel_guard.lint.context import LintContext
 from kernel_guard.lint.finding import Finding
 from kernel_guard.lint.registry import PARSE_ERROR, all_rules
 from kernel_guard.lint.rule import Rule
+from kernel_guard.lint.selection import Selection
 from kernel_guard.source import Cell, Document, python_source
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:\s*,\s*[A-Z]+[0-9]*)*))?", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which rules run: ``select``/``ignore`` are code prefixes (``KG1``, ``KG201``)."""
-
-    select: tuple[str, ...] = ("KG",)
-    ignore: tuple[str, ...] = ()
-
-    def enabled(self, code: str) -> bool:
-        return code.startswith(self.select) and not code.startswith(self.ignore or ("\0",))
 
 
 def lint_document(document: Document, selection: Selection = Selection(), mem_budget: int | None = None) -> list[Finding]:
@@ -59,14 +48,17 @@ def lint_document(document: Document, selection: Selection = Selection(), mem_bu
     return sorted(finding for finding in context.findings if not _suppressed(finding, document))
 
 
-def lint_source(source: str, *, filename: str = "<cell>") -> list[Finding]:
-    """Lint one cell's source (IPython syntax allowed), or a script if ``filename`` ends in ``.py``."""
+def lint_source(
+    source: str, *, filename: str = "<cell>", select: tuple[str, ...] = ("KG",), ignore: tuple[str, ...] = ()
+) -> list[Finding]:
+    """Lint one cell's source (IPython syntax allowed), or a script if ``filename``
+    ends in ``.py``; ``select``/``ignore`` are code prefixes as on the command line."""
     script = filename.endswith(".py")
     translated = (source, {}) if script else python_source(source)
-    if translated is None:
+    if translated is None:  # not Python (a %%bash body, ...)
         return []
     cell = Cell(None, source, *translated)
-    return lint_document(Document(filename, [cell], is_notebook=not script))
+    return lint_document(Document(filename, [cell], is_notebook=not script), Selection(tuple(select), tuple(ignore)))
 
 
 def _parse(cell: Cell, context: LintContext, report: bool) -> ast.Module | None:
