@@ -61,18 +61,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kernel_guard.lint.registry import all_rules, rule_for
-
     if args.version:
         from kernel_guard import __version__
 
         print(f"kernel-lint {__version__}")
         return EXIT_CLEAN
     if args.list_rules:
+        from kernel_guard.lint.registry import all_rules
+
         for rule in all_rules():
             print(f"{rule.code}  {rule.name:<32} {rule.summary}")
         return EXIT_CLEAN
     if args.explain:
+        from kernel_guard.lint.registry import rule_for
+
         rule = rule_for(args.explain)
         if rule is None:
             raise UsageError(f"unknown rule code {args.explain!r} (see --list-rules)")
@@ -108,10 +110,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> dict:
     """Command line over ``[tool.kernel-lint]`` over defaults."""
+    from kernel_guard.lint.cache import rule_codes
     from kernel_guard.lint.config import ConfigError, load_config
-    from kernel_guard.lint.engine import Selection
     from kernel_guard.lint.formats import FORMATS
-    from kernel_guard.lint.registry import check_codes
+    from kernel_guard.lint.selection import Selection, check_codes
 
     try:
         config = load_config(Path(args.paths[0]) if args.paths else Path.cwd())
@@ -123,9 +125,11 @@ def _settings(args: argparse.Namespace) -> dict:
 
     select = _codes(args.select) if args.select is not None else config.get("select", ["KG"])
     ignore = _codes(args.ignore) if args.ignore is not None else config.get("ignore", [])
+    cache_dir = _cache_dir(args, config)
+    known = rule_codes(cache_dir)  # from the cache when it can: importing the rules is slow
     try:
-        check_codes(select)
-        check_codes(ignore)
+        check_codes(select, known)
+        check_codes(ignore, known)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     fmt = pick(args.format, "format", "text")
@@ -142,7 +146,7 @@ def _settings(args: argparse.Namespace) -> dict:
         "statistics": bool(pick(args.statistics, "statistics", False)),
         "exit_zero": bool(pick(args.exit_zero, "exit-zero", False)),
         "jobs": jobs,
-        "cache_dir": _cache_dir(args, config),
+        "cache_dir": cache_dir,
     }
 
 

@@ -18,11 +18,10 @@ def render(findings: Sequence[Finding], fmt: str) -> str:
 
 def statistics(findings: Sequence[Finding]) -> str:
     """One line per code, most frequent first: ``count  CODE  name``."""
-    from kernel_guard.lint.registry import rule_for  # imports every rule: not needed for --help
-
     counts = Counter(finding.code for finding in findings)
+    names = {finding.code: finding.name for finding in findings}
     return "".join(
-        f"{count:>6}  {code}  {rule_for(code).name}\n" for code, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        f"{count:>6}  {code}  {names[code]}\n" for code, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     )
 
 

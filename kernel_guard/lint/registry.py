@@ -31,10 +31,3 @@ def all_rules() -> tuple[type[Rule], ...]:
 def rule_for(code: str) -> type[Rule] | None:
     return next((rule for rule in all_rules() if rule.code == code.upper()), None)
 
-
-def check_codes(codes) -> None:
-    """``ValueError`` naming the first entry that is no code nor prefix of one."""
-    known = [rule.code for rule in all_rules()]
-    for code in codes:
-        if not any(known_code.startswith(code.upper()) for known_code in known) or not code:
-            raise ValueError(f"unknown rule code {code!r} (see --list-rules)")

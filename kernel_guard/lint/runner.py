@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kernel_guard.lint.engine import Selection
     from kernel_guard.lint.finding import Finding
+    from kernel_guard.lint.selection import Selection
 
 # (findings, one-line reason the file could not be read, SHA-256 of the bytes linted)
 Result = tuple[list["Finding"], "str | None", "str | None"]
@@ -49,9 +47,10 @@ def lint_files(
         mem_budget = usable_memory()  # once here, not once per worker (and part of the cache key)
     cache = None
     if cache_dir is not None:
-        from kernel_guard.lint.cache import Cache
+        from kernel_guard.lint.cache import Cache, rule_codes
 
-        cache = Cache(cache_dir, _enabled_codes(selection), mem_budget)
+        codes = [code for code in rule_codes(cache_dir) if selection.enabled(code)]
+        cache = Cache(cache_dir, codes, mem_budget)
     results: list[tuple[list[Finding], str | None] | None] = [cache.load(p) if cache else None for p in paths]
     todo = [index for index, result in enumerate(results) if result is None]
     for index, (found, error, digest) in zip(todo, _lint([paths[i] for i in todo], selection, mem_budget, jobs)):
@@ -72,6 +71,9 @@ def lint_files(
 def _lint(paths: list[str], selection: Selection, mem_budget: int, jobs: int) -> list[Result]:
     if jobs < 2 or len(paths) < 2:
         return [lint_file(path, selection, mem_budget) for path in paths]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from kernel_guard.lint.engine import lint_document  # noqa: F401  (imported once, before the workers fork)
 
     # Largest files first, one file per task: no worker is left with a big notebook at the end.
@@ -91,9 +93,3 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
-
-
-def _enabled_codes(selection: Selection) -> list[str]:
-    from kernel_guard.lint.registry import all_rules
-
-    return [rule.code for rule in all_rules() if selection.enabled(rule.code)]
