@@ -113,16 +113,15 @@ def _collect(context: LintContext):
             if isinstance(statement, ast.FunctionDef):
                 text = "\n".join(lines[statement.lineno : statement.end_lineno])
                 module_defs.setdefault(statement.name, []).append((statement, cell, text))
-        suspicious = {name for name in _DEF.findall(source) if name in _SPECIAL or source.count(name) > 1}
-        if not suspicious:
+        if not any(name in _SPECIAL or source.count(name) > 1 for name in _DEF.findall(source)):
             continue
         for node, ancestors in flow.statements_with_ancestors(tree, (ast.FunctionDef,)):
-            if node.name not in suspicious or _is_generator(node):
+            if not _mentions_itself(node, lines):
                 continue
             scope = flow.enclosing_scope(ancestors)
             if isinstance(scope, ast.ClassDef):
                 method = _method(node, scope, cell)
-                if method is not None:
+                if method is not None and not _is_generator(node):
                     functions.append(method)
                 continue
             name = node.name
@@ -130,9 +129,17 @@ def _collect(context: LintContext):
             def is_recursive(sub: ast.AST, name=name) -> bool:
                 return isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == name
 
-            if any(is_recursive(sub) for sub in ast.walk(node)):
+            if any(is_recursive(sub) for sub in ast.walk(node)) and not _is_generator(node):
                 functions.append(_Function(node, cell, name, is_recursive, by_name=True))
     return functions, module_defs
+
+
+def _mentions_itself(node: ast.FunctionDef, lines: list[str]) -> bool:
+    """Whether the function's body text may hold a call back into it (cheap)."""
+    body = "\n".join(lines[node.lineno : node.end_lineno])
+    if node.name in _DUNDER_BUILTINS:
+        return f"{_DUNDER_BUILTINS[node.name]}(" in body or "{" in body
+    return node.name in body or (node.name in _SPECIAL and "." in body)
 
 
 def _method(node: ast.FunctionDef, cls: ast.ClassDef, cell: Cell) -> _Function | None:
@@ -142,7 +149,9 @@ def _method(node: ast.FunctionDef, cls: ast.ClassDef, cell: Cell) -> _Function |
         return None
     me, name = params[0].arg, node.name
     setter = any(isinstance(d, ast.Attribute) and d.attr == "setter" for d in node.decorator_list)
-    getter = bool(decorators & {"property", "cached_property", "getter"})
+    # ``property`` is a data descriptor: ``self.x`` always runs the getter (a
+    # ``cached_property`` getter may fill the instance dict first, and is skipped).
+    getter = bool(decorators & {"property", "getter"})
     builtin = _DUNDER_BUILTINS.get(name)
 
     def on_self(sub: ast.AST) -> bool:
@@ -173,6 +182,11 @@ def _method(node: ast.FunctionDef, cls: ast.ClassDef, cell: Cell) -> _Function |
 
     if not any(is_recursive(sub) for sub in ast.walk(node)) or _shadowed(cls, name, setter or name == "__setattr__"):
         return None
+    if "cached_property" in decorators or any(
+        isinstance(sub, ast.Attribute) and sub.attr == "__class__" and isinstance(sub.ctx, ast.Store)
+        for sub in ast.walk(node)
+    ):
+        return None  # the method swaps the class: attribute access no longer comes back here
     return _Function(node, cell, f"{cls.name}.{name}", is_recursive, by_name=False, method_self=me)
 
 

@@ -409,11 +409,62 @@ def facts(context: LintContext) -> Facts:
 
 def quick_value(node: ast.expr, context: LintContext) -> object:
     """The constant value of ``node``: literals first, notebook constants only
-    when needed (they cost a walk of the whole document)."""
+    when every name it reads may be one (building them walks the whole document)."""
     value = evaluate(node, lambda name: UNKNOWN)
-    if value is UNKNOWN and any(isinstance(child, ast.Name) for child in ast.walk(node)):
+    if value is UNKNOWN and _names(node) <= set(_constant_candidates(context)):
         value = evaluate(node, context.constant)
     return value
+
+
+def tentative_value(node: ast.expr, context: LintContext) -> object:
+    """What ``quick_value`` would give if each name read were bound only by its
+    last top-level assignment: cheap, for ruling candidates out (confirm with
+    ``quick_value`` before reporting)."""
+    candidates = _constant_candidates(context)
+    seen: set[str] = set()
+
+    def lookup(name: str) -> object:
+        if name in seen or name not in candidates:
+            return UNKNOWN
+        seen.add(name)
+        return evaluate(candidates[name], lookup)
+
+    return evaluate(node, lookup)
+
+
+def _names(node: ast.expr) -> set[str]:
+    """Names read by ``node`` other than the functions it calls."""
+    called = {id(sub.func) for sub in ast.walk(node) if isinstance(sub, ast.Call)}
+    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and id(sub) not in called}
+
+
+_CANDIDATES: WeakKeyDictionary = WeakKeyDictionary()
+_FOLDABLE = (ast.Constant, ast.Name, ast.BinOp, ast.UnaryOp, ast.Tuple, ast.List, ast.Compare, ast.BoolOp, ast.IfExp,
+             ast.Call, ast.Subscript, ast.Load, ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Slice)
+
+
+def _constant_candidates(context: LintContext) -> dict[str, ast.expr]:
+    """Names assigned at the top of a cell to an expression that may fold to a
+    constant (literals, arithmetic, builtins), with their last such value: a
+    cheap superset of the names ``context.constant`` knows."""
+    found = _CANDIDATES.get(context)
+    if found is None:
+        found = _CANDIDATES[context] = {}
+        for cell in context.cells:
+            tree = context.trees.get(id(cell))
+            for statement in tree.body if tree is not None else ():
+                if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+                    target, value = statement.targets[0], statement.value
+                elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+                    target, value = statement.target, statement.value
+                else:
+                    continue
+                if isinstance(target, ast.Name) and all(
+                    isinstance(sub, _FOLDABLE) and not (isinstance(sub, ast.Call) and not isinstance(sub.func, ast.Name))
+                    for sub in ast.walk(value)
+                ):
+                    found[target.id] = value
+    return found
 
 
 # -- shared shapes -----------------------------------------------------------------------
@@ -490,6 +541,8 @@ def reads_only(node: ast.Name, parent: ast.AST | None, facts: Facts, methods: fr
     method names also known not to change it)."""
     if isinstance(parent, (ast.Compare, ast.BinOp, ast.BoolOp, ast.UnaryOp, ast.FormattedValue, ast.IfExp, ast.Expr)):
         return True
+    if isinstance(parent, (ast.If, ast.While, ast.Assert)):
+        return parent.test is node
     if isinstance(parent, ast.Subscript):
         return isinstance(parent.ctx, ast.Load) or parent.slice is node
     if isinstance(parent, ast.AugAssign):

@@ -13,7 +13,7 @@ import ast
 import re
 from weakref import WeakKeyDictionary
 
-from kernel_guard.estimator import UNKNOWN
+from kernel_guard.estimator import UNKNOWN, evaluate
 from kernel_guard.lint import flow
 from kernel_guard.lint.rule import Case, Rule
 
@@ -80,6 +80,7 @@ class DivisionByZero(_CertainError):
         "n = 0\nn = 5\nprint(10 / n)",
         "count = 0\nfor x in data:\n    count += 1\nprint(len(data) / count)",
         "x = total / 0",
+        Case("RATE = 0\ndef per_second():\n    return 10 / RATE", script=True),
         "print('%d items' % 0)",
         "import pytest\nwith pytest.raises(ZeroDivisionError):\n    1 / 0",
         "n = 0\nok = n != 0 and 1 / n > 0.5",
@@ -101,7 +102,8 @@ class DivisionByZero(_CertainError):
             return
         if self._pattern is None:
             zeros = [name for name, value in _top_level_literals(self.context).items()
-                     if isinstance(value, ast.Constant) and type(value.value) in _NUMBER and value.value == 0]
+                     if isinstance(value, ast.Constant) and type(value.value) in _NUMBER and value.value == 0
+                     and self.context.is_notebook]  # a module's globals may be set from outside
             names = "|".join(re.escape(name) for name in zeros)
             self._pattern = re.compile(r"[/%]\s*\(*\s*(?:0+(?:\.0*)?|0?\.0+)(?![\w.])" + (rf"|[/%]\s*\(*\s*(?:{names})\b" if names else ""))
         if not self._pattern.search(cell.source):
@@ -109,7 +111,8 @@ class DivisionByZero(_CertainError):
         for node, ancestors in flow.with_ancestors(tree, (ast.BinOp,)):
             if not isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)):
                 continue
-            divisor = flow.quick_value(node.right, self.context)
+            divisor = (flow.quick_value(node.right, self.context) if self.context.is_notebook
+                       else evaluate(node.right, lambda name: UNKNOWN))
             if type(divisor) not in _NUMBER or divisor != 0 or not self._number(node.left, ancestors):
                 continue
             if self.certain(node, ancestors):
@@ -189,9 +192,14 @@ class _LookupError(_CertainError):
                                f"`{flow.source_of(node, cell.source)}` {message}")
 
     def literal(self, node: ast.expr) -> ast.expr | None:
-        """The literal subscripted: written in place, or bound to the name at the top of a cell."""
+        """The literal subscripted: written in place, or bound to the name at the top
+        of a notebook cell.  (A module's globals may be set from outside, and an
+        empty literal is meant to be filled: neither is trusted.)"""
         if isinstance(node, ast.Name):
-            node = _top_level_literals(self.context).get(node.id)
+            node = _top_level_literals(self.context).get(node.id) if self.context.is_notebook else None
+            if node is not None and not (node.elts if isinstance(node, (ast.Tuple, ast.List)) else
+                                         node.keys if isinstance(node, ast.Dict) else node.value):
+                return None
         return node if node is not None and self.wanted(node) else None
 
     def unchanged(self, node: ast.expr, literal: ast.expr) -> bool:
@@ -199,12 +207,24 @@ class _LookupError(_CertainError):
         every use of it only reads it (checked last: it needs the notebook's facts)."""
         if node is literal:
             return True
+        if isinstance(literal, (ast.List, ast.Dict)) and self._maybe_changed(node.id):
+            return False
         facts = flow.facts(self.context)
         if facts.bindings[node.id] != 1 or facts.assigned[node.id] != [literal]:
             return False
         return isinstance(literal, (ast.Constant, ast.Tuple)) or all(
             flow.reads_only(use, parent, facts, _READ_METHODS) for use, parent, _, _ in facts.loads[node.id]
         )
+
+    def _maybe_changed(self, name: str) -> bool:
+        """A cheap look at the text of every cell before the exact check: an item
+        assignment, a method call other than a read, ``del``, or the name passed
+        to a call."""
+        pattern = re.compile(
+            rf"\b{re.escape(name)}\s*(?:\[[^\]]*\]\s*(?:[-+*/|&]?=(?!=))|\.\s*(?!(?:{'|'.join(_READ_METHODS)})\b)\w)"
+            rf"|\bdel\s+{re.escape(name)}\b|[(,]\s*\**{re.escape(name)}\s*[,)]"
+        )
+        return any(pattern.search(cell.source) for cell in self.context.cells)
 
     index_start = ""
 
@@ -319,11 +339,13 @@ class MissingKey(_LookupError):
         "config = {'lr': 0.1, **defaults}\nprint(config['epochs'])",
         "config = {'lr': 0.1}\ntrain(config)\nprint(config['epochs'])",
         "config = {'lr': 0.1}\ntry:\n    e = config['epochs']\nexcept KeyError:\n    e = 1",
+        "options = {}\ndef build():\n    return options['path']",
+        Case("options = {'a': 1}\ndef build():\n    return options['path']", script=True),
     ]
     INVALID = [
         Case("config = {'lr': 0.1, 'epochs': 10}\nbs = config['batch_size']", line=2, column=6, message="KeyError"),
         ("labels = {0: 'cat', 1: 'dog'}", "for k in labels:\n    print(labels[k])\nprint(labels[2])"),
-        "EMPTY = {}\nprint(EMPTY['x'])",
+        "EMPTY = {'a': 1}\nprint(EMPTY['x'])",
     ]
 
     def wanted(self, literal: ast.expr) -> bool:
@@ -398,6 +420,12 @@ class InterruptSwallowedInLoop(Rule):
         "for attempt in range(3):\n    try:\n        connect()\n        break\n    except:\n        sleep(1)",
         "def f():\n    for x in xs:\n        try:\n            g(x)\n        except:\n            return None",
         "for x in xs:\n    def safe():\n        try:\n            g(x)\n        except:\n            pass",
+        "errors = []\nfor task in tasks:\n    try:\n        task()\n    except BaseException as e:\n        errors.append(e)\n"
+        "if errors:\n    raise errors[0]",
+        "running = True\nwhile running:\n    try:\n        step()\n    except KeyboardInterrupt:\n        running = False",
+        "for x in xs:\n    try:\n        f(x)\n    except KeyboardInterrupt:\n        raise\n    except:\n        pass",
+        "import sys\nwhile pending:\n    try:\n        pending.pop()()\n    except:\n        failure = sys.exc_info()",
+        "for source in (a, b, c):\n    try:\n        load(source)\n    except:\n        continue",
     ]
     INVALID = [
         Case("for url in urls:\n    try:\n        download(url)\n    except:\n        pass", line=4, column=5, message="bare"),
@@ -413,10 +441,10 @@ class InterruptSwallowedInLoop(Rule):
             return
         for handler, ancestors in flow.statements_with_ancestors(tree, (ast.ExceptHandler,)):
             caught = self._caught(handler)
-            if caught is None or self._leaves(handler.body):
+            if caught is None or self._leaves(handler.body) or _keeps(handler) or self._preceded(handler, ancestors):
                 continue
             loop = self._loop(ancestors)
-            if loop is None:
+            if loop is None or _ends_condition(handler, loop):
                 continue
             what = "bare `except:`" if handler.type is None else f"`except {flow.source_of(handler.type, source)}`"
             line, column, _, _ = self.context.ast_position(cell, handler)
@@ -439,6 +467,12 @@ class InterruptSwallowedInLoop(Rule):
                 if facts.bindings[name] == 0:
                     return "KeyboardInterrupt" if name == "KeyboardInterrupt" else "KeyboardInterrupt (and every other exception)"
         return None
+
+    def _preceded(self, handler: ast.ExceptHandler, ancestors) -> bool:
+        """Whether an earlier handler of the same ``try`` already catches KeyboardInterrupt."""
+        statement = ancestors[-1]
+        earlier = statement.handlers[: next(i for i, h in enumerate(statement.handlers) if h is handler)]
+        return any(self._caught(other) is not None for other in earlier)
 
     def _leaves(self, body: list[ast.stmt]) -> bool:
         """Whether the handler may re-raise, break, return or exit."""
@@ -469,5 +503,40 @@ class InterruptSwallowedInLoop(Rule):
         return None
 
     def _short(self, iterable: ast.expr) -> bool:
+        if isinstance(iterable, (ast.Tuple, ast.List, ast.Set)):
+            return len(iterable.elts) <= self._SHORT
         value = flow.quick_value(iterable, self.context)
         return type(value) in (range, tuple, list, str) and len(value) <= self._SHORT
+
+
+_REPORTING = frozenset({"print", "str", "repr", "format", "debug", "info", "warning", "warn", "error", "exception",
+                        "log", "critical", "print_exc", "write"})
+
+
+def _keeps(handler: ast.ExceptHandler) -> bool:
+    """Whether the handler keeps the exception for later (``errors.append(e)``,
+    ``error = e``), to re-raise it after the loop: only printing it does not count."""
+    for node in flow.body_nodes(handler.body):
+        if isinstance(node, ast.Call) and flow.callee(node) == "exc_info":
+            return True
+        if not handler.name:
+            continue
+        if isinstance(node, ast.Call) and flow.callee(node) not in _REPORTING and any(
+            isinstance(arg, ast.Name) and arg.id == handler.name for arg in node.args
+        ):
+            return True
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Name) \
+                and node.value.id == handler.name:
+            return True
+    return False
+
+
+def _ends_condition(handler: ast.ExceptHandler, loop: ast.AST) -> bool:
+    """Whether the handler rebinds a name the ``while`` condition reads (``running = False``)."""
+    if not isinstance(loop, ast.While):
+        return False
+    tested = {node.id for node in ast.walk(loop.test) if isinstance(node, ast.Name)}
+    return any(
+        isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and node.id in tested
+        for node in flow.body_nodes(handler.body)
+    )

@@ -196,25 +196,10 @@ def _condition_names(test: ast.expr) -> set[str] | None:
 def _unchanging(name: str, loop: ast.While, scope, facts: flow.Facts) -> bool:
     if name in facts.declared_global or facts.bindings[name] == 0:
         return False  # rebound from a function, or a builtin / unknown name
-    if any(load_scope is not scope for _, _, load_scope, _ in facts.loads[name]):
-        return False  # another function (a thread, a callback) may change it
-    for node, parent in _body_with_parents(loop.body):
-        if _binds(node, name):
-            return False
-        if isinstance(node, ast.Name) and node.id == name and not flow.reads_only(node, parent, facts):
-            return False
-    return True
-
-
-def _body_with_parents(statements):
-    """Nodes of a loop body with their parents (a keyword argument's value gets the call)."""
-    stack = [(statement, None) for statement in statements]
-    while stack:
-        node, parent = stack.pop()
-        yield node, parent
-        if not isinstance(node, flow.SCOPES):
-            inner = parent if isinstance(node, ast.keyword) else node
-            stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+    for node, parent, load_scope, _ in facts.loads[name]:
+        if load_scope is not scope or not flow.reads_only(node, parent, facts):
+            return False  # another function (a thread, a callback) or an alias may change it
+    return not any(_binds(node, name) for node in flow.body_nodes(loop.body))
 
 
 def _binds(node: ast.AST, name: str) -> bool:

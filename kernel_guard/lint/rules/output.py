@@ -210,7 +210,6 @@ class PrintFlood(Rule):
             return
         if _captured(cell, ()):
             return
-        facts = None
         for loop, ancestors in flow.statements_with_ancestors(tree, (ast.For,)):
             outer = flow.local_ancestors(ancestors)
             if not _countable(loop) or any(isinstance(a, ast.For) and _countable(a) for a in outer):
@@ -220,52 +219,62 @@ class PrintFlood(Rule):
                     continue
                 full = ancestors + node_ancestors
                 loops = _loops_between(full, node)
-                if not loops:
+                if not loops or not self._lines(loops, flow.tentative_value):
                     continue
-                facts = facts or flow.facts(self.context)
-                if not _output_call(node, facts) or _captured(cell, full):
+                lines = self._lines(loops)
+                if lines is None or _captured(cell, full):
                     continue
-                lines = self._lines(loops, facts)
-                if lines is not None and lines > _FLOOD_LINES:
-                    counted = next(loop for loop in loops if self._count(loop, facts))
-                    self.report_at(
-                        cell,
-                        self.context.ast_position(cell, node),
-                        f"`{flow.source_of(node.func, source)}()` runs {lines:,} times (`for "
-                        f"{flow.source_of(counted.target, source)} in {flow.source_of(counted.iter, source)}`): more "
-                        f"than {_FLOOD_LINES:,} lines flood the notebook; print every N iterations instead",
-                    )
+                facts = flow.facts(self.context)
+                if not _output_call(node, facts) or any(
+                    self._count(loop) and not _builtin_iteration(loop, facts) for loop in loops
+                ) or any(_continues(loop) or _paced(loop, ("clear_output",)) or facts.escapes(loop) for loop in loops):
+                    continue
+                counted = next(loop for loop in loops if self._count(loop))
+                self.report_at(
+                    cell,
+                    self.context.ast_position(cell, node),
+                    f"`{flow.source_of(node.func, source)}()` runs {lines:,} times (`for "
+                    f"{flow.source_of(counted.target, source)} in {flow.source_of(counted.iter, source)}`): more "
+                    f"than {_FLOOD_LINES:,} lines flood the notebook; print every N iterations instead",
+                )
 
-    def _lines(self, loops, facts: flow.Facts) -> int | None:
+    def _lines(self, loops, value=flow.quick_value) -> int | None:
+        """Times the output runs, the product of the loops' known trip counts, when
+        it is over the limit."""
+        counts = [self._count(loop, value) for loop in loops]
         lines = 1
-        known = False
-        for loop in loops:
-            if facts.escapes(loop) or _paced(loop, ("clear_output",)) or _continues(loop):
-                return None
-            count = self._count(loop, facts)
-            if count is not None:
-                lines *= count
-                known = True
-        return lines if known else None
+        for count in counts:
+            lines *= count or 1
+        return lines if lines > _FLOOD_LINES and any(counts) else None
 
-    def _count(self, loop: ast.AST, facts: flow.Facts) -> int | None:
+    def _count(self, loop: ast.AST, value=flow.quick_value) -> int | None:
         """The trip count of ``for x in range(...)`` (also through ``enumerate``,
         ``tqdm``, ``trange``) or of a literal sequence."""
-        if not isinstance(loop, ast.For):
+        if not isinstance(loop, ast.For) or not _countable(loop):
             return None
-        iterable = loop.iter
-        while isinstance(iterable, ast.Call) and iterable.args and (
-            facts.is_builtin(iterable.func, "enumerate") or flow.callee(iterable) == "tqdm"
-        ):
-            iterable = iterable.args[0]
-        if isinstance(iterable, ast.Call) and flow.callee(iterable) == "trange" and not iterable.keywords:
+        iterable = _unwrapped(loop.iter)
+        if isinstance(iterable, ast.Call):
+            if iterable.keywords:
+                return None
             iterable = ast.Call(func=ast.Name("range", ast.Load()), args=iterable.args, keywords=[])
-        elif not (isinstance(iterable, ast.Call) and facts.is_builtin(iterable.func, "range")) and not isinstance(
-            iterable, (ast.List, ast.Tuple)
-        ):
-            return None
-        value = flow.quick_value(iterable, self.context)
-        return len(value) if type(value) in (range, list, tuple) else None
+        found = value(iterable, self.context)
+        return len(found) if type(found) in (range, list, tuple) else None
+
+
+def _unwrapped(iterable: ast.expr) -> ast.expr:
+    while isinstance(iterable, ast.Call) and iterable.args and flow.callee(iterable) in ("enumerate", "tqdm"):
+        iterable = iterable.args[0]
+    return iterable
+
+
+def _builtin_iteration(loop: ast.For, facts: flow.Facts) -> bool:
+    """Whether the counted loop's ``range``/``enumerate`` are the builtins."""
+    iterable = loop.iter
+    while isinstance(iterable, ast.Call) and flow.callee(iterable) in ("enumerate", "tqdm"):
+        if flow.callee(iterable) == "enumerate" and not facts.is_builtin(iterable.func, "enumerate"):
+            return False
+        iterable = iterable.args[0]
+    return not isinstance(iterable, ast.Call) or flow.callee(iterable) == "trange" or facts.is_builtin(iterable.func, "range")
 
 
 _OUTPUT_NAMES = frozenset({"print", "display", "write", "writelines", "warning", "error", "critical", "exception",
@@ -274,9 +283,7 @@ _OUTPUT_NAMES = frozenset({"print", "display", "write", "writelines", "warning",
 
 def _countable(loop: ast.For) -> bool:
     """Whether a ``for`` loop's iterable has a shape whose length may be known."""
-    iterable = loop.iter
-    while isinstance(iterable, ast.Call) and iterable.args and flow.callee(iterable) in ("enumerate", "tqdm"):
-        iterable = iterable.args[0]
+    iterable = _unwrapped(loop.iter)
     return isinstance(iterable, (ast.List, ast.Tuple)) or (
         isinstance(iterable, ast.Call) and flow.callee(iterable) in ("range", "trange")
     )
