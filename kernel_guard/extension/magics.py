@@ -12,11 +12,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from kernel_guard.extension import checks
 from kernel_guard.extension.core import AUTO_FLAG
 from kernel_guard.extension.options import describe_size, with_limit_arguments
-from kernel_guard.extension.render import Message, format_seconds
+from kernel_guard.extension.render import Message
 from kernel_guard.sizes import format_bytes
 
 _COMMANDS = ("status", "on", "off", "check", "doctor", "history")
-_SPARKS = "▁▂▃▄▅▆▇█"
 
 
 @magics_class
@@ -171,23 +170,9 @@ class GuardMagics(Magics):
 
     def _history(self, rest: str) -> None:
         self._no_arguments("history", rest)
-        entries = list(self.extension.history)
-        if not entries:
-            Message("no guarded cells yet", "info", ["run a cell under `%%guard`, or `%guard on`"]).show()
-            return
-        rows = [[
-            "-" if e.number is None else str(e.number),
-            f"`{_shorten(e.source, 40)}`" if e.source else "",
-            e.outcome,
-            format_bytes(e.peak_rss) if e.peak_rss else "-",
-            format_bytes(e.cap) if e.cap else "-",
-            format_seconds(e.elapsed) if e.elapsed is not None else "-",
-            e.limit_hit or "-",
-            sparkline(e.samples, e.cap or e.peak_rss),
-        ] for e in entries]
-        header = ["cell", "first line", "result", "peak", "cap", "time", "limit hit", "memory over time"]
-        Message(f"{len(entries)} guarded cell{'s' * (len(entries) != 1)} in this session", "info",
-                table=(header, rows)).show()
+        from kernel_guard.extension.history import show_history
+
+        show_history(list(self.extension.history))
 
     @staticmethod
     def _no_arguments(command: str, rest: str) -> None:
@@ -195,23 +180,9 @@ class GuardMagics(Magics):
             raise UsageError(f"`%guard {command}` takes no arguments (got {rest!r})")
 
 
-def sparkline(samples, top: int | None, width: int = 24) -> str:
-    """Resident memory over time as block characters, scaled to ``top`` (the cap)."""
-    values = [rss for _, rss in samples]
-    if not values or not top:
-        return ""
-    step = max(1, -(-len(values) // width))
-    values = [max(values[i:i + step]) for i in range(0, len(values), step)]
-    return "".join(_SPARKS[min(len(_SPARKS) - 1, int(v / top * len(_SPARKS)))] for v in values)
-
-
 def _as_magic(options) -> str:
     described = options.describe()
     return f"every cell runs as `%%guard{' ' + described if described else ''}`"
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _limited_by(cgroup, usable: int) -> str:
