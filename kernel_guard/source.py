@@ -19,8 +19,9 @@ from pathlib import Path
 PYTHON_CELL_MAGICS = frozenset(
     {"time", "timeit", "capture", "guard", "prun", "debug", "python", "python3", "ipython", "memit", "mprun"}
 )
-# Line magics whose argument is a Python statement: lint the statement itself.
-_PYTHON_LINE_MAGIC = re.compile(r"^(\s*)%(time|timeit|prun|memit|guard)\b[ \t]*")
+# Line magics whose argument is a Python statement: lint the statement itself
+# (`%guard check CODE` is one; `%guard on --max-mem 80%` is not).
+_PYTHON_LINE_MAGIC = re.compile(r"^(\s*)%(time|timeit|prun|memit|guard[ \t]+check)\b[ \t]*")
 _TIMEIT_OPTION = re.compile(r"-[nr]\s*\d+\s+|-[qopc]\s+|-t\s+|-p\s*\d+\s+")
 _IPYTHON_SYNTAX = re.compile(r"^\s*[%!?]|^[^#\n]*=\s*[%!]|\?\s*$|^\s*(>>>|In \[)", re.MULTILINE)
 _CELL_MAGIC = re.compile(r"^\s*%%(\S+)")
