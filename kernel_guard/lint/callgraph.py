@@ -236,9 +236,11 @@ def _def_position(function: _Function) -> tuple[int, int, int, int]:
 def _cycles(module_defs) -> list[list[str]]:
     """Groups of two or more module-level functions that call each other: first
     on the functions' text (cheap), then confirmed on their calls."""
-    names = set(module_defs)
+    if len(module_defs) < 2:
+        return []
+    mentioned = re.compile("|".join(rf"\b{re.escape(name)}\b" for name in module_defs))
     textual = {
-        name: {other for other in names if other != name and any(other in text for _, _, text in defs)}
+        name: {found for _, _, text in defs for found in mentioned.findall(text)} - {name}
         for name, defs in module_defs.items()
     }
     cycles = []

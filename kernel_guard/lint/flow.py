@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Iterator
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, proxy
 
 from kernel_guard.estimator import UNKNOWN, evaluate
 
@@ -42,6 +43,13 @@ READ_ONLY_BUILTINS = frozenset(
      "hash", "any", "all", "reversed", "dict", "display"}
 )
 _BUILTIN_NAMES = frozenset(dir(builtins)) | {"display", "get_ipython"}
+
+
+# Cheap text tests run before any walk: a statement starting a line.
+WHILE_LINE = re.compile(r"^[ \t]*while\b", re.MULTILINE)
+LOOP_LINE = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:for|while)\b", re.MULTILINE)
+# A ``while`` statement, or a ``for`` over something that may be an endless iterator.
+ENDLESS_LINE = re.compile(r"^[ \t]*(?:while\b|for\b.*\b(?:count|cycle|repeat|iter)\()", re.MULTILINE)
 
 
 def callee(call: ast.Call) -> str | None:
@@ -183,7 +191,9 @@ class Facts:
     """Notebook-wide facts about names, from one walk of every cell."""
 
     def __init__(self, context: LintContext) -> None:
-        self.context = context
+        # A proxy: the cache below is keyed weakly by the context, which its value
+        # must not keep alive.
+        self.context = proxy(context)
         self.bindings: Counter[str] = Counter()  # binding sites of each name, in all scopes
         self.import_targets: dict[str, set[str]] = defaultdict(set)
         self.import_bindings: Counter[str] = Counter()

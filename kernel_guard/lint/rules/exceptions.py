@@ -18,7 +18,8 @@ from kernel_guard.lint import flow
 from kernel_guard.lint.rule import Case, Rule
 
 _NUMBER = (int, float, complex, bool)
-_LITERALS = (ast.Tuple, ast.List, ast.Dict, ast.Constant)
+_INT = re.compile(r"-?\d+")
+_LITERALS = (ast.Tuple, ast.List, ast.Dict, ast.Constant)  # what ``_top_level_literals`` keeps
 # Methods that read a dict or list without changing it.
 _READ_METHODS = frozenset({"get", "keys", "values", "items", "copy", "index", "count"})
 
@@ -165,18 +166,19 @@ class _LookupError(_CertainError):
     def __init__(self, context) -> None:
         super().__init__(context)
         self._pattern = None
+        self._contents: dict[str, object] = {}
 
     def pattern(self) -> re.Pattern:
-        """Cells worth walking: a constant subscript of a name bound to a literal."""
+        """``name[key]`` for the names bound to a literal at the top of a cell."""
         if self._pattern is None:
             names = [name for name, value in _top_level_literals(self.context).items() if self.wanted(value)]
             self._pattern = re.compile(
-                rf"\b(?:{'|'.join(re.escape(name) for name in names)})\s*\[\s*{self.index_start}" if names else "(?!)"
+                rf"\b({'|'.join(re.escape(name) for name in names)})\s*\[([^\[\]]+)\]" if names else "(?!)"
             )
         return self._pattern
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
-        if "[" not in cell.source or not self.pattern().search(cell.source):
+        if "[" not in cell.source or not self._worth_walking(cell.source):
             return
         for node, ancestors in flow.with_ancestors(tree, (ast.Subscript,)):
             if not isinstance(node.ctx, ast.Load) or isinstance(node.slice, ast.Slice):
@@ -191,14 +193,38 @@ class _LookupError(_CertainError):
                 self.report_at(cell, self.context.ast_position(cell, node),
                                f"`{flow.source_of(node, cell.source)}` {message}")
 
+    def _worth_walking(self, source: str) -> bool:
+        """Whether some ``name[key]`` in the text may look up what is not there (a
+        key written as a number or a plain string is checked here; any other key
+        needs the walk)."""
+        for match in self.pattern().finditer(source):
+            content = self._content_of(match.group(1))
+            text = match.group(2).strip()
+            if content is None or ":" in text:
+                continue
+            if _INT.fullmatch(text):
+                key = int(text)
+            elif len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" and "\\" not in text:
+                key = text[1:-1]
+            else:
+                return True
+            if self.missing(content, key):
+                return True
+        return False
+
+    def _content_of(self, name: str):
+        if name not in self._contents:
+            literal = self.literal(ast.Name(name, ast.Load()))
+            self._contents[name] = None if literal is None else self.content(literal)
+        return self._contents[name]
+
     def literal(self, node: ast.expr) -> ast.expr | None:
         """The literal subscripted: written in place, or bound to the name at the top
         of a notebook cell.  (A module's globals may be set from outside, and an
         empty literal is meant to be filled: neither is trusted.)"""
         if isinstance(node, ast.Name):
             node = _top_level_literals(self.context).get(node.id) if self.context.is_notebook else None
-            if node is not None and not (node.elts if isinstance(node, (ast.Tuple, ast.List)) else
-                                         node.keys if isinstance(node, ast.Dict) else node.value):
+            if node is not None and not getattr(node, "elts", getattr(node, "keys", True)):
                 return None
         return node if node is not None and self.wanted(node) else None
 
@@ -212,7 +238,7 @@ class _LookupError(_CertainError):
         facts = flow.facts(self.context)
         if facts.bindings[node.id] != 1 or facts.assigned[node.id] != [literal]:
             return False
-        return isinstance(literal, (ast.Constant, ast.Tuple)) or all(
+        return isinstance(literal, ast.Tuple) or all(
             flow.reads_only(use, parent, facts, _READ_METHODS) for use, parent, _, _ in facts.loads[node.id]
         )
 
@@ -225,8 +251,6 @@ class _LookupError(_CertainError):
             rf"|\bdel\s+{re.escape(name)}\b|[(,]\s*\**{re.escape(name)}\s*[,)]"
         )
         return any(pattern.search(cell.source) for cell in self.context.cells)
-
-    index_start = ""
 
     def wanted(self, literal: ast.expr) -> bool:
         raise NotImplementedError
@@ -241,9 +265,9 @@ class _LookupError(_CertainError):
 class IndexOutOfRange(_LookupError):
     """
     ## What it does
-    Flags a constant index past the end of a sequence whose length is known: a
-    tuple, list or string literal, or a name bound once to one (a list only if
-    nothing ever changes it).
+    Flags a constant index past the end of a tuple or list whose length is
+    known: a name bound once, at the top of a notebook cell, to a tuple or list
+    literal (a list only if nothing ever changes it).
 
     ## Why is this bad?
     The cell fails with `IndexError` every time it runs.
@@ -266,7 +290,6 @@ class IndexOutOfRange(_LookupError):
     summary = "constant index past the end of a sequence of known length"
     severity = "error"
     error = IndexError
-    index_start = r"-?\d"
     VALID = [
         "size = (224, 224)\nprint(size[1], size[-2])",
         "items = [1, 2]\nitems.append(3)\nprint(items[2])",
@@ -280,18 +303,14 @@ class IndexOutOfRange(_LookupError):
     INVALID = [
         Case("size = (224, 224)\nchannels = size[2]", line=2, column=12, message="IndexError"),
         ("layers = [64, 128]", "print(layers[-3])"),
-        "name = 'ab'\nprint(name[5])",
+        "names = ('a', 'b')\nprint(names[5])",
         "def channels():\n    return SIZE[2]\nSIZE = (1, 2)",
     ]
 
     def wanted(self, literal: ast.expr) -> bool:
-        return isinstance(literal, (ast.Tuple, ast.List)) or (
-            isinstance(literal, ast.Constant) and type(literal.value) in (str, bytes)
-        )
+        return isinstance(literal, (ast.Tuple, ast.List))
 
     def content(self, literal: ast.expr):
-        if isinstance(literal, ast.Constant):
-            return literal.value
         if any(isinstance(element, ast.Starred) for element in literal.elts):
             return None
         return literal.elts
@@ -329,7 +348,6 @@ class MissingKey(_LookupError):
     summary = "constant key missing from a dict literal"
     severity = "error"
     error = KeyError
-    index_start = r"['\"\d]"
     VALID = [
         "config = {'lr': 0.1}\nprint(config['lr'])",
         "config = {'lr': 0.1}\nconfig['epochs'] = 3\nprint(config['epochs'])",
@@ -426,6 +444,8 @@ class InterruptSwallowedInLoop(Rule):
         "for x in xs:\n    try:\n        f(x)\n    except KeyboardInterrupt:\n        raise\n    except:\n        pass",
         "import sys\nwhile pending:\n    try:\n        pending.pop()()\n    except:\n        failure = sys.exc_info()",
         "for source in (a, b, c):\n    try:\n        load(source)\n    except:\n        continue",
+        "for f in files:\n    img = load(f)\n    try:\n        meta = img.info['exif']\n    except:\n        meta = None\n"
+        "    process(img, meta)",
     ]
     INVALID = [
         Case("for url in urls:\n    try:\n        download(url)\n    except:\n        pass", line=4, column=5, message="bare"),
@@ -437,7 +457,7 @@ class InterruptSwallowedInLoop(Rule):
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
         source = cell.source
-        if "except" not in source or ("for" not in source and "while" not in source):
+        if "except" not in source or not flow.LOOP_LINE.search(source):
             return
         for handler, ancestors in flow.statements_with_ancestors(tree, (ast.ExceptHandler,)):
             caught = self._caught(handler)
@@ -493,13 +513,15 @@ class InterruptSwallowedInLoop(Rule):
         return False
 
     def _loop(self, ancestors) -> ast.AST | None:
-        """The loop of the same scope whose body holds the handler, if it may run long."""
+        """The loop of the same scope whose body holds the handler, if it may run
+        long and its work happens inside the ``try`` (an interrupt most likely
+        lands there)."""
         chain = flow.local_ancestors(ancestors)
-        for parent, child in zip(chain, chain[1:]):
+        for index, (parent, child) in enumerate(zip(chain, chain[1:])):
             if isinstance(parent, flow.LOOPS) and any(child is statement for statement in parent.body):
                 if isinstance(parent, ast.For) and self._short(parent.iter):
                     continue
-                return parent
+                return parent if _work_inside(chain[index:]) else None
         return None
 
     def _short(self, iterable: ast.expr) -> bool:
@@ -540,3 +562,26 @@ def _ends_condition(handler: ast.ExceptHandler, loop: ast.AST) -> bool:
         isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and node.id in tested
         for node in flow.body_nodes(handler.body)
     )
+
+
+# Calls cheap enough that an interrupt hardly ever lands in them.
+_CHEAP = frozenset({"print", "len", "str", "int", "float", "range", "append", "format", "isinstance", "get", "join",
+                    "items", "keys", "values", "enumerate", "zip", "sleep"})
+
+
+def _work_inside(chain: tuple[ast.AST, ...]) -> bool:
+    """Whether, from the loop down to the ``try`` (the last node of ``chain``), the
+    statements beside the path make no calls but cheap ones: the loop spends its
+    time in the ``try``.  (``sleep`` counts as cheap: it is where a retry loop
+    waits, and an interrupt there is not swallowed.)"""
+    for parent, child in zip(chain, chain[1:]):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(parent, field, None)
+            if not isinstance(block, list) or not any(child is statement for statement in block):
+                continue
+            for statement in block:
+                if statement is not child and any(
+                    isinstance(node, ast.Call) and flow.callee(node) not in _CHEAP for node in flow.body_nodes([statement])
+                ):
+                    return False
+    return True

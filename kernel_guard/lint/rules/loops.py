@@ -11,6 +11,7 @@ and never handed over as a thread target or callback).
 from __future__ import annotations
 
 import ast
+import re
 
 from kernel_guard.lint import flow
 from kernel_guard.lint.rule import Case, Rule
@@ -80,7 +81,7 @@ class InfiniteWhileLoop(Rule):
     ]
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
-        if "while" not in cell.source:
+        if "while" not in cell.source or not flow.WHILE_LINE.search(cell.source):
             return
         for loop, ancestors in flow.statements_with_ancestors(tree, (ast.While,)):
             if flow.endless_loop(loop, ancestors, self.context):
@@ -146,7 +147,7 @@ class UnchangingLoopCondition(Rule):
     ]
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
-        if "while" not in cell.source:
+        if "while" not in cell.source or not flow.WHILE_LINE.search(cell.source):
             return
         for loop, ancestors in flow.statements_with_ancestors(tree, (ast.While,)):
             names = _condition_names(loop.test)
@@ -267,7 +268,7 @@ class InfiniteIterator(Rule):
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
         source = cell.source
-        if "for" not in source or not ("count" in source or "cycle" in source or "repeat" in source or "iter(" in source):
+        if "for" not in source or not flow.ENDLESS_LINE.search(source):
             return
         for loop, ancestors in flow.statements_with_ancestors(tree, (ast.For,)):
             if flow.endless_loop(loop, ancestors, self.context):
@@ -331,7 +332,10 @@ class LoopGrowsIterable(Rule):
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
         source = cell.source
-        if "for" not in source or not ("append" in source or "insert" in source or "extend" in source or "+=" in source):
+        if "for" not in source or not any(
+            re.search(rf"\b{re.escape(name)}\s*(?:\.\s*(?:append|insert|extend)\s*\(|\+=)", source)
+            for name in _FOR_NAME.findall(source)
+        ):
             return
         for loop, _ in flow.statements_with_ancestors(tree, (ast.For,)):
             if not isinstance(loop.iter, ast.Name):
@@ -369,6 +373,9 @@ class LoopGrowsIterable(Rule):
             ):
                 return True
         return False
+
+
+_FOR_NAME = re.compile(r"^[ \t]*for\b.*\bin[ \t]+(\w+)[ \t]*:", re.MULTILINE)  # ``for x in name:``
 
 
 def _grows(statement: ast.stmt, name: str, methods) -> bool:

@@ -129,7 +129,7 @@ class PrintInEndlessLoop(Rule):
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
         source = cell.source
-        if not ("while" in source or "count" in source or "cycle" in source or "repeat" in source or "iter(" in source):
+        if not flow.ENDLESS_LINE.search(source):
             return
         if not any(hint in source for hint in _OUTPUT_HINTS):
             return
@@ -210,13 +210,12 @@ class PrintFlood(Rule):
             return
         if _captured(cell, ()):
             return
-        for loop, ancestors in flow.statements_with_ancestors(tree, (ast.For,)):
-            outer = flow.local_ancestors(ancestors)
-            if not _countable(loop) or any(isinstance(a, ast.For) and _countable(a) for a in outer):
-                continue  # not counted, or seen from the outer counted loop
+        seen: set[int] = set()
+        for loop, ancestors in self._big_loops(tree):
             for node, node_ancestors in flow.with_ancestors(loop, (ast.Call,)):
-                if flow.callee(node) not in _OUTPUT_NAMES:
+                if flow.callee(node) not in _OUTPUT_NAMES or id(node) in seen:
                     continue
+                seen.add(id(node))
                 full = ancestors + node_ancestors
                 loops = _loops_between(full, node)
                 if not loops or not self._lines(loops, flow.tentative_value):
@@ -237,6 +236,15 @@ class PrintFlood(Rule):
                     f"{flow.source_of(counted.target, source)} in {flow.source_of(counted.iter, source)}`): more "
                     f"than {_FLOOD_LINES:,} lines flood the notebook; print every N iterations instead",
                 )
+
+    def _big_loops(self, tree: ast.Module):
+        """Counted ``for`` loops that, with the counted loops around them, may run
+        more than the limit (tentative counts: no walk of the notebook)."""
+        for loop, ancestors in flow.statements_with_ancestors(tree, (ast.For,)):
+            if _countable(loop):
+                chain = [a for a in flow.local_ancestors(ancestors) if isinstance(a, ast.For)] + [loop]
+                if self._lines(chain, flow.tentative_value):
+                    yield loop, ancestors
 
     def _lines(self, loops, value=flow.quick_value) -> int | None:
         """Times the output runs, the product of the loops' known trip counts, when
@@ -359,7 +367,7 @@ class FileWriteInEndlessLoop(Rule):
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
         source = cell.source
-        if not ("while" in source or "count" in source or "cycle" in source or "repeat" in source or "iter(" in source):
+        if not flow.ENDLESS_LINE.search(source):
             return
         if not ("write" in source or "open" in source or "save" in source or "to_" in source or "dump" in source
                 or "file=" in source or "copy" in source or "retrieve" in source):
