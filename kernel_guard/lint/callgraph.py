@@ -514,7 +514,7 @@ class _Drift:
             if type(value) not in (int, float):
                 continue
             outcome = self._follow(value, _SIMULATION_CAP)
-            if outcome is None:
+            if outcome is None or _expected(parent, cell, self.context):
                 continue
             position = self.context.ast_position(cell, parent)
             call = flow.source_of(parent, cell.source)
@@ -537,6 +537,14 @@ class _Drift:
                      f"past about {C_STACK_FRAMES:,} frames the C stack overflows and the kernel dies with a "
                      "segmentation fault")
                 )
+
+
+def _expected(call: ast.Call, cell: Cell, context: LintContext) -> bool:
+    """Whether the call runs in a ``try`` that catches RecursionError (a demonstration)."""
+    for node, ancestors in flow.with_ancestors(context.trees[id(cell)], (ast.Call,)):
+        if node is call:
+            return flow.in_try_body(ancestors, node, lambda handler: flow.catches(handler, RecursionError))
+    return False
 
 
 def _recursion_limit(facts: flow.Facts, context: LintContext) -> int | None:

@@ -405,7 +405,6 @@ class Facts:
         return self.only_called(scope)
 
 
-
 _FACTS: WeakKeyDictionary = WeakKeyDictionary()
 
 

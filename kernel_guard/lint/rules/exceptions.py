@@ -48,8 +48,11 @@ def _expecting_error(ancestors) -> bool:
 class DivisionByZero(_CertainError):
     """
     ## What it does
-    Flags `/`, `//` and `%` of a known number by zero: a literal `0`, or a name
-    bound once in the notebook to `0`.
+    Flags `/`, `//` and `%` of a known Python number by zero — a literal `0`,
+    or a name bound once in the notebook to `0` — where the division runs
+    whenever its cell or function runs (not under an `if`, a conditional
+    expression, `and`/`or`, or a comprehension) and no `try` around it catches
+    `ZeroDivisionError`.
 
     ## Why is this bad?
     The cell fails with `ZeroDivisionError` every time it runs. (NumPy arrays and
@@ -395,7 +398,11 @@ class InterruptSwallowedInLoop(Rule):
     ## What it does
     Flags, inside a loop, a handler that catches `KeyboardInterrupt` — a bare
     `except:`, `except BaseException:`, `except KeyboardInterrupt:` — and neither
-    re-raises, breaks nor returns.
+    re-raises, breaks, returns, keeps the exception for later
+    (`errors.append(e)`) nor changes the loop's condition, when the loop's work
+    happens inside the `try` (the rest of the loop body makes no calls but cheap
+    ones). A `for` loop known to run 10 times or fewer, or retrying until the
+    `try` succeeds and breaks out, ends soon enough and is not reported.
 
     ## Why is this bad?
     Jupyter's *Interrupt* raises `KeyboardInterrupt` in the running code. The
@@ -444,6 +451,8 @@ class InterruptSwallowedInLoop(Rule):
         "for x in xs:\n    try:\n        f(x)\n    except KeyboardInterrupt:\n        raise\n    except:\n        pass",
         "import sys\nwhile pending:\n    try:\n        pending.pop()()\n    except:\n        failure = sys.exc_info()",
         "for source in (a, b, c):\n    try:\n        load(source)\n    except:\n        continue",
+        "def retry(f, attempts):\n    for _ in range(attempts):\n        try:\n            return f()\n        except:\n"
+        "            pass",
         "for f in files:\n    img = load(f)\n    try:\n        meta = img.info['exif']\n    except:\n        meta = None\n"
         "    process(img, meta)",
     ]
@@ -519,7 +528,7 @@ class InterruptSwallowedInLoop(Rule):
         chain = flow.local_ancestors(ancestors)
         for index, (parent, child) in enumerate(zip(chain, chain[1:])):
             if isinstance(parent, flow.LOOPS) and any(child is statement for statement in parent.body):
-                if isinstance(parent, ast.For) and self._short(parent.iter):
+                if isinstance(parent, ast.For) and (self._short(parent.iter) or _retries(chain[-1])):
                     continue
                 return parent if _work_inside(chain[index:]) else None
         return None
@@ -567,6 +576,12 @@ def _ends_condition(handler: ast.ExceptHandler, loop: ast.AST) -> bool:
 # Calls cheap enough that an interrupt hardly ever lands in them.
 _CHEAP = frozenset({"print", "len", "str", "int", "float", "range", "append", "format", "isinstance", "get", "join",
                     "items", "keys", "values", "enumerate", "zip", "sleep"})
+
+
+def _retries(statement: ast.Try) -> bool:
+    """A retry: the ``try`` leaves the loop once it succeeds (``break``/``return``),
+    so a ``for`` loop around it runs only as many attempts as it has items."""
+    return any(isinstance(node, (ast.Break, ast.Return)) for node in flow.body_nodes(statement.body))
 
 
 def _work_inside(chain: tuple[ast.AST, ...]) -> bool:

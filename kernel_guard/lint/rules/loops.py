@@ -23,7 +23,10 @@ class InfiniteWhileLoop(Rule):
     Flags a `while True` loop (or any condition that is constant and true, such
     as `while 1` or a flag bound once to `True`) that nothing inside can leave:
     no `break` of its own, `return`, `raise`, `sys.exit()`, nor a call that
-    ends loops by raising.
+    ends loops by raising (`next()`, `sess.run()`, `q.get(timeout=...)`, a
+    function of the notebook that raises). Loops inside a `try`, in generators
+    and coroutines, and in functions handed to a thread or a callback are not
+    reported.
 
     ## Why is this bad?
     The cell never finishes. The kernel stays busy until it is interrupted, and
@@ -96,8 +99,9 @@ class UnchangingLoopCondition(Rule):
     """
     ## What it does
     Flags a `while` loop whose condition depends only on names that nothing in
-    the loop changes: they are not assigned, not mutated, not passed to a
-    function, and no other function (a thread, a callback) can reach them.
+    the loop changes: the loop does not assign them, and nowhere in the notebook
+    are they mutated, passed to a function (other than read-only builtins such as
+    `print` or `len`), aliased, or used by another function (a thread, a callback).
 
     ## Why is this bad?
     If the condition is true once, it stays true: the loop never ends and the

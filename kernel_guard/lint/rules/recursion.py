@@ -154,7 +154,8 @@ class RecursionTooDeep(_RecursionRule):
     goes past the recursion limit (1,000 by default, or the value the notebook
     passes to `sys.setrecursionlimit`). With a raised limit, it also flags
     recursion through `functools.lru_cache`/`cache` (C code) deeper than the C
-    stack holds.
+    stack holds. A call inside `try: ... except RecursionError:` is expected to
+    fail and is not reported.
 
     ## Why is this bad?
     The call fails with `RecursionError` every time. Memoization does not help:
@@ -194,6 +195,8 @@ class RecursionTooDeep(_RecursionRule):
         "    return n + total(n - 1)\ntotal(100_000)",
         "def total(n):\n    if n == 0:\n        return 0\n    return n + total(n // 2)\ntotal(100_000)",
         "def f(n):\n    if n in cache:\n        return cache[n]\n    return f(n - 1)\nf(10_000)",
+        "def total(n):\n    return 0 if n == 0 else n + total(n - 1)\ntry:\n    total(10**5)\n"
+        "except RecursionError as e:\n    print('too deep:', e)",
     ]
     INVALID = [
         Case(("def total(n):\n    if n == 0:\n        return 0\n    return n + total(n - 1)", "total(100_000)"),
