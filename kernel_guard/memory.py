@@ -217,25 +217,7 @@ def _read_v1(path: str, mount: str, directory: str) -> CgroupMemory:
         stat = _read_keyed(os.path.join(d, "memory.stat"))
         return stat.get("total_inactive_file", stat.get("inactive_file", 0))
 
-    limit, limit_dir, headroom = _tightest(mount, directory, limit_of, usage_of, inactive_file_of)
-    where = limit_dir or directory
-    usage = usage_of(where)
-    working_set = None if usage is None else max(0, usage - inactive_file_of(where))
-    counters = cgroup_counters(1, directory, limit_dir)
-    return CgroupMemory(
-        version=1,
-        path=path,
-        directory=directory,
-        limit=limit,
-        limit_directory=limit_dir,
-        usage=usage,
-        working_set=working_set,
-        peak=_read_int(os.path.join(where, "memory.max_usage_in_bytes")),
-        headroom=headroom,
-        failcnt=counters.get("cgroup_failcnt"),
-        oom_kill=counters.get("cgroup_oom_kill"),
-        counters_directory=directory,
-    )
+    return _read(1, path, mount, directory, limit_of, usage_of, inactive_file_of, "memory.max_usage_in_bytes")
 
 
 def _read_v2(path: str, mount: str, directory: str) -> CgroupMemory:
@@ -249,20 +231,24 @@ def _read_v2(path: str, mount: str, directory: str) -> CgroupMemory:
     def inactive_file_of(d: str) -> int:
         return _read_keyed(os.path.join(d, "memory.stat")).get("inactive_file", 0)
 
+    return _read(2, path, mount, directory, limit_of, usage_of, inactive_file_of, "memory.peak")
+
+
+def _read(version, path, mount, directory, limit_of, usage_of, inactive_file_of, peak_file) -> CgroupMemory:
+    """The same facts from either version, given how that version names them."""
     limit, limit_dir, headroom = _tightest(mount, directory, limit_of, usage_of, inactive_file_of)
     where = limit_dir or directory
     usage = usage_of(where)
-    working_set = None if usage is None else max(0, usage - inactive_file_of(where))
-    counters = cgroup_counters(2, directory, limit_dir)
+    counters = cgroup_counters(version, directory, limit_dir)
     return CgroupMemory(
-        version=2,
+        version=version,
         path=path,
         directory=directory,
         limit=limit,
         limit_directory=limit_dir,
         usage=usage,
-        working_set=working_set,
-        peak=_read_int(os.path.join(where, "memory.peak")),
+        working_set=None if usage is None else max(0, usage - inactive_file_of(where)),
+        peak=_read_int(os.path.join(where, peak_file)),
         headroom=headroom,
         failcnt=counters.get("cgroup_failcnt"),
         oom_kill=counters.get("cgroup_oom_kill"),
