@@ -141,6 +141,7 @@ class UnchangingLoopCondition(Rule):
         "while job.running:\n    sleep(1)",
         "while not event.is_set():\n    sleep(1)",
         "def f(n):\n    while n > 0:\n        n -= 1\nf(3)",
+        "DEBUG = False\nwhile DEBUG:\n    print('debugging')",
     ]
     INVALID = [
         Case("i = first()\nstop = 10\nwhile i < stop:\n    print(i)", line=3, column=1, message="`i`, `stop`"),
@@ -155,16 +156,14 @@ class UnchangingLoopCondition(Rule):
             return
         for loop, ancestors in flow.statements_with_ancestors(tree, (ast.While,)):
             names = _condition_names(loop.test)
-            if not names:
-                continue
-            if flow.constant_true(loop.test, self.context):
-                continue
+            if not names or flow.quick_value(loop.test, self.context) is not flow.UNKNOWN:
+                continue  # a known condition: KG201 if true, a loop that never runs if false
             facts = flow.facts(self.context)
-            if not facts.never_ends(loop, ancestors):
+            if (names & {"len"} and facts.bindings["len"]) or not facts.never_ends(loop, ancestors):
                 continue
             scope = flow.enclosing_scope(ancestors)
             if all(_unchanging(name, loop, scope, facts) for name in names):
-                listed = ", ".join(f"`{name}`" for name in sorted(names))
+                listed = ", ".join(f"`{name}`" for name in sorted(names - {"len"}))
                 self.report_at(
                     cell,
                     flow.head_position(cell, loop, loop.test),
@@ -194,11 +193,12 @@ def _condition_names(test: ast.expr) -> set[str] | None:
                    ast.operator, ast.boolop, ast.unaryop, ast.cmpop)
         ):
             return None
-    names.discard("len")
     return names
 
 
 def _unchanging(name: str, loop: ast.While, scope, facts: flow.Facts) -> bool:
+    if name == "len":
+        return True  # the builtin (checked by the caller)
     if name in facts.declared_global or facts.bindings[name] == 0:
         return False  # rebound from a function, or a builtin / unknown name
     for node, parent, load_scope, _ in facts.loads[name]:

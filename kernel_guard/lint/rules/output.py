@@ -140,8 +140,7 @@ class PrintInEndlessLoop(Rule):
             inner = ancestors + (loop,)
             for node, node_ancestors in flow.with_ancestors(loop, (ast.Call,)):
                 full = inner + node_ancestors[1:]
-                if _output_call(node, facts, lines=False) and flow.enclosing_scope(full) is flow.enclosing_scope(inner) \
-                        and loop in (_loops_between(full, node) or ()):
+                if _output_call(node, facts, lines=False) and loop in (_loops_between(full, node) or ()):
                     self.report_at(
                         cell,
                         self.context.ast_position(cell, node),
@@ -315,6 +314,8 @@ def _continues(loop: ast.AST) -> bool:
 _SAVES = frozenset({"save", "savez", "savez_compressed", "savetxt", "savefig", "imwrite", "imsave", "to_csv",
                     "to_parquet", "to_pickle", "to_json", "to_excel", "to_hdf", "to_feather", "write_text",
                     "write_bytes", "save_weights", "save_model", "dump", "urlretrieve", "copyfile", "copy"})
+# Save functions whose names are too common to trust without their module.
+_MODULE_SAVES = {"copy": "shutil.copy", "copyfile": "shutil.copyfile", "urlretrieve": "urllib.request.urlretrieve"}
 _WRITE_MODES = ("w", "a", "x", "+")
 
 
@@ -399,7 +400,7 @@ class FileWriteInEndlessLoop(Rule):
             target = next((k.value for k in call.keywords if k.arg == "file"), None)
             if isinstance(target, ast.Name) and (target.id in opened or target.id in _appending_in_loop(ancestors, loop)):
                 return f"`print(..., file={target.id})` appends to a file"
-        if name in _SAVES:
+        if name in _SAVES and (name not in _MODULE_SAVES or _MODULE_SAVES[name] == (facts.resolve(func) or "")):
             path = _target_path(call, facts)
             if path is not None and _varies(path, loop):
                 return f"`{flow.source_of(func)}()` writes a new file"
@@ -424,10 +425,10 @@ def _opened_before(ancestors, facts: flow.Facts) -> set[str]:
     for ancestor in ancestors:
         if isinstance(ancestor, (ast.With, ast.AsyncWith)):
             for item in ancestor.items:
-                if _opens_for_writing(item.context_expr, facts) and isinstance(item.optional_vars, ast.Name):
+                if _opens_for_writing(item.context_expr) and isinstance(item.optional_vars, ast.Name):
                     opened.add(item.optional_vars.id)
     for name, values in facts.assigned.items():
-        if len(values) == 1 and facts.bindings[name] == 1 and _opens_for_writing(values[0], facts):
+        if len(values) == 1 and facts.bindings[name] == 1 and _opens_for_writing(values[0]):
             opened.add(name)
     return opened
 
@@ -452,7 +453,7 @@ def _mode(call: ast.expr) -> str:
     return mode.value if isinstance(mode, ast.Constant) and isinstance(mode.value, str) else "r"
 
 
-def _opens_for_writing(call: ast.expr, facts: flow.Facts) -> bool:
+def _opens_for_writing(call: ast.expr) -> bool:
     return any(flag in _mode(call) for flag in _WRITE_MODES)
 
 
