@@ -21,10 +21,10 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
+from kernel_harness import Kernel, MemoryCgroup, cgroup_unavailable, require_cgroup, strip_ansi
 from nbclient import NotebookClient
 
 from kernel_guard.cli import main
-from kernel_harness import Kernel, MemoryCgroup, cgroup_unavailable, require_cgroup, strip_ansi
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -50,7 +50,7 @@ ERRORS = {
         ("GuardMemoryError", "500.0 MiB cap"),
     ],
     "02_printing_loop.ipynb": [
-        ("GuardOutputLimit", "100.0 KiB output cap"),
+        ("GuardOutputLimit", "10.0 KiB output cap"),
         ("GuardTimeout", "3 s timeout"),
     ],
     "03_runaway_recursion.ipynb": [
@@ -183,7 +183,7 @@ def test_guarded_example_runs_and_the_kernel_survives(name, tmp_path):
 
     raised = [cell for cell in ran if RAISES in tags(cell)]
     assert len(raised) == len(ERRORS[name])
-    for cell, (ename, words) in zip(raised, ERRORS[name]):
+    for cell, (ename, words) in zip(raised, ERRORS[name], strict=True):
         errors = [output for output in cell.outputs if output.output_type == "error"]
         assert [error.ename for error in errors] == [ename], cell_text(cell)
         assert words in cell_text(cell)
