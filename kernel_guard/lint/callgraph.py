@@ -94,6 +94,7 @@ def _analyse(context: LintContext) -> Analysis:
 
 
 _DEF = re.compile(r"^[ \t]*def[ \t]+(\w+)", re.MULTILINE)
+_WORD = re.compile(r"\w+")
 _SPECIAL = frozenset({*_DUNDER_BUILTINS, "__setattr__", "__getattribute__"})
 
 
@@ -120,7 +121,7 @@ def _collect(context: LintContext):
                 continue
             scope = flow.enclosing_scope(ancestors)
             if isinstance(scope, ast.ClassDef):
-                method = _method(node, scope, cell)
+                method = _method(node, scope, cell, lines)
                 if method is not None and not _is_generator(node):
                     functions.append(method)
                 continue
@@ -135,19 +136,24 @@ def _collect(context: LintContext):
 
 
 def _mentions_itself(node: ast.FunctionDef, lines: list[str]) -> bool:
-    """Whether the function's body text may hold a call back into it (cheap)."""
+    """Whether the function's body text may hold a call back into it (cheap):
+    ``name(`` or ``.name`` as a word, or what a special method's builtin needs."""
     body = "\n".join(lines[node.lineno : node.end_lineno])
     if node.name in _DUNDER_BUILTINS:
         return f"{_DUNDER_BUILTINS[node.name]}(" in body or "{" in body
-    return node.name in body or (node.name in _SPECIAL and "." in body)
+    if node.name in _SPECIAL:
+        return "." in body
+    return node.name in body and node.name in _WORD.findall(body)
 
 
-def _method(node: ast.FunctionDef, cls: ast.ClassDef, cell: Cell) -> _Function | None:
+def _method(node: ast.FunctionDef, cls: ast.ClassDef, cell: Cell, lines: list[str]) -> _Function | None:
     params = node.args.posonlyargs + node.args.args
     decorators = {_decorator_name(d) for d in node.decorator_list}
     if not params or "staticmethod" in decorators:
         return None
     me, name = params[0].arg, node.name
+    if name not in _SPECIAL and f"{me}.{name}" not in "\n".join(lines[node.lineno : node.end_lineno]):
+        return None  # no ``self.name`` in the text: nothing to walk
     setter = any(isinstance(d, ast.Attribute) and d.attr == "setter" for d in node.decorator_list)
     # ``property`` is a data descriptor: ``self.x`` always runs the getter (a
     # ``cached_property`` getter may fill the instance dict first, and is skipped).
@@ -238,9 +244,9 @@ def _cycles(module_defs) -> list[list[str]]:
     on the functions' text (cheap), then confirmed on their calls."""
     if len(module_defs) < 2:
         return []
-    mentioned = re.compile("|".join(rf"\b{re.escape(name)}\b" for name in module_defs))
+    names = set(module_defs)
     textual = {
-        name: {found for _, _, text in defs for found in mentioned.findall(text)} - {name}
+        name: {word for _, _, text in defs for word in _WORD.findall(text)} & names - {name}
         for name, defs in module_defs.items()
     }
     cycles = []

@@ -19,6 +19,9 @@ from kernel_guard.lint.rule import Case, Rule
 
 _NUMBER = (int, float, complex, bool)
 _INT = re.compile(r"-?\d+")
+_DIVISOR = re.compile(r"[/%]\s*\(*\s*([\w.]+)")  # what follows ``/``, ``//`` or ``%`` in a cell's text
+_ZERO = re.compile(r"0+\.?0*|0*\.0+")
+_SUBSCRIPT = re.compile(r"\b(\w+)\s*\[([^\[\]]+)\]")  # ``name[key]`` in a cell's text
 _LITERALS = (ast.Tuple, ast.List, ast.Dict, ast.Constant)  # what ``_top_level_literals`` keeps
 # Methods that read a dict or list without changing it.
 _READ_METHODS = frozenset({"get", "keys", "values", "items", "copy", "index", "count"})
@@ -99,18 +102,18 @@ class DivisionByZero(_CertainError):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._pattern = None
+        self._zeros: frozenset[str] | None = None
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
         if "/" not in cell.source and "%" not in cell.source:
             return
-        if self._pattern is None:
-            zeros = [name for name, value in _top_level_literals(self.context).items()
-                     if isinstance(value, ast.Constant) and type(value.value) in _NUMBER and value.value == 0
-                     and self.context.is_notebook]  # a module's globals may be set from outside
-            names = "|".join(re.escape(name) for name in zeros)
-            self._pattern = re.compile(r"[/%]\s*\(*\s*(?:0+(?:\.0*)?|0?\.0+)(?![\w.])" + (rf"|[/%]\s*\(*\s*(?:{names})\b" if names else ""))
-        if not self._pattern.search(cell.source):
+        if self._zeros is None:
+            self._zeros = frozenset(
+                name for name, value in _top_level_literals(self.context).items()
+                if isinstance(value, ast.Constant) and type(value.value) in _NUMBER and value.value == 0
+                and self.context.is_notebook  # a module's globals may be set from outside
+            )
+        if not any(_ZERO.fullmatch(m) or m in self._zeros for m in _DIVISOR.findall(cell.source)):
             return
         for node, ancestors in flow.with_ancestors(tree, (ast.BinOp,)):
             if not isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)):
@@ -168,20 +171,19 @@ class _LookupError(_CertainError):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._pattern = None
+        self._names: frozenset[str] | None = None
         self._contents: dict[str, object] = {}
 
-    def pattern(self) -> re.Pattern:
-        """``name[key]`` for the names bound to a literal at the top of a cell."""
-        if self._pattern is None:
-            names = [name for name, value in _top_level_literals(self.context).items() if self.wanted(value)]
-            self._pattern = re.compile(
-                rf"\b({'|'.join(re.escape(name) for name in names)})\s*\[([^\[\]]+)\]" if names else "(?!)"
+    def names(self) -> frozenset[str]:
+        """The names bound to a wanted literal at the top of a cell."""
+        if self._names is None:
+            self._names = frozenset(
+                name for name, value in _top_level_literals(self.context).items() if self.wanted(value)
             )
-        return self._pattern
+        return self._names
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
-        if "[" not in cell.source or not self._worth_walking(cell.source):
+        if "[" not in cell.source or not self.names() or not self._worth_walking(cell.source):
             return
         for node, ancestors in flow.with_ancestors(tree, (ast.Subscript,)):
             if not isinstance(node.ctx, ast.Load) or isinstance(node.slice, ast.Slice):
@@ -200,7 +202,10 @@ class _LookupError(_CertainError):
         """Whether some ``name[key]`` in the text may look up what is not there (a
         key written as a number or a plain string is checked here; any other key
         needs the walk)."""
-        for match in self.pattern().finditer(source):
+        names = self.names()
+        for match in _SUBSCRIPT.finditer(source):
+            if match.group(1) not in names:
+                continue
             content = self._content_of(match.group(1))
             text = match.group(2).strip()
             if content is None or ":" in text:
