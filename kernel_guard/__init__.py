@@ -27,12 +27,13 @@ def estimate(source, namespace=None):
     return _estimate(source, namespace)
 
 
-def lint_source(source, *, filename="<cell>", select=("KG",), ignore=()):
+def lint_source(source, *, filename="<cell>", select=("KG",), ignore=(), namespace=None):
     """Lint one cell (IPython syntax allowed) or, for ``filename`` ending in ``.py``, a
-    script; ``select``/``ignore`` take code prefixes (``("KG5",)``)."""
+    script; ``select``/``ignore`` take code prefixes (``("KG5",)``); imports found in
+    ``namespace`` (a kernel's user namespace) are known to the cell."""
     from kernel_guard.lint.engine import lint_source as _lint_source
 
-    return _lint_source(source, filename=filename, select=select, ignore=ignore)
+    return _lint_source(source, filename=filename, select=select, ignore=ignore, namespace=namespace)
 
 
 def load_ipython_extension(ipython):

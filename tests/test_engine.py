@@ -74,3 +74,22 @@ def test_lint_source_selects_by_prefix():
     assert [f.code for f in kernel_guard.lint_source(source)] == ["KG501", "KG504"]
     assert [f.code for f in kernel_guard.lint_source(source, select=("KG504",))] == ["KG504"]
     assert [f.code for f in kernel_guard.lint_source(source, ignore=("KG50",))] == []
+
+
+def test_lint_source_knows_imports_from_a_live_namespace():
+    import os
+    import signal
+
+    class Trap:
+        def __getattr__(self, name):
+            raise AssertionError("user code ran")
+
+    namespace = {"os": os, "bye": os._exit, "sig": signal, "trap": Trap(), "_": os}
+    findings = kernel_guard.lint_source("os._exit(0)\nbye(1)\nsig.signal(sig.SIGINT, sig.SIG_IGN)", namespace=namespace)
+    assert [(f.line, f.code) for f in findings] == [(1, "KG501"), (2, "KG501"), (3, "KG505")]
+    assert kernel_guard.lint_source("os._exit(0)") == []  # without the namespace, `os` is unknown
+
+
+def test_an_alias_from_an_earlier_cell_triggers_its_rule():
+    findings = lint_document(document("from os import _exit as bye", "bye(1)"))
+    assert [(f.cell, f.code) for f in findings] == [(2, "KG501")]

@@ -187,6 +187,16 @@ def test_kernel_killer_is_refused_with_its_line(kernel):
     assert kernel.is_alive()
 
 
+def test_kernel_killer_imported_in_an_earlier_cell_is_refused(kernel):
+    load(kernel)
+    kernel.execute("import os as system\nfrom os import _exit as bye")
+    for body, line in (("x = 1\nsystem._exit(3)", 3), ("bye(2)", 2)):
+        result = kernel.execute(f"%%guard\n{body}")
+        assert result.ename == "GuardRefused", result
+        assert result.evalue.startswith(f"line {line}: KG501"), result.evalue
+    assert kernel.is_alive()
+
+
 def test_refusal_stops_a_notebook_run_by_nbclient(kernel):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

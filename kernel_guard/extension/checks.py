@@ -61,7 +61,7 @@ def check_cell(source: str, namespace, *, offset: int, budget: Callable[[], Budg
     ``tree``: ``source`` already parsed as plain Python, ``offset`` blank lines above."""
     verdict = Verdict(budget)
     if lint:
-        for finding in _lint(source):
+        for finding in _lint(source, _imports(namespace)):
             problem = Problem(finding.line + offset, f"{finding.code} {finding.message}", finding.code)
             if finding.code.startswith(_REFUSING_FAMILY):
                 verdict.refusals.append(problem)
@@ -81,13 +81,25 @@ def check_session(cells: list[tuple[int, str]], *, budget: Budget) -> list[tuple
             for number, source in cells]
 
 
-@lru_cache(maxsize=256)
-def _lint(source: str) -> tuple:
-    """Findings depend on the source alone: re-running a cell costs nothing.
-    The rules whose findings the guard gets otherwise (the estimate) do not run."""
-    from kernel_guard.lint.engine import lint_source
+def _imports(namespace) -> tuple:
+    """What earlier cells imported (``import os`` two cells ago), read from the namespace."""
+    from kernel_guard.lint.engine import namespace_imports
 
-    return tuple(lint_source(source, ignore=_SKIPPED_FAMILIES))
+    return tuple(sorted(namespace_imports(namespace).items())) if namespace else ()
+
+
+@lru_cache(maxsize=256)
+def _lint(source: str, imports: tuple) -> tuple:
+    """Findings depend on the source and the imports alone: re-running a cell costs
+    nothing. The rules whose findings the guard gets otherwise (the estimate) do not run."""
+    from kernel_guard.lint.engine import Selection, lint_document
+    from kernel_guard.source import Cell, Document, python_source
+
+    translated = python_source(source)
+    if translated is None:  # not Python (a %%bash body, ...)
+        return ()
+    document = Document("<cell>", [Cell(None, source, *translated)], is_notebook=True)
+    return tuple(lint_document(document, Selection(ignore=_SKIPPED_FAMILIES), imports=dict(imports)))
 
 
 def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tree) -> None:

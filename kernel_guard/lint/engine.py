@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 import re
+import types
 import warnings
+from collections.abc import Mapping
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, QualifiedNameProvider, ScopeProvider
@@ -20,8 +22,15 @@ from kernel_guard.source import Cell, Document, python_source
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:\s*,\s*[A-Z]+[0-9]*)*))?", re.IGNORECASE)
 
 
-def lint_document(document: Document, selection: Selection = Selection(), mem_budget: int | None = None) -> list[Finding]:
-    """Every finding in ``document``, sorted, ``# noqa`` applied."""
+def lint_document(
+    document: Document,
+    selection: Selection = Selection(),
+    mem_budget: int | None = None,
+    imports: Mapping[str, str] | None = None,
+) -> list[Finding]:
+    """Every finding in ``document``, sorted, ``# noqa`` applied.  ``imports`` maps
+    names bound before the document to the import that binds them
+    (``{"os": "import os"}``), as from earlier cells of a kernel session."""
     context = LintContext(document, mem_budget)
     rules = [rule(context) for rule in all_rules() if rule is not PARSE_ERROR and selection.enabled(rule.code)]
     cst_rules = [rule for rule in rules if rule.triggers is not None]
@@ -34,12 +43,15 @@ def lint_document(document: Document, selection: Selection = Selection(), mem_bu
             context.trees[id(cell)] = tree
             parsed.append((cell, tree))
 
-    header: dict[str, str] = {}  # name -> the import that binds it, from earlier cells
+    header = dict(imports or {})  # name -> the import that binds it, from earlier cells
     for cell, tree in parsed:
         context.cell = cell
         for rule in rules:
             rule.visit_cell(cell, tree)
-        active = [rule for rule in cst_rules if _triggered(rule, cell.source)]
+        # An alias from an earlier cell (`from os import _exit as bye`) carries its
+        # import's text into the trigger check of a cell that uses it (`bye(1)`).
+        text = cell.source + "".join(f"\n{line}" for name, line in header.items() if name in cell.source)
+        active = [rule for rule in cst_rules if _triggered(rule, text)]
         if active:
             _visit(cell, header, active, context)
         _update_imports(header, tree)
@@ -49,16 +61,44 @@ def lint_document(document: Document, selection: Selection = Selection(), mem_bu
 
 
 def lint_source(
-    source: str, *, filename: str = "<cell>", select: tuple[str, ...] = ("KG",), ignore: tuple[str, ...] = ()
+    source: str,
+    *,
+    filename: str = "<cell>",
+    select: tuple[str, ...] = ("KG",),
+    ignore: tuple[str, ...] = (),
+    namespace: Mapping[str, object] | None = None,
 ) -> list[Finding]:
     """Lint one cell's source (IPython syntax allowed), or a script if ``filename``
-    ends in ``.py``; ``select``/``ignore`` are code prefixes as on the command line."""
+    ends in ``.py``; ``select``/``ignore`` are code prefixes as on the command line.
+    Modules and functions imported into ``namespace`` (a kernel's user namespace)
+    resolve as if imported above the cell."""
     script = filename.endswith(".py")
     translated = (source, {}) if script else python_source(source)
     if translated is None:  # not Python (a %%bash body, ...)
         return []
     cell = Cell(None, source, *translated)
-    return lint_document(Document(filename, [cell], is_notebook=not script), Selection(tuple(select), tuple(ignore)))
+    document = Document(filename, [cell], is_notebook=not script)
+    return lint_document(document, Selection(tuple(select), tuple(ignore)), imports=namespace_imports(namespace or {}))
+
+
+def namespace_imports(namespace: Mapping[str, object]) -> dict[str, str]:
+    """The import that would bind each module or module-level function of a live
+    namespace.  Only exact module and function types are read, and only through
+    their ``__dict__``/plain attributes: no user code runs."""
+    imports = {}
+    for name, value in namespace.items():
+        if name.startswith("_") or not name.isidentifier():
+            continue
+        kind = type(value)
+        if kind is types.ModuleType:
+            module = value.__dict__.get("__name__")
+            if isinstance(module, str):
+                imports[name] = f"import {module} as {name}"
+        elif kind is types.BuiltinFunctionType or kind is types.FunctionType:
+            module, qualname = value.__module__, value.__qualname__
+            if isinstance(module, str) and module not in ("__main__", "builtins") and qualname.isidentifier():
+                imports[name] = f"from {module} import {qualname} as {name}"
+    return imports
 
 
 def _parse(cell: Cell, context: LintContext, report: bool) -> ast.Module | None:
