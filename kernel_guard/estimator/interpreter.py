@@ -459,7 +459,10 @@ class Program(Expressions):
         if is_constant(test) and not test:
             self.exec_block(stmt.orelse)
             return
-        trip = INFINITE if is_constant(test) and not self._has_exit(stmt) else None
+        # Endless only for a condition that reads no name (`while True`, `while 1`):
+        # `while len(rows) < n` reads state the body changes.
+        literal = not any(type(node) is ast.Name for node in ast.walk(stmt.test))
+        trip = INFINITE if literal and is_constant(test) and not self._has_exit(stmt) else None
         self._loop(Loop(trip, frozenset(order.stored)), stmt.body)
         if trip is not INFINITE:
             self.exec_block(stmt.orelse)

@@ -364,6 +364,7 @@ class UnboundedGrowth(_MemoryRule):
         "results = []\ntry:\n    while True:\n        results.append(read())\nexcept KeyboardInterrupt:\n    pass",
         "results = []\nfor i in range(10):\n    results.append(i)",
         "cache = {}\nwhile True:\n    cache['last'] = read()",
+        "import numpy as np\nchunks = []\nwhile len(chunks) < 10**6:\n    chunks.append(np.zeros(10))",
     ]
     INVALID = [
         Case("results = []\nwhile True:\n    results.append(read())", line=3, column=5, message="grows `results`"),
