@@ -168,11 +168,7 @@ class Guard:
         if isinstance(exc, (GuardTimeout, GuardMemoryError, GuardOutputLimit)):
             _trim_guard_frames(exc.__traceback__)
         if isinstance(exc, MemoryError) and not isinstance(exc, GuardMemoryError) and self._rlimit_armed:
-            detail = f": {exc}" if str(exc) else ""
-            return GuardMemoryError(
-                f"the cell asked for more memory than its {format_bytes(self.limits.max_mem)} cap allows "
-                f"(the kernel uses {format_bytes(rss_and_anon()[1])}){detail}"
-            )
+            return GuardMemoryError(_over_the_cap(exc, self.limits.max_mem, rss_and_anon()[1]))
         return None
 
     def _undelivered(self) -> BaseException | None:
@@ -198,6 +194,26 @@ class Guard:
         if isinstance(exc, GuardOutputLimit) or (self._output and self._output.meter.hit):
             return "output"
         return None
+
+
+def _over_the_cap(exc: MemoryError, cap: int, used: int) -> str:
+    """Why the rlimit refused an allocation, with its size when numpy says it. The
+    rlimit stops allocations short of the cap: say so, or the numbers look wrong."""
+    reserve = f"kernel_guard keeps up to {format_bytes(memcap.MARGIN)} free below the cap to stop the cell cleanly"
+    size = getattr(exc, "_total_size", None)  # numpy's _ArrayMemoryError
+    if not isinstance(size, int):
+        detail = f" ({exc})" if str(exc) else ""
+        return (f"the cell ran out of room under its {format_bytes(cap)} memory cap{detail}: "
+                f"the kernel holds {format_bytes(used)}, and {reserve}")
+    parts = [str(exc.dtype)] if getattr(exc, "dtype", None) is not None else []
+    if getattr(exc, "shape", None):
+        parts.append("shape " + " × ".join(f"{d:,}" for d in exc.shape))
+    what = f" ({', '.join(parts)})" if parts else ""
+    grown = (f"an array of {format_bytes(size)}{what} would take the kernel "
+             f"from {format_bytes(used)} to {format_bytes(used + size)}")
+    if used + size > cap:
+        return f"{grown}, over its {format_bytes(cap)} cap"
+    return f"{grown}, too close to its {format_bytes(cap)} cap: {reserve}"
 
 
 def _caller_frame():

@@ -40,6 +40,9 @@ if hasattr(signal, "SIGRTMIN"):
 else:
     SIGNAL = getattr(signal, "SIGUSR2", None)  # macOS; None on Windows
 RESEND = 0.25
+# Added to the message of a GuardTimeout raised again at a loop's back-edge: the
+# traceback points at the loop, not at the handler that kept the first one.
+SWALLOWED = " (raised again at the next pass of the loop: an `except` in the cell had swallowed it)"
 
 _HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _JUMPS = frozenset(getattr(dis, "hasjump", dis.hasjrel + dis.hasjabs))
@@ -188,7 +191,7 @@ class Interrupter:
             and frame.f_lasti in _back_edges(frame.f_code)
             and not isinstance(sys.exc_info()[1], GuardTimeout)  # let handlers and finally run
         ):
-            raise _Timeout(self.timeout_message)
+            raise _Timeout(self.timeout_message + SWALLOWED)
         return self._escape
 
     def escaping(self) -> bool:

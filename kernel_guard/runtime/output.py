@@ -17,14 +17,17 @@ from ..sizes import format_bytes
 
 
 class _Meter:
-    __slots__ = ("cap", "used", "hit")
+    __slots__ = ("cap", "used", "lines", "hit")
 
     def __init__(self, cap: int):
-        self.cap, self.used, self.hit = cap, 0, False
+        self.cap, self.used, self.lines, self.hit = cap, 0, 0, False
 
     def error(self) -> GuardOutputLimit:
         self.hit = True
-        return GuardOutputLimit(f"the cell printed more than its {format_bytes(self.cap)} output cap; output stopped there")
+        lines = f"{self.lines:,} line{'s' * (self.lines != 1)}"
+        return GuardOutputLimit(
+            f"the cell printed {format_bytes(self.cap)} ({lines}), all its output cap allows, and was stopped"
+        )
 
 
 class CountingStream:
@@ -41,10 +44,13 @@ class CountingStream:
         size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
         if meter.used + size <= meter.cap:
             meter.used += size
+            meter.lines += text.count("\n")
             return self._stream.write(text)
         room = meter.cap - meter.used
         if room > 0:  # print what fits, cut on a character boundary
-            self._stream.write(text.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore"))
+            fits = text.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
+            meter.lines += fits.count("\n")
+            self._stream.write(fits)
         meter.used = meter.cap
         raise meter.error()
 
