@@ -275,7 +275,9 @@ def test_refused_and_timed_out_cells_render_in_jupyterlab(tmp_path):
     assert "np.random.rand(100000, 100000)" in box[0]["text"] and "74.5 GiB" in box[0]["text"]
     assert "<code>" in box[0]["html"]  # `code` spans rendered, not shown as backticks
     errors = [o for o in refused if o["mime"] == "application/vnd.jupyter.stderr"]
-    assert len(errors) == 1 and errors[0]["text"].startswith("GuardRefused: line 2:")
+    # under the box, one short line: the box already gives the whole reason
+    assert len(errors) == 1 and errors[0]["text"].startswith("GuardRefused: cell not run: line 2: ")
+    assert errors[0]["text"].strip().endswith("(details above)") and len(errors[0]["text"].strip().splitlines()) == 1
     assert "Traceback" not in errors[0]["text"]
 
     # The timeout: the warnings box, what the cell printed, then GuardTimeout.

@@ -4,6 +4,8 @@ test_extension_limits.py (inside a memory cgroup)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kernel_harness import Kernel
@@ -181,9 +183,13 @@ def test_kernel_killer_is_refused_with_its_line(kernel):
     load(kernel)
     result = kernel.execute("%%guard\nimport os\nos._exit(3)")
     assert result.ename == "GuardRefused"
-    assert result.evalue.startswith("line 3: KG5"), result.evalue
-    assert result.error_text.strip() == f"GuardRefused: {result.evalue}"
+    # the whole reason in the message, for logs and nbclient
+    assert result.evalue == "line 3: KG501 os._exit() ends the kernel process at once; raise an exception to stop instead"
+    # on screen the box says it all: the error under it is one short line, no traceback
+    assert result.error_text.strip() == (
+        "GuardRefused: cell not run: line 3: KG501 os._exit() ends the kernel process at once (details above)")
     assert "not run" in result.plain and "not run" in result.html
+    assert "raise an exception to stop instead" in result.plain and "<code>os._exit()</code>" in result.html
     assert kernel.is_alive()
 
 
@@ -213,7 +219,10 @@ def test_refusal_stops_a_notebook_run_by_nbclient(kernel):
         client.kc.stop_channels()
         kernel.reconnect()
     assert raised.value.ename == "GuardRefused"
-    assert nb.cells[1].outputs[-1]["traceback"] == [f"\x1b[0;31mGuardRefused\x1b[0m: {raised.value.evalue}"]
+    assert raised.value.evalue.startswith("line 3: KG501 os._exit() ends the kernel process at once")
+    assert nb.cells[1].outputs[-1]["traceback"] == [
+        "\x1b[0;31mGuardRefused\x1b[0m: cell not run: line 3: KG501 os._exit() ends the kernel process at once "
+        "(details above)"]
     assert kernel.eval("'after_the_refusal' in globals()") is False
 
 
@@ -228,6 +237,10 @@ def test_check_and_dry_run(kernel):
     dry = kernel.run("%%guard --dry-run\nvector = np.zeros(side)\nprint('ran')")
     assert "would run" in dry.plain and "7.6 MiB" in dry.plain and dry.stdout == ""
     assert kernel.eval("'vector' in globals()") is False
+    # the budget in words: under a cap, or what the machine has left without one
+    assert re.search(r"estimated total 7\.6 MiB; [\d.]+ [MG]iB fit under the 90% \([\d.]+ [MG]iB\) cap", dry.plain)
+    uncapped = kernel.run("%%guard --max-mem none --dry-run\nvector = np.zeros(side)").plain
+    assert re.search(r"estimated total 7\.6 MiB; [\d.]+ [MG]iB are available to this kernel now", uncapped), uncapped
 
 
 def test_doctor(kernel):

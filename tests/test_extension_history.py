@@ -11,6 +11,8 @@ import pytest
 
 from kernel_harness import Kernel
 
+from kernel_guard.extension.history import sparkline
+
 pytestmark = pytest.mark.kernel
 
 # 80 MB in ten steps over about half a second, so that the watchdog sees it grow.
@@ -66,7 +68,7 @@ def test_history_is_a_picture_with_the_table_as_its_text(kernel):
     rows = [line.split() for line in text.splitlines()[2:]]
     assert [row[0] for row in rows] == ["3", "4", "5"]  # the cells, by execution count
     assert "GuardTimeout" in text and "timeout" in text
-    assert any(spark in text for spark in "▁▂▃▄▅▆▇█")
+    assert any(spark in text for spark in "·▁▂▃▄▅▆▇█")
 
     html = "".join(d.get("text/html", "") for d in result.displays)
     assert "<code>parts = []</code>" in html and "GuardTimeout" in html
@@ -83,5 +85,18 @@ def test_history_without_matplotlib_is_the_table_with_sparklines(kernel):
     for first_line in ("parts = []", "more = []", "held = np.ones(10**7)"):
         assert first_line in text
     sparks = [line.rsplit("  ", 1)[-1] for line in text.splitlines()[2:]]
-    assert all(spark and set(spark) <= set("▁▂▃▄▅▆▇█") for spark in sparks), text
+    assert all(spark and (set(spark) == {"·"} or set(spark) <= set("▁▂▃▄▅▆▇█")) for spark in sparks), text
+    # the first cell stays far under its 2 GiB cap: dots, not a row of ▁ that reads as an underline
+    assert set(sparks[0]) == {"·"}, text
     assert kernel.eval("__import__('sys').modules.get('matplotlib', 0) is not None")  # restored
+
+
+def test_sparkline_is_scaled_to_the_cap():
+    mib = 1 << 20
+    growing = [(t, (100 + 100 * t) * mib) for t in range(9)]  # 100 MiB to 900 MiB
+    assert sparkline(growing, 1000 * mib) == "▁▂▃▄▅▅▆▇█"
+    flat_high = [(t, 700 * mib) for t in range(4)]
+    assert sparkline(flat_high, 1000 * mib) == "▆▆▆▆"
+    flat_low = [(t, 100 * mib) for t in range(4)]  # under an eighth of the cap
+    assert sparkline(flat_low, 1000 * mib) == "····"
+    assert sparkline([], 1000 * mib) == "" and sparkline(flat_low, None) == ""

@@ -4,6 +4,8 @@ alive, the namespace intact and every limit, handler and stream as it was."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kernel_harness import Kernel, require_cgroup
@@ -46,8 +48,10 @@ def test_unguarded_control_is_killed_by_the_oom_killer(kernel):
 def test_huge_literal_allocation_is_refused_before_running(kernel, unchanged):
     result = kernel.execute(f"%%guard --max-mem 600M\nran = True\na = {HUGE}")
     assert result.ename == "GuardRefused"
-    assert result.evalue.startswith("line 3: np.ones((20000, 20000)) allocates 3.0 GiB")
-    assert len(result.error_text.strip().splitlines()) == 1  # the message, no traceback
+    assert result.evalue.startswith("line 3: np.ones((20000, 20000)) allocates 3.0 GiB (float64, shape 20,000 × 20,000), "
+                                    "but only ")  # the whole reason, for logs
+    assert re.fullmatch(r"GuardRefused: cell not run: line 3: np\.ones\(\(20000, 20000\)\) allocates 3\.0 GiB, "
+                        r"more than the [\d.]+ MiB left \(details above\)", result.error_text.strip()), result.error_text
     assert "not run" in result.plain and "np.memmap" in result.plain and "--force" in result.plain
     assert "<code>np.ones((20000, 20000))</code>" in result.html
     assert kernel.eval("'ran' in globals() or 'a' in globals()") is False
@@ -65,9 +69,15 @@ def test_size_known_only_at_run_time_raises_guard_memory_error(kernel, unchanged
     # A size read from a file: no static analysis can know it.
     kernel.run("import pathlib, tempfile\nsize_file = pathlib.Path(tempfile.mkdtemp()) / 'n'\n"
                "size_file.write_text('20000')")
-    result = kernel.execute("%%guard --max-mem 600M\nn = int(size_file.read_text())\na = np.ones((n, n))")
+    result = kernel.execute("%%guard --max-mem 600M\nn = int(size_file.read_text())\na = np.random.rand(n, n)")
     assert result.ename == "GuardMemoryError", str(result)
-    assert "600.0 MiB" in result.evalue
+    # the size numpy asked for, and where it would have taken the kernel
+    assert re.fullmatch(r"an array of 3\.0 GiB \(float64, shape 20,000 × 20,000\) would take the kernel "
+                        r"from [\d.]+ MiB to 3\.\d GiB, over its 600\.0 MiB cap", result.evalue), result.evalue
+    # the user's line, not numpy's compiled frames
+    assert "----> 3 a = np.random.rand(n, n)" in result.error_text
+    assert "Could not get source" not in result.error_text and "mtrand" not in result.error_text
+    assert len(result.error_text.splitlines()) < 12, result.error_text
     assert kernel.eval("'a' in globals()") is False
 
 
@@ -75,6 +85,11 @@ def test_force_runs_a_refused_cell_under_its_cap(kernel, unchanged):
     result = kernel.execute(f"%%guard --max-mem 600M --force\na = {HUGE}")
     assert "running anyway (--force)" in result.plain
     assert result.ename == "GuardMemoryError", str(result)
+    assert "over its 600.0 MiB cap" in result.evalue
+    # numpy's Python frames are cut at the user's line, and the cut is marked
+    assert "----> 2 a = np.ones((20000, 20000))" in result.error_text
+    assert "[... 1 frame inside numpy not shown by kernel_guard]" in result.error_text
+    assert "numeric.py" not in result.error_text
 
 
 def test_pure_python_growth_is_stopped_at_the_cap(kernel, unchanged):
@@ -82,6 +97,11 @@ def test_pure_python_growth_is_stopped_at_the_cap(kernel, unchanged):
         "%%guard --max-mem 500M\ngrowing = []\nwhile True:\n    growing.append(' ' * 1000)", timeout=120
     )
     assert result.ename == "GuardMemoryError", str(result)
+    if result.evalue.startswith("the cell ran out of room"):  # the rlimit: below the cap, says why
+        assert result.evalue.startswith("the cell ran out of room under its 500.0 MiB memory cap: the kernel holds ")
+        assert result.evalue.endswith("kernel_guard keeps up to 128.0 MiB free below the cap to stop the cell cleanly")
+    else:  # the watchdog
+        assert "over its 500.0 MiB cap" in result.evalue, result.evalue
     rss = kernel.eval("__import__('psutil').Process().memory_info().rss")
     assert rss < 600 << 20
     kernel.run("del growing")
@@ -97,6 +117,16 @@ def test_timeout_stops_the_cell(kernel, unchanged, body):
     result = kernel.execute(f"%%guard --timeout 1\n{body}", timeout=30)
     assert result.ename == "GuardTimeout", str(result)
     assert result.elapsed < 5
+
+
+def test_timeout_swallowed_by_a_bare_except_says_so(kernel, unchanged):
+    body = "while True:\n    try:\n        time.sleep(0.05)\n    except:\n        pass"
+    result = kernel.execute(f"%%guard --timeout 1\n{body}", timeout=30)
+    assert result.ename == "GuardTimeout", str(result)
+    # the traceback points at the loop, where it was raised again: the message says why
+    assert "----> 2 while True:" in result.error_text
+    assert result.evalue == ("the cell ran longer than its 1 s timeout (raised again at the next pass of the loop: "
+                             "an `except` in the cell had swallowed it)")
 
 
 def test_a_timeout_never_fires_after_its_cell(kernel, unchanged):
@@ -115,6 +145,11 @@ def test_recursion_past_max_depth_is_a_short_recursion_error(kernel, unchanged):
     assert result.elapsed < 5
     assert "down(n + 1)" in result.error_text and "frames in between not shown" in result.error_text
     assert "kernel_guard/" not in result.error_text  # no frames of the guard's machinery
+    # the marker stands where frames were cut: three frames above it, three below, then the error
+    above, marker, below = re.split(r"\n *(\[\.\.\. [\d,]+ frames in between not shown by kernel_guard\])\n",
+                                    result.error_text)
+    assert above.count("----> ") == 3 and below.count("----> ") == 3, result.error_text
+    assert below.rstrip().endswith("RecursionError: maximum recursion depth exceeded")
 
 
 def test_recursion_through_c_is_clamped_instead_of_crashing(kernel, unchanged):
@@ -123,19 +158,27 @@ def test_recursion_through_c_is_clamped_instead_of_crashing(kernel, unchanged):
         "%%guard --max-depth 1000000\ndef down(n):\n    return list(map(down, [n + 1]))\ndown(0)", timeout=60
     )
     assert result.ename == "RecursionError", str(result)
-    assert "lowered" in result.plain  # the one-line notice
+    # a short title, the reason under it, in the magic's own words
+    assert re.search(r"<b>recursion limit lowered to [\d,]+</b><br>you gave <code>--max-depth 1,000,000</code>, "
+                     r"but deeper recursion through C code", result.html), result.html
+    assert "max_depth" not in result.plain
 
 
 def test_output_flood_is_capped(kernel, unchanged):
     result = kernel.execute("%%guard --max-output 100K\nwhile True:\n    print('x' * 99)", timeout=30)
     assert result.ename == "GuardOutputLimit", str(result)
     assert 90_000 < len(result.stdout.encode()) <= 101 * 1024
+    # one line under the output, no source traceback
+    assert result.error_text.strip() == (
+        "GuardOutputLimit: the cell printed 100.0 KiB (1,024 lines), all its output cap allows, "
+        "and was stopped at line 3")
 
 
 def test_verbose_summary_and_history(kernel, unchanged):
     result = kernel.run("%%guard --max-mem 600M --timeout 10 -v\nb = np.ones(10**6)")
+    assert result.plain.startswith("kernel_guard: ran for ")
     assert "peak memory" in result.plain and "of the 600.0 MiB cap" in result.plain
-    assert "of 10 s" in result.plain
+    assert "timeout 10 s" in result.plain
     history = kernel.run("%guard history").plain
     assert "b = np.ones(10**6)" in history
     for outcome in ("GuardMemoryError", "GuardTimeout", "RecursionError", "refused"):

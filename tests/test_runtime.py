@@ -343,7 +343,7 @@ def test_huge_max_depth_is_clamped_so_recursion_through_c_never_crashes(kind):
     result = check(proc, result)
     assert result["error"] == "RecursionError" and result["hit"] == "recursion"
     assert 10_000 < result["inside"] < 10**6
-    assert result["notice"].startswith(f"max_depth 1,000,000 lowered to {result['inside']:,}: recursion through C code")
+    assert result["notice"].startswith(f"max_depth 1,000,000 lowered to {result['inside']:,}: deeper recursion through C code")
     assert result["stack_restored"]
 
 

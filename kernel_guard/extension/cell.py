@@ -4,13 +4,22 @@ last expression, IPython syntax inside, tracebacks that point at the cell as sho
 from __future__ import annotations
 
 import ast
+import linecache
+import os
+import sysconfig
 from types import CodeType, TracebackType
 
 from IPython.core.displayhook import DisplayHook
 
+from kernel_guard.errors import GuardMemoryError, GuardOutputLimit, GuardTimeout
+
 # A traceback longer than this many frames of the cell is shown as its first and last
 # few: IPython spends about a millisecond per frame formatting one (34 s at depth 30,000).
 _KEEP_FRAMES = 3
+# Where installed packages and the standard library live: frames there are not the user's.
+_LIBRARY_DIRS = tuple({os.path.join(path, "") for key, path in sysconfig.get_paths().items()
+                       if key in ("stdlib", "platstdlib", "purelib", "platlib")})
+_RED, _RESET = "\x1b[0;31m", "\x1b[0m"  # as IPython shows an exception's name
 
 
 class CompiledCell:
@@ -96,15 +105,55 @@ class _CellTraceback:
                       if frame.tb_frame.f_code.co_filename == self.filename), None)
         if start is None:  # the guard stopped it before the cell ran: its message says it all
             return self.shell.InteractiveTB.get_exception_only(type(exc), exc)
-        frames = frames[start:]
-        omitted = 0
-        if len(frames) > 4 * _KEEP_FRAMES:
+        # Frames of compiled code (numpy's Cython) would only say "Could not get source".
+        frames = [frame for frame in frames[start:] if _has_source(frame)]
+        if isinstance(exc, GuardOutputLimit):  # where it stopped is all there is to show
+            return [f"{_RED}GuardOutputLimit{_RESET}: {exc} at line {_last_line_in(frames, self.filename)}"]
+        below = []
+        if isinstance(exc, (GuardMemoryError, GuardTimeout)):  # the user's lines, not a library's insides
+            last = max((i for i, frame in enumerate(frames) if not _in_library(frame)), default=0)
+            frames, below = frames[:last + 1], frames[last + 1:]
+        tail = 1 + len(getattr(exc, "__notes__", ()))  # the exception's line, then its notes
+        if len(frames) > 4 * _KEEP_FRAMES:  # first and last frames, the marker where the cut is
             omitted = len(frames) - 2 * _KEEP_FRAMES
-            frames = frames[:_KEEP_FRAMES] + frames[-_KEEP_FRAMES:]
-        stb = self.shell.InteractiveTB.structured_traceback(type(exc), exc, _chain(frames), tb_offset=0)
-        if omitted:
-            stb.append(f"({omitted:,} frames in between not shown by kernel_guard)")
+            top = self._structured(frames[:_KEEP_FRAMES])[:-tail]
+            bottom = self._structured(frames[-_KEEP_FRAMES:])[-(_KEEP_FRAMES + tail):]
+            stb = [*top, _marker(f"{omitted:,} frames in between"), *bottom]
+        else:
+            stb = self._structured(frames)
+        if below:
+            stb.insert(len(stb) - tail, _marker(f"{_count(len(below))} inside {_libraries(below)}"))
         return stb
+
+    def _structured(self, frames: list[TracebackType]) -> list[str]:
+        exc = self.exc
+        return self.shell.InteractiveTB.structured_traceback(type(exc), exc, _chain(frames), tb_offset=0)
+
+
+def _marker(what: str) -> str:
+    return f"    [... {what} not shown by kernel_guard]\n"
+
+
+def _count(frames: int) -> str:
+    return f"{frames:,} frame{'s' * (frames != 1)}"
+
+
+def _has_source(tb: TracebackType) -> bool:
+    frame = tb.tb_frame
+    return bool(linecache.getlines(frame.f_code.co_filename, frame.f_globals))
+
+
+def _in_library(tb: TracebackType) -> bool:
+    return tb.tb_frame.f_code.co_filename.startswith(_LIBRARY_DIRS)
+
+
+def _libraries(frames: list[TracebackType]) -> str:
+    names = dict.fromkeys(str(frame.tb_frame.f_globals.get("__name__", "?")).partition(".")[0] for frame in frames)
+    return ", ".join(names)
+
+
+def _last_line_in(frames: list[TracebackType], filename: str) -> int:
+    return [frame.tb_lineno for frame in frames if frame.tb_frame.f_code.co_filename == filename][-1]
 
 
 def _frames(tb: TracebackType | None) -> list[TracebackType]:

@@ -22,6 +22,11 @@ class Problem:
     line: int
     text: str  # one sentence, `code` in backticks
     code: str | None = None  # KG code, None for a size estimate
+    brief: str | None = None  # its first half, for a one-line error; None: ``text`` is short enough
+
+    def short(self) -> str:
+        """``line 3: KG501 os._exit() ends the kernel process at once``, without backticks."""
+        return f"line {self.line}: {(self.brief or self.text).replace('`', '')}"
 
 
 @dataclass
@@ -29,7 +34,7 @@ class Budget:
     """How many bytes a new allocation of this cell may take, and why."""
 
     nbytes: int
-    why: str  # "under the 600.0 MiB cap (the kernel holds 95.0 MiB)"
+    why: str  # follows the size: "fit under the 600.0 MiB cap (...)", "are available to this kernel now"
 
 
 @dataclass
@@ -49,8 +54,8 @@ def make_budget(*, cap: int | None, cap_text: str | None, rss: int, available: i
     """The headroom under ``cap`` (a total-RSS cap, so what the kernel holds counts),
     never more than the memory the machine or container can still give."""
     if cap is not None and cap - rss <= available:
-        return Budget(max(0, cap - rss), f"under the {cap_text} cap (the kernel already holds {format_bytes(rss)})")
-    return Budget(available, "available to this kernel now")
+        return Budget(max(0, cap - rss), f"fit under the {cap_text} cap (the kernel already holds {format_bytes(rss)})")
+    return Budget(available, "are available to this kernel now")
 
 
 def check_cell(source: str, namespace, *, offset: int, budget: Callable[[], Budget], lint: bool,
@@ -62,7 +67,9 @@ def check_cell(source: str, namespace, *, offset: int, budget: Callable[[], Budg
     verdict = Verdict(budget)
     if lint:
         for finding in _lint(source, _imports(namespace)):
-            problem = Problem(finding.line + offset, f"{finding.code} {finding.message}", finding.code)
+            text = f"{finding.code} {finding.message}"
+            brief = text.split("; ", 1)[0] if "; " in text else None  # "...; do this instead"
+            problem = Problem(finding.line + offset, text, finding.code, brief)
             if finding.code.startswith(_REFUSING_FAMILY):
                 verdict.refusals.append(problem)
             else:
@@ -128,23 +135,23 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
         verdict.allocations.append((line, allocation))
         if allocation.total_nbytes > budget.nbytes:
             many = f"{allocation.count:,} arrays of " if allocation.count > 1 else ""
+            allocates = f"`{short(allocation.expr)}` allocates {many}{format_bytes(allocation.nbytes)}"
             verdict.refusals.append(Problem(line, (
-                f"`{short(allocation.expr)}` allocates {many}{format_bytes(allocation.nbytes)} "
-                f"({_describe(allocation)}), but only {format_bytes(budget.nbytes)} fit {budget.why}"
-            )))
+                f"{allocates} ({_describe(allocation)}), but only {format_bytes(budget.nbytes)} {budget.why}"
+            ), brief=f"{allocates}, more than the {format_bytes(budget.nbytes)} left"))
     if any(p.code is None for p in verdict.refusals):
         return
     kept = [(line, a) for line, a in verdict.allocations if a.kept]
     kept_nbytes = sum(a.total_nbytes for _, a in kept)
     if kept_nbytes > budget.nbytes:  # all alive once the cell has run: certain not to fit
+        together = f"the arrays this cell keeps take {format_bytes(kept_nbytes)} together"
         verdict.refusals.append(Problem(kept[0][0], (
-            f"the arrays this cell keeps take {format_bytes(kept_nbytes)} together, "
-            f"but only {format_bytes(budget.nbytes)} fit {budget.why}"
-        )))
+            f"{together}, but only {format_bytes(budget.nbytes)} {budget.why}"
+        ), brief=f"{together}, more than the {format_bytes(budget.nbytes)} left"))
     elif result.total_nbytes > budget.nbytes:
         verdict.warnings.append(Problem(verdict.allocations[0][0], (
             f"the arrays of this cell take {format_bytes(result.total_nbytes)} together, more than "
-            f"the {format_bytes(budget.nbytes)} that fit {budget.why}, if they are all alive at once"
+            f"the {format_bytes(budget.nbytes)} that {budget.why}, if they are all alive at once"
         )))
     for growth in result.growth:
         verdict.warnings.append(Problem(growth.line + offset, (

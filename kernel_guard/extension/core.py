@@ -4,6 +4,7 @@ of a cell. The magics (``magics.py``) are the thin user-facing layer on top."""
 from __future__ import annotations
 
 import ast
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -21,8 +22,11 @@ from kernel_guard.sizes import format_bytes
 _NOT_AUTO = ("%%guard", "%guard", "%load_ext", "%unload_ext", "%reload_ext")
 AUTO_FLAG = "--auto-cell"  # marks the %%guard line auto mode adds (hidden option)
 HISTORY_SIZE = 1000
+_DEPTH_NOTICE = re.compile(r"max_depth ([\d,]+) (lowered|raised) to ([\d,]+): (.+)", re.DOTALL)
 USABLE_TTL = 5.0  # seconds
 
+_LIMIT_NAMES = {"memory": "memory cap", "timeout": "timeout", "recursion": "recursion limit",
+                "output": "output cap"}
 _MEMORY_TIPS = [
     "a smaller shape, or a smaller dtype (`dtype=np.float32` takes half of float64)",
     "work in chunks, or keep the data on disk with `np.memmap`",
@@ -274,7 +278,7 @@ class KernelGuardExtension:
                 samples=list(report.samples or ()),
             ))
             if report.depth_notice:
-                Message(report.depth_notice, "warning").show()
+                _depth_notice(report.depth_notice).show()
             if options.verbose:
                 self._summary(report, limits, options).show()
 
@@ -321,23 +325,24 @@ class KernelGuardExtension:
         budget = verdict.budget
         message.lines.append(
             f"estimated total {format_bytes(verdict.total_nbytes)}; "
-            f"{format_bytes(budget.nbytes)} fit {budget.why}"
+            f"{format_bytes(budget.nbytes)} {budget.why}"
         )
         return message
 
     def _summary(self, report, limits: Resolved, options: Options) -> Message:
+        elapsed = format_seconds(report.elapsed)
+        hit = _LIMIT_NAMES.get(report.limit_hit)
+        title = f"stopped by its {hit} after {elapsed}" if hit else f"ran for {elapsed}"
         peak = format_bytes(report.peak_rss) if report.peak_rss else "?"
-        mem = f"peak memory {peak}" + (f" of the {describe_size(options.max_mem, limits.max_mem)} cap"
-                                       if limits.max_mem else " (no cap)")
-        elapsed = f"time {format_seconds(report.elapsed)}" + (f" of {limits.timeout:g} s" if limits.timeout else "")
-        parts = [mem, elapsed]
+        lines = [f"peak memory {peak}" + (f" of the {describe_size(options.max_mem, limits.max_mem)} cap"
+                                          if limits.max_mem else " (no memory cap)")]
+        other = [f"timeout {limits.timeout:g} s" if limits.timeout else "no timeout"]
         if limits.max_depth:
-            parts.append(f"recursion limit {limits.max_depth:,}")
+            other.append(f"recursion limit {limits.max_depth:,}")
         if limits.max_output:
-            parts.append(f"output cap {format_bytes(limits.max_output)}")
-        if report.limit_hit:
-            parts.append(f"stopped by {report.limit_hit}")
-        return Message("; ".join(parts), "info")
+            other.append(f"output cap {format_bytes(limits.max_output)}")
+        lines.append(", ".join(other))
+        return Message(title, "info", lines)
 
 
 def _refuse(verdict: checks.Verdict) -> GuardRefused:
@@ -350,14 +355,25 @@ def _refuse(verdict: checks.Verdict) -> GuardRefused:
         tips.append("remove the call that ends the kernel process")
     tips.append("`%%guard --force ...` runs it anyway, still under its limits")
     Message("this cell was not run", "error", [f"line {p.line}: {p.text}" for p in problems], tips=tips).show()
-    first = problems[0]
-    summary = f"line {first.line}: {first.text.replace('`', '')}"
-    if len(problems) > 1:
-        summary += f" (and {len(problems) - 1} more)"
-    error = GuardRefused(summary)
+    first, others = problems[0], len(problems) - 1
+    # The message has the whole first reason (for logs, nbclient, papermill); the line
+    # shown under the box is short: the box says it all.
+    error = GuardRefused(f"line {first.line}: {first.text.replace('`', '')}"
+                         + (f" (and {others} more)" if others else ""))
+    shown = f"cell not run: {first.short()} ({f'and {others} more; ' if others else ''}details above)"
     # IPython shows the result of _render_traceback_ instead of a traceback.
-    error._render_traceback_ = lambda: [f"\x1b[0;31mGuardRefused\x1b[0m: {summary}"]
+    error._render_traceback_ = lambda: [f"\x1b[0;31mGuardRefused\x1b[0m: {shown}"]
     return error
+
+
+def _depth_notice(notice: str) -> Message:
+    """The runtime's one-line notice (``max_depth 100,000 lowered to 32,256: why``)
+    as a short title and the reason under it, in the magic's own words."""
+    match = _DEPTH_NOTICE.match(notice)
+    if match is None:
+        return Message("recursion limit changed", "warning", [notice])
+    requested, verb, limit, why = match.groups()
+    return Message(f"recursion limit {verb} to {limit}", "warning", [f"you gave `--max-depth {requested}`, but {why}"])
 
 
 def _journal_limits(limits: Resolved) -> dict:

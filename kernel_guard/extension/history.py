@@ -11,6 +11,7 @@ from kernel_guard.extension.render import Message, format_seconds
 from kernel_guard.sizes import format_bytes
 
 _SPARKS = "▁▂▃▄▅▆▇█"
+_LOW = "·"  # a whole sparkline under the first eighth of the cap
 PLOTTED = 10  # the last cells drawn: one colour each, a legend still readable
 _SIZE = (7.0, 3.2)  # inches
 _DPI = 100
@@ -40,13 +41,19 @@ def show_history(entries: list) -> None:
 
 
 def sparkline(samples, top: int | None, width: int = 24) -> str:
-    """Resident memory over time as block characters, scaled to ``top`` (the cap)."""
+    """Resident memory over time as block characters, scaled to ``top`` (the cap).
+
+    A cell that stays in the lowest eighth of its cap is drawn with dots: a row of
+    the lowest block reads as an underline, not as memory."""
     values = [rss for _, rss in samples]
     if not values or not top:
         return ""
     step = max(1, -(-len(values) // width))
-    values = [max(values[i:i + step]) for i in range(0, len(values), step)]
-    return "".join(_SPARKS[min(len(_SPARKS) - 1, int(v / top * len(_SPARKS)))] for v in values)
+    levels = [min(len(_SPARKS) - 1, int(max(values[i:i + step]) / top * len(_SPARKS)))
+              for i in range(0, len(values), step)]
+    if not any(levels):
+        return _LOW * len(levels)
+    return "".join(_SPARKS[level] for level in levels)
 
 
 def plot_png(entries: list) -> bytes | None:

@@ -150,7 +150,7 @@ class GuardMagics(Magics):
             return
         raw = self.shell.history_manager.input_hist_raw
         cells = [(number, raw[number]) for number in range(1, len(raw) - 1)]  # not this cell
-        fresh = checks.Budget(limits.max_mem or extension.usable_memory(), "in a fresh kernel")
+        fresh = checks.Budget(limits.max_mem or extension.usable_memory(), "fit in a fresh kernel")
         found = checks.check_session(cells, budget=fresh)
         lines = [f"In [{number}] line {p.line}: {p.text}" for number, verdict in found
                  for p in sorted(verdict.refusals + verdict.warnings, key=lambda p: p.line)]

@@ -70,8 +70,8 @@ class DepthLimit:
         limit = min(requested, safe)
         if limit < requested:
             self.notice = (
-                f"max_depth {requested:,} lowered to {limit:,}: recursion through C code "
-                f"(map, sorted, __repr__, ...) any deeper would overflow the "
+                f"max_depth {requested:,} lowered to {limit:,}: deeper recursion through C code "
+                f"(map, sorted, __repr__, ...) would overflow the "
                 f"{format_bytes(_stack_size())} C stack and end the process"
             )
         depth = _frame_depth()
