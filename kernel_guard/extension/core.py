@@ -263,8 +263,7 @@ class KernelGuardExtension:
         outcome = "ok"
         self._running = True
         try:
-            with guard:
-                cell.run()
+            _run_guarded(guard, cell)
         except BaseException as exc:
             outcome = type(exc).__name__
             cell.show_like_a_cell(exc)
@@ -378,6 +377,26 @@ def _depth_notice(notice: str) -> Message:
 
 def _journal_limits(limits: Resolved) -> dict:
     return {k: v for k, v in vars(limits).items() if v is not None}
+
+
+def _run_guarded(guard, cell) -> None:
+    """``with guard: cell.run()``, alone in a tiny function: keep it so.
+
+    While the memory cap is armed, a ``MemoryError`` that unwinds into a frame whose
+    handler keeps the position of the raising instruction (a ``with`` block, an
+    ``except`` or ``finally`` body: "lasti" in ``dis``'s exception table) makes
+    CPython 3.11, 3.12 and 3.13 push that position as an int object,
+    ``PyLong_FromLong(_PyInterpreterFrame_LASTI(frame))``: the index, in 2-byte code
+    units, of the instruction running in that frame (here the call of ``cell.run``;
+    3.11-3.12 point at its last inline cache entry). Ints up to 256 are preallocated;
+    a larger one needs memory the cap has just refused, its failure unwinds to the
+    same handler and CPython loops there forever holding the GIL (gh-132508, fixed
+    in 3.14 with tagged ints). Here the call ends well below code unit 256 (byte
+    512), so the ``with`` always reaches ``Guard.__exit__``, which frees the cap
+    first. tests/test_extension_unwind.py checks the offsets.
+    """
+    with guard:
+        cell.run()
 
 
 def _first_line(source: str) -> str:
