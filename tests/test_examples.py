@@ -47,7 +47,7 @@ ERRORS = {
     "01_huge_allocation.ipynb": [
         ("GuardRefused", "`np.random.rand(100000, 100000)` allocates 74.5 GiB"),
         ("GuardRefused", "`np.random.rand(n, n)` allocates 6.7 GiB"),
-        ("GuardMemoryError", "would take the kernel from"),
+        ("GuardMemoryError", "500.0 MiB"),
     ],
     "02_printing_loop.ipynb": [
         ("GuardOutputLimit", "GuardOutputLimit: the cell printed 10.0 KiB ("),
