@@ -22,7 +22,10 @@ from kernel_guard.sizes import format_bytes
 _NOT_AUTO = ("%%guard", "%guard", "%load_ext", "%unload_ext", "%reload_ext")
 AUTO_FLAG = "--auto-cell"  # marks the %%guard line auto mode adds (hidden option)
 HISTORY_SIZE = 1000
-_DEPTH_NOTICE = re.compile(r"max_depth ([\d,]+) (lowered|raised) to ([\d,]+): (.+)", re.DOTALL)
+# The runtime's notice: "max_depth 100,000 lowered to 32,256: why", or for a limit set
+# in an earlier cell "the recursion limit in force, 100,000, lowered to 32,256 for the cell: why".
+_DEPTH_NOTICE = re.compile(r"(max_depth|the recursion limit in force,) ([\d,]*\d),? (lowered|raised) to ([\d,]*\d)"
+                           r"( for the cell)?: (.+)", re.DOTALL)
 USABLE_TTL = 5.0  # seconds
 
 _LIMIT_NAMES = {"memory": "memory cap", "timeout": "timeout", "recursion": "recursion limit",
@@ -366,13 +369,16 @@ def _refuse(verdict: checks.Verdict) -> GuardRefused:
 
 
 def _depth_notice(notice: str) -> Message:
-    """The runtime's one-line notice (``max_depth 100,000 lowered to 32,256: why``)
-    as a short title and the reason under it, in the magic's own words."""
+    """The runtime's one-line notice as a short title, and the reason under it in the
+    magic's own words (``--max-depth``, not the runtime's ``max_depth``)."""
     match = _DEPTH_NOTICE.match(notice)
     if match is None:
         return Message("recursion limit changed", "warning", [notice])
-    requested, verb, limit, why = match.groups()
-    return Message(f"recursion limit {verb} to {limit}", "warning", [f"you gave `--max-depth {requested}`, but {why}"])
+    source, requested, verb, limit, for_cell, why = match.groups()
+    given = (f"you gave `--max-depth {requested}`" if source == "max_depth"
+             else f"the recursion limit set before this cell is {requested}")
+    return Message(f"recursion limit {verb} to {limit}{' for this cell' if for_cell else ''}", "warning",
+                   [f"{given}, but {why}"])
 
 
 def _journal_limits(limits: Resolved) -> dict:
