@@ -50,8 +50,8 @@ def test_huge_literal_allocation_is_refused_before_running(kernel, unchanged):
     assert result.ename == "GuardRefused"
     assert result.evalue.startswith("line 3: np.ones((20000, 20000)) allocates 3.0 GiB (float64, shape 20,000 × 20,000), "
                                     "but only ")  # the whole reason, for logs
-    assert re.fullmatch(r"GuardRefused: cell not run: line 3: np\.ones\(\(20000, 20000\)\) allocates 3\.0 GiB, "
-                        r"more than the [\d.]+ MiB left \(details above\)", result.error_text.strip()), result.error_text
+    assert re.fullmatch(r"GuardRefused: cell not run: line 3 allocates 3\.0 GiB, only [\d.]+ MiB left \(details above\)",
+                        result.error_text.strip()), result.error_text
     assert "not run" in result.plain and "np.memmap" in result.plain and "--force" in result.plain
     assert "<code>np.ones((20000, 20000))</code>" in result.html
     assert kernel.eval("'ran' in globals() or 'a' in globals()") is False
@@ -125,8 +125,7 @@ def test_timeout_swallowed_by_a_bare_except_says_so(kernel, unchanged):
     assert result.ename == "GuardTimeout", str(result)
     # the traceback points at the loop, where it was raised again: the message says why
     assert "----> 2 while True:" in result.error_text
-    assert result.evalue == ("the cell ran longer than its 1 s timeout (raised again at the next pass of the loop: "
-                             "an `except` in the cell had swallowed it)")
+    assert result.evalue == "the cell ran longer than its 1 s timeout (raised again here: an except clause had swallowed it)"
 
 
 def test_a_timeout_never_fires_after_its_cell(kernel, unchanged):

@@ -22,11 +22,11 @@ class Problem:
     line: int
     text: str  # one sentence, `code` in backticks
     code: str | None = None  # KG code, None for a size estimate
-    brief: str | None = None  # its first half, for a one-line error; None: ``text`` is short enough
+    brief: str | None = None  # with its line, short enough for a one-line error; None: ``text`` is
 
     def short(self) -> str:
         """``line 3: KG501 os._exit() ends the kernel process at once``, without backticks."""
-        return f"line {self.line}: {(self.brief or self.text).replace('`', '')}"
+        return (self.brief or f"line {self.line}: {self.text}").replace("`", "")
 
 
 @dataclass
@@ -67,9 +67,9 @@ def check_cell(source: str, namespace, *, offset: int, budget: Callable[[], Budg
     verdict = Verdict(budget)
     if lint:
         for finding in _lint(source, _imports(namespace)):
-            text = f"{finding.code} {finding.message}"
-            brief = text.split("; ", 1)[0] if "; " in text else None  # "...; do this instead"
-            problem = Problem(finding.line + offset, text, finding.code, brief)
+            line, text = finding.line + offset, f"{finding.code} {finding.message}"
+            brief = f"line {line}: {text.split('; ', 1)[0]}" if "; " in text else None  # "...; do this instead"
+            problem = Problem(line, text, finding.code, brief)
             if finding.code.startswith(_REFUSING_FAMILY):
                 verdict.refusals.append(problem)
             else:
@@ -134,11 +134,12 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
         line = allocation.line + offset
         verdict.allocations.append((line, allocation))
         if allocation.total_nbytes > budget.nbytes:
-            many = f"{allocation.count:,} arrays of " if allocation.count > 1 else ""
-            allocates = f"`{short(allocation.expr)}` allocates {many}{format_bytes(allocation.nbytes)}"
+            allocates = (f"allocates {allocation.count:,} arrays of " if allocation.count > 1 else "allocates "
+                         ) + format_bytes(allocation.nbytes)
             verdict.refusals.append(Problem(line, (
-                f"{allocates} ({_describe(allocation)}), but only {format_bytes(budget.nbytes)} {budget.why}"
-            ), brief=f"{allocates}, more than the {format_bytes(budget.nbytes)} left"))
+                f"`{short(allocation.expr)}` {allocates} ({_describe(allocation)}), "
+                f"but only {format_bytes(budget.nbytes)} {budget.why}"
+            ), brief=f"line {line} {allocates}, only {format_bytes(budget.nbytes)} left"))
     if any(p.code is None for p in verdict.refusals):
         return
     kept = [(line, a) for line, a in verdict.allocations if a.kept]
@@ -147,7 +148,7 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
         together = f"the arrays this cell keeps take {format_bytes(kept_nbytes)} together"
         verdict.refusals.append(Problem(kept[0][0], (
             f"{together}, but only {format_bytes(budget.nbytes)} {budget.why}"
-        ), brief=f"{together}, more than the {format_bytes(budget.nbytes)} left"))
+        ), brief=f"line {kept[0][0]}: {together}, only {format_bytes(budget.nbytes)} left"))
     elif result.total_nbytes > budget.nbytes:
         verdict.warnings.append(Problem(verdict.allocations[0][0], (
             f"the arrays of this cell take {format_bytes(result.total_nbytes)} together, more than "
