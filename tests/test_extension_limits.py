@@ -125,7 +125,7 @@ def test_timeout_swallowed_by_a_bare_except_says_so(kernel, unchanged):
     assert result.ename == "GuardTimeout", str(result)
     # the traceback points at the loop, where it was raised again: the message says why
     assert "----> 2 while True:" in result.error_text
-    assert result.evalue == "the cell ran longer than its 1 s timeout (raised again here: an except clause had swallowed it)"
+    assert result.evalue == "the cell ran longer than its 1 s timeout (raised again here: an except swallowed it)"
 
 
 def test_a_timeout_never_fires_after_its_cell(kernel, unchanged):

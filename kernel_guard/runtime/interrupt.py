@@ -42,7 +42,7 @@ else:
 RESEND = 0.25
 # Added to the message of a GuardTimeout raised again at a loop's back-edge: the
 # traceback points at the loop, not at the handler that kept the first one.
-SWALLOWED = " (raised again here: an except clause had swallowed it)"
+SWALLOWED = " (raised again here: an except swallowed it)"
 
 _HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _JUMPS = frozenset(getattr(dis, "hasjump", dis.hasjrel + dis.hasjabs))
