@@ -82,7 +82,7 @@ def test_status_on_off(kernel):
     load(kernel)
     kernel.run("%guard off")
     status = kernel.run("%guard").plain
-    assert "auto mode off" in status
+    assert status.startswith("kernel_guard: auto mode off\n  `%guard on [OPTIONS]` guards every cell\n"), status
     assert "--max-mem 90% (" in status  # the configured default, resolved
     assert "it can get" in status and "available now" in status
     on = kernel.run("%guard on --timeout 2 --max-output 1M").plain
@@ -123,7 +123,8 @@ def test_configuration_through_traitlets():
     )
     with Kernel("extcfg", ipython_config=config) as k:
         status = k.run("%guard").plain
-        assert "auto mode on: every cell runs as `%%guard --max-mem 4G --timeout 30 --max-output 2M`" in status
+        assert status.startswith("kernel_guard: auto mode on\n  every cell runs as "
+                                 "`%%guard --max-mem 4G --timeout 30 --max-output 2M`\n"), status
         assert "--max-mem 4.0 GiB" in status and "--timeout 30 s" in status
         # %config reaches the loaded extension, as for any IPython configurable
         k.run("%config KernelGuard.max_depth = 500")

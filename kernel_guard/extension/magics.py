@@ -118,11 +118,8 @@ class GuardMagics(Magics):
             stopped = sum(entry.outcome != "ok" for entry in extension.history)
             lines.append(f"guarded cells so far: {len(extension.history)}, {stopped} refused or stopped "
                          "(`%guard history`)")
-        if auto:
-            title = f"auto mode on: {_as_magic(options)}"
-        else:
-            title = "auto mode off (`%guard on [OPTIONS]` guards every cell)"
-        Message(title, "info", lines).show()
+        lines.insert(0, _as_magic(options) if auto else "`%guard on [OPTIONS]` guards every cell")
+        Message(f"auto mode {'on' if auto else 'off'}", "info", lines).show()
 
     def _on(self, rest: str) -> None:
         args = self.guard_cell.parser.parse_argstring(rest)
@@ -131,8 +128,8 @@ class GuardMagics(Magics):
         extension = self.extension
         extension.auto = extension.config.defaults().merged(args)
         extension.resolve(extension.auto)  # a percentage needs the memory: fail here, not in every cell
-        Message(f"auto mode on: {_as_magic(extension.auto)}", "info",
-                ["`%guard off` stops it; a cell's own `%%guard` options override these"]).show()
+        Message("auto mode on", "info", [_as_magic(extension.auto),
+                                         "`%guard off` stops it; a cell's own `%%guard` options override these"]).show()
 
     def _off(self, rest: str) -> None:
         self._no_arguments("off", rest)

@@ -99,10 +99,10 @@ def _aligns(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
     cell = "padding:1px 8px;text-align:{align}"
-    out = ['<table style="border-collapse:collapse;margin:4px 0"><tr>']
-    out += [f'<th style="{cell.format(align="left")}">{html.escape(h)}</th>' for h in header]
+    aligns = _aligns(header, rows)  # a header sits over its column's numbers
+    out = ['<table style="border-collapse:collapse;margin:4px 0;font-size:inherit"><tr>']
+    out += [f'<th style="{cell.format(align=align)}">{html.escape(h)}</th>' for align, h in zip(aligns, header)]
     out.append("</tr>")
-    aligns = _aligns(header, rows)
     for row in rows:
         out.append("<tr>")
         for align, value in zip(aligns, row):
