@@ -105,9 +105,9 @@ def test_safe_max_depth_follows_the_stack_limit():
 
 def test_samples_stay_bounded_and_ordered():
     from kernel_guard.runtime.interrupt import Interrupter
-    from kernel_guard.runtime.watchdog import Watchdog
+    from kernel_guard.runtime.watchdog import Watch
 
-    dog = Watchdog(Interrupter(None), cap=None, timeout=None, on_sample=None)
+    dog = Watch(Interrupter(None), cap=None, timeout=None, on_sample=None)
     for i in range(50_000):
         dog.record(dog.start_time + i * 0.02, i)
     times = [t for t, _ in dog.samples]

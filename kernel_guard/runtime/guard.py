@@ -13,9 +13,15 @@ from . import interrupt, memcap
 from .interrupt import Interrupter, is_guard_code
 from .limits import Limits, RunReport
 from .output import OutputCap
-from .recursion import DepthLimit
+from .recursion import DepthLimit, safe_max_depth
 from .rss import rss_and_anon
-from .watchdog import Watchdog
+from .watchdog import Watch, Watchdog, kept
+
+# Limits a platform cannot fully enforce, as said in RunReport.notices.
+NO_SIGNALS = ("timeout: this platform has no POSIX signals, so a cell waiting in a blocking call "
+              "(time.sleep, I/O, a long C call) is stopped only when the call returns")
+NO_RLIMIT = ("max_mem: this platform has no RLIMIT_DATA that counts mmap, so memory is checked every "
+             "10-50 ms and one large allocation can pass the cap before the cell is stopped")
 
 _running: Guard | None = None
 
@@ -35,7 +41,12 @@ class Guard:
     every rlimit, signal handler, trace function, recursion limit and stream is
     back to what it was, and :attr:`report` holds a :class:`RunReport`; it is set
     even when entering failed. Guards do not nest: entering one while another runs
-    raises ``RuntimeError``.
+    raises ``RuntimeError``, as does a ``timeout`` or ``max_mem`` off the main thread.
+
+    Without ``max_depth``, a recursion limit set higher than the C stack holds
+    (``sys.setrecursionlimit(100_000)`` in an earlier cell) is lowered for the
+    block, with a notice. Limits the platform cannot fully enforce are named in
+    ``report.notices``.
     """
 
     def __init__(self, limits: Limits, *, on_sample: Callable[[int], None] | None = None):
@@ -43,11 +54,14 @@ class Guard:
         self.on_sample = on_sample
         self.report: RunReport | None = None
         self.depth_notice: str | None = None
+        self.notices: list[str] = []
         self._reset()
 
     def _reset(self) -> None:
         self._interrupter: Interrupter | None = None
+        self._watch: Watch | None = None
         self._watchdog: Watchdog | None = None
+        self._own_watchdog: Watchdog | None = None  # started for this block alone
         self._depth: DepthLimit | None = None
         self._output: OutputCap | None = None
         self._rlimit: tuple[int, int] | None = None
@@ -62,16 +76,17 @@ class Guard:
                 "kernel_guard: a Guard is already running in this process; guarded blocks cannot be nested"
             )
         limits = self.limits
-        if (limits.timeout is not None or limits.max_mem is not None) and (
-            interrupt.SIGNAL is None or threading.current_thread() is not threading.main_thread()
-        ):
-            raise RuntimeError(
-                "kernel_guard: timeout and max_mem need signals, which only the main thread "
-                "of a POSIX process receives"
-            )
-        _running = self
         self.report = None
         self.depth_notice = None
+        self.notices = []
+        if (limits.timeout is not None or limits.max_mem is not None) and (
+            threading.current_thread() is not threading.main_thread()
+        ):
+            self.report = RunReport(peak_rss=rss_and_anon()[0], elapsed=0.0)
+            raise RuntimeError(
+                "kernel_guard: timeout and max_mem need signals, which only the main thread receives"
+            )
+        _running = self
         try:
             self._arm(_caller_frame())
         except BaseException as error:
@@ -82,6 +97,7 @@ class Guard:
                 self.report = RunReport(
                     peak_rss=rss_and_anon()[0], elapsed=0.0,
                     limit_hit="memory" if isinstance(error, GuardMemoryError) else None,
+                    depth_notice=self.depth_notice, notices=self.notices,
                 )
                 self._reset()
             raise
@@ -97,24 +113,37 @@ class Guard:
                     f"the kernel already uses {format_bytes(used)}, over the {format_bytes(limits.max_mem)} "
                     "memory cap: free some memory (del large objects) or raise the cap"
                 )
+        if limits.timeout is not None and interrupt.SIGNAL is None:
+            self.notices.append(NO_SIGNALS)
+        if limits.max_mem is not None and not memcap.ENABLED:
+            self.notices.append(NO_RLIMIT)
         interrupter = self._interrupter = Interrupter(boundary)
-        self._watchdog = Watchdog(interrupter, cap=limits.max_mem, timeout=limits.timeout,
-                                  on_sample=self.on_sample)
-        self._watchdog.start()  # its thread exists before the rlimit
+        watch = self._watch = Watch(interrupter, cap=limits.max_mem, timeout=limits.timeout,
+                                    on_sample=self.on_sample)
+        watchdog = self._watchdog = kept()
+        if watchdog is None:
+            watchdog = self._watchdog = self._own_watchdog = Watchdog()
+            watchdog.start()  # its thread exists before the rlimit
         if limits.timeout is not None or limits.max_mem is not None:
             interrupter.install()
         if limits.max_depth is not None:
             self._depth = DepthLimit(limits.max_depth)
+        elif sys.getrecursionlimit() > safe_max_depth():  # set in an earlier cell
+            self._depth = DepthLimit(sys.getrecursionlimit(), given=False)
+        if self._depth is not None:
             self._depth.apply()
             self.depth_notice = self._depth.notice
         if limits.max_output is not None:
             self._output = OutputCap(limits.max_output)
             self._output.apply()
         if limits.max_mem is not None:  # last: nothing of ours allocates after it
-            self._rlimit = memcap.arm(limits.max_mem, rss_and_anon()[1])
-            self._rlimit_armed = self._rlimit is not None
+            armed = memcap.arm(limits.max_mem, rss_and_anon()[1])
+            if armed is not None:
+                self._rlimit, watch.trip = armed
+            self._rlimit_armed = armed is not None
         interrupter.armed = True
-        self._watchdog.begin()
+        watch.begin()
+        watchdog.watch(watch)
 
     # -- leaving ----------------------------------------------------------------------
 
@@ -124,18 +153,18 @@ class Guard:
         self._rlimit = None
         interrupter = self._interrupter
         interrupter.armed = False
-        watchdog = self._watchdog
-        elapsed = time.monotonic() - watchdog.start_time
+        watch = self._watch
+        elapsed = time.monotonic() - watch.start_time
         try:
             self._restore()
         finally:
             _running = None
             now = time.monotonic()
-            watchdog.record(now, rss_and_anon()[0])
+            watch.record(now, rss_and_anon()[0])
             error = self._translate(exc) if exc is not None else self._undelivered()
             self.report = RunReport(
-                peak_rss=watchdog.peak, elapsed=elapsed, limit_hit=self._limit_hit(error or exc),
-                samples=watchdog.samples, depth_notice=self.depth_notice,
+                peak_rss=watch.peak, elapsed=elapsed, limit_hit=self._limit_hit(error or exc),
+                samples=watch.samples, depth_notice=self.depth_notice, notices=self.notices,
             )
             self._reset()
         if error is not None:
@@ -147,7 +176,8 @@ class Guard:
         step runs even if another fails (a KeyboardInterrupt can land anywhere)."""
         steps = (
             lambda: memcap.restore(self._rlimit),
-            self._watchdog and self._watchdog.stop,
+            self._watchdog and self._watchdog.unwatch,
+            self._own_watchdog and self._own_watchdog.stop,
             self._interrupter and self._interrupter.uninstall,
             self._output and self._output.restore,
             self._depth and self._depth.restore,
@@ -165,7 +195,7 @@ class Guard:
     def _translate(self, exc: BaseException) -> GuardMemoryError | None:
         """The exception to raise instead of ``exc``, if any; trims guard frames from
         the end of the traceback of the guard's own exceptions."""
-        if isinstance(exc, (GuardTimeout, GuardMemoryError, GuardOutputLimit)):
+        if isinstance(exc, (GuardTimeout, MemoryError, GuardOutputLimit, KeyboardInterrupt)):
             _trim_guard_frames(exc.__traceback__)
         if isinstance(exc, MemoryError) and not isinstance(exc, GuardMemoryError) and self._rlimit_armed:
             return GuardMemoryError(_over_the_cap(exc, self.limits.max_mem, rss_and_anon()[1]))

@@ -7,9 +7,19 @@ alone (``pthread_kill``). A signal is the only way into ``time.sleep``,
 between two bytecodes of the cell's thread, so a long call into C code (one big
 numpy operation, ``sum(range(10**10))``) cannot be interrupted before it returns.
 
+Without POSIX signals (Windows) the handler goes on ``SIGINT`` instead, in
+front of the one there, and is triggered by ``_thread.interrupt_main``: Python
+code is interrupted as with a signal, a blocking call only when it returns. A
+real interrupt (Ctrl-C, the notebook's stop button) still reaches the handler
+that was there before, unless it arrives at the instant the watchdog sends one.
+
 The handler only raises while the cell runs (``armed``) and not while guard code
 is on the stack: an exception delivered after the cell ended lands in the event
 loop of ipykernel and ends the kernel.
+
+When the cell's mapped memory enters the rlimit's reserve (``memcap``), the
+handler raises a plain ``MemoryError``, as the rlimit would a little later, and
+the Guard reports it the same way.
 
 ``GuardTimeout`` derives from ``BaseException``, so ``except Exception`` cannot keep
 it; a bare ``except:`` or ``except BaseException`` can. Against those, the handler
@@ -24,6 +34,7 @@ so the exception re-arms the trace when a bare ``except:`` lets it go
 
 from __future__ import annotations
 
+import _thread
 import dis
 import functools
 import os
@@ -102,8 +113,11 @@ class Interrupter:
         self.armed = False
         self.timeout_message: str | None = None  # set for good once the deadline passed
         self.memory_message: str | None = None  # set while over the cap, until raised
+        self.reserve = False  # set while the mapped memory is in the rlimit's reserve
         self.raised: set[str] = set()  # "timeout", "memory": what reached the cell
         self.missed = False  # the last signal found guard code running; send again soon
+        self.signum = SIGNAL if SIGNAL is not None else signal.SIGINT
+        self._sent = False  # on SIGINT: an interrupt_main of ours is on its way
         self._previous_handler = None
         self._trace_before = None
         self._traced: dict[int, tuple] = {}  # id(frame) -> (frame, f_trace, lines, opcodes) before
@@ -112,13 +126,13 @@ class Interrupter:
 
     def install(self) -> None:
         global _current
-        previous = signal.getsignal(SIGNAL)
+        previous = signal.getsignal(self.signum)
         if previous is None:
             raise RuntimeError(
-                f"kernel_guard: signal {SIGNAL} has a handler installed outside Python; "
+                f"kernel_guard: signal {self.signum} has a handler installed outside Python; "
                 "timeout and max_mem need it"
             )
-        signal.signal(SIGNAL, self._on_signal)
+        signal.signal(self.signum, self._on_signal)
         self._previous_handler = previous
         self._trace_before = sys.gettrace()
         _current = self
@@ -130,7 +144,7 @@ class Interrupter:
         _current = None
         self.armed = False
         if self._previous_handler is not None:
-            signal.signal(SIGNAL, self._previous_handler)
+            signal.signal(self.signum, self._previous_handler)
             self._previous_handler = None
         if self._traced:
             sys.settrace(self._trace_before)
@@ -141,17 +155,28 @@ class Interrupter:
     # -- called from the watchdog thread ---------------------------------------
 
     def deliver(self, reason: str, message: str) -> None:
+        """``reason``: "timeout", "memory" (over the cap) or "reserve"."""
         if reason == "timeout":
             self.timeout_message = message
-        else:
+        elif reason == "memory":
             self.memory_message = message
+        else:
+            self.reserve = True
         self.missed = False
-        signal.pthread_kill(self.ident, SIGNAL)
+        if self.signum == SIGNAL:
+            signal.pthread_kill(self.ident, SIGNAL)
+        else:
+            self._sent = True
+            _thread.interrupt_main(self.signum)
 
     # -- on the cell's thread ----------------------------------------------------
 
     def _on_signal(self, signum, frame) -> None:
-        if not self.armed or (self.timeout_message is None and self.memory_message is None):
+        if signum != SIGNAL:  # SIGINT, shared with the user's interrupts
+            ours, self._sent = self._sent, False
+            if not ours:
+                return self._pass_on(signum, frame)
+        if not self.armed or (self.timeout_message is None and self.memory_message is None and not self.reserve):
             return
         if not self._in_cell(frame):
             self.missed = True
@@ -160,9 +185,21 @@ class Interrupter:
             self.raised.add("timeout")
             self.arm_escape(frame)
             raise _Timeout(self.timeout_message)
-        message, self.memory_message = self.memory_message, None
         self.raised.add("memory")
+        if self.memory_message is None:  # the reserve
+            self.reserve = False
+            raise MemoryError
+        message, self.memory_message = self.memory_message, None
         raise GuardMemoryError(message)
+
+    def _pass_on(self, signum, frame) -> None:
+        """A real SIGINT: what the handler installed before would have done."""
+        previous = self._previous_handler
+        if callable(previous):
+            return previous(signum, frame)
+        if previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
+        return None
 
     def _in_cell(self, frame) -> bool:
         """False while guard code runs (entering, leaving, a counted ``print``)."""

@@ -46,8 +46,9 @@ class RunReport:
     included). ``limit_hit``: ``"memory"``, ``"timeout"``, ``"recursion"``,
     ``"output"`` or ``None``. ``samples``: ``(seconds since the start, resident
     bytes)`` from the watchdog, at most :data:`MAX_SAMPLES` (thinned evenly on long
-    cells). ``depth_notice``: the one-line notice when ``max_depth`` was changed to
-    a value the stack holds.
+    cells). ``depth_notice``: the one-line notice when ``max_depth`` (or the
+    recursion limit in force) was changed to a value the stack holds. ``notices``:
+    one line for each limit this platform could not fully enforce.
     """
 
     peak_rss: int
@@ -55,6 +56,7 @@ class RunReport:
     limit_hit: str | None = None
     samples: list[tuple[float, int]] = field(default_factory=list)
     depth_notice: str | None = None
+    notices: list[str] = field(default_factory=list)
 
 
 MAX_SAMPLES = 2000

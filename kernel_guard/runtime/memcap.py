@@ -10,13 +10,22 @@ also charges every thread's 64 MiB malloc arena.
 Only the soft limit is changed: a lowered hard limit could never be raised back.
 Linux only: macOS does not count ``mmap`` in ``RLIMIT_DATA``, so there the
 watchdog alone enforces the cap.
+
+The rlimit sits :data:`RESERVE` above the point where the watchdog stops a cell
+whose mapped memory grows (``trip``). A cell that fills the last bytes under the
+rlimit with small objects leaves CPython no memory to unwind the MemoryError:
+with a ``with`` block or an ``except``/``finally`` body far enough into a frame,
+CPython 3.11-3.13 then loops forever (see ``_run_guarded`` in
+``kernel_guard/extension/core.py``). Stopped by the watchdog's signal at
+``trip``, the cell unwinds with the reserve still free; the rlimit itself stops
+single large mappings, whose failure leaves the reserve free as well.
 """
 
 from __future__ import annotations
 
 import sys
 
-from .rss import vm_data
+from .rss import sample, vm_data
 
 try:
     import resource
@@ -27,6 +36,8 @@ except ImportError:  # Windows
 # memory the watchdog sees grow without new mappings (pages of earlier mappings
 # being touched) and for raising the error.
 MARGIN = 128 * 1024 * 1024
+# Memory kept mappable above ``trip`` (taken from the margin) for unwinding.
+RESERVE = 32 * 1024 * 1024
 ENABLED = resource is not None and sys.platform.startswith("linux")
 _blas_warm = False
 
@@ -38,26 +49,36 @@ def headroom(cap: int, used: int) -> int:
     return max(room - MARGIN, room // 2)
 
 
-def arm(cap: int, used: int) -> tuple[int, int] | None:
-    """Lower the soft ``RLIMIT_DATA`` so that at most the headroom can be mapped.
+def reserve(cap: int, used: int) -> int:
+    """How far above the headroom the rlimit goes: :data:`RESERVE`, or less so
+    that at least half of the margin stays below the cap."""
+    return min(RESERVE, (cap - used - headroom(cap, used)) // 2)
 
-    Returns the limits to give back to :func:`restore`, or ``None`` when nothing
-    was changed (not Linux, or the current limit is already tighter).
+
+def arm(cap: int, used: int) -> tuple[tuple[int, int], int] | None:
+    """Lower the soft ``RLIMIT_DATA`` so that at most the headroom and the reserve
+    can be mapped.
+
+    Returns the limits to give back to :func:`restore` and ``trip``: the mapped
+    memory (:func:`~kernel_guard.runtime.rss.sample`'s third value) at which the
+    watchdog stops the cell; ``None`` when nothing was changed (not Linux, or the
+    current limit is already tighter).
     """
     if not ENABLED:
         return None
-    mapped = vm_data()
-    if mapped is None:
+    mapped, data = vm_data(), sample()[2]
+    if mapped is None or data is None:
         return None
     old = resource.getrlimit(resource.RLIMIT_DATA)
     soft, hard = old
-    new = mapped + headroom(cap, used)
+    extra = reserve(cap, used)
+    new = mapped + headroom(cap, used) + extra
     if hard != resource.RLIM_INFINITY:
         new = min(new, hard)
     if soft != resource.RLIM_INFINITY and soft <= new:
         return None
     resource.setrlimit(resource.RLIMIT_DATA, (new, hard))
-    return old
+    return old, data + (new - mapped) - extra  # the mapped data also counts the stack
 
 
 def restore(old: tuple[int, int] | None) -> None:

@@ -54,10 +54,14 @@ def _frame_depth() -> int:
 
 
 class DepthLimit:
-    """Set the recursion limit for one cell (clamped, with a notice) and put it back."""
+    """Set the recursion limit for one cell (clamped, with a notice) and put it back.
 
-    def __init__(self, requested: int):
+    ``given=False``: ``requested`` is the limit already in force, not a ``max_depth``.
+    """
+
+    def __init__(self, requested: int, *, given: bool = True):
         self.requested = requested
+        self.given = given
         self.notice: str | None = None
         self._old_limit: int | None = None
         self._old_stack: tuple[int, int] | None = None
@@ -69,8 +73,9 @@ class DepthLimit:
             safe = self._grow_stack() or safe
         limit = min(requested, safe)
         if limit < requested:
+            what = f"max_depth {requested:,}" if self.given else f"the recursion limit in force, {requested:,},"
             self.notice = (
-                f"max_depth {requested:,} lowered to {limit:,}: deeper recursion through C code "
+                f"{what} lowered to {limit:,}{'' if self.given else ' for the cell'}: deeper recursion through C code "
                 f"(map, sorted, __repr__, ...) would overflow the "
                 f"{format_bytes(_stack_size())} C stack and end the process"
             )

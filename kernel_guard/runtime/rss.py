@@ -37,23 +37,31 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-def rss_and_anon() -> tuple[int, int]:
-    """(resident bytes, resident bytes not backed by a file).
+def sample() -> tuple[int, int, int | None]:
+    """(resident bytes, resident bytes not backed by a file, private writable bytes
+    mapped), from one read.
 
     The second is what the memory cap counts: pages of memory-mapped files
     (``np.memmap``, shared libraries) can be dropped by the kernel at any time.
+    The third (``VmData`` plus the main thread's stack) is what ``RLIMIT_DATA``
+    stops; ``None`` without ``/proc``.
     """
     if _fd >= 0:
         fields = os.pread(_fd, 128, 0).split()
         resident = int(fields[1])
-        return resident * _PAGE, (resident - int(fields[2])) * _PAGE
+        return resident * _PAGE, (resident - int(fields[2])) * _PAGE, int(fields[5]) * _PAGE
     global _process
     if _process is None:
         import psutil
 
         _process = psutil.Process()
     info = _process.memory_info()
-    return info.rss, info.rss - getattr(info, "shared", 0)
+    return info.rss, info.rss - getattr(info, "shared", 0), None
+
+
+def rss_and_anon() -> tuple[int, int]:
+    """(resident bytes, resident bytes not backed by a file): see :func:`sample`."""
+    return sample()[:2]
 
 
 def current_rss() -> int:

@@ -1,12 +1,13 @@
 """The watchdog thread: memory samples, the memory cap past the rlimit, the deadline.
 
-Every 10 to 50 ms it reads the resident memory (a ``pread`` of
-``/proc/self/statm``, about 1.5 µs), keeps the peak and a bounded series of
-samples, hands one sample a second to ``on_sample`` (the crash journal), and tells
-the cell's thread when the memory is over the cap or the deadline has passed. It
-wakes exactly at the deadline, so a timeout is late by the time the cell's thread
-takes to see the signal (under 1 ms in ``time.sleep``; up to the interpreter's
-5 ms switch interval in a busy loop, for the watchdog needs the GIL too).
+While a guarded block runs, the thread reads the resident memory every 10 to 50 ms
+(a ``pread`` of ``/proc/self/statm``, about 1.5 µs), keeps the peak and a bounded
+series of samples, hands one sample a second to ``on_sample`` (the crash journal),
+and tells the cell's thread when the memory is over the cap, when its mapped memory
+reached the rlimit's reserve (``memcap``), or when the deadline has passed. It wakes
+exactly at the deadline, so a timeout is late by the time the cell's thread takes to
+see the signal (under 1 ms in ``time.sleep``; up to the interpreter's 5 ms switch
+interval in a busy loop, for the watchdog needs the GIL too).
 
 The rlimit stops memory that is newly mapped; the watchdog catches what grows
 without new mappings (pages of an earlier ``np.empty`` being written) at the
@@ -14,6 +15,12 @@ next sample. Each wake-up costs about 75 µs of CPU here (mostly the kernel's), 
 the watchdog sleeps :data:`MAX_INTERVAL` while memory stands still and shortens
 the sleep, down to :data:`MIN_INTERVAL`, to reach the cap in at least two samples
 at the pace memory is growing.
+
+A :class:`Watch` is what one guarded block is watched for; a :class:`Watchdog` is
+the thread. By default each Guard starts its own thread and joins it at the end.
+After :func:`keep` (the extension calls it on load) one thread serves every Guard
+until :func:`release`: between blocks it waits on a lock with no timeout, so it
+costs no CPU, and a guarded cell no thread start and join.
 """
 
 from __future__ import annotations
@@ -25,14 +32,20 @@ from collections.abc import Callable
 from ..sizes import format_bytes
 from .interrupt import RESEND, Interrupter
 from .limits import MAX_SAMPLES
-from .rss import rss_and_anon
+from .rss import sample
 
 MIN_INTERVAL = 0.01
 MAX_INTERVAL = 0.05
 SAMPLE_EVERY = 1.0  # seconds between calls of on_sample
 
 
-class Watchdog:
+class Watch:
+    """One guarded block as the watchdog sees it: its limits, its memory readings.
+
+    ``trip``: the mapped memory (:func:`~kernel_guard.runtime.rss.sample`'s third
+    value) at which the cell is stopped, when the rlimit is armed.
+    """
+
     def __init__(
         self,
         interrupter: Interrupter,
@@ -43,6 +56,7 @@ class Watchdog:
     ):
         self.interrupter = interrupter
         self.cap = cap
+        self.trip: int | None = None
         self.timeout = timeout
         self.on_sample = on_sample
         self.start_time = time.monotonic()
@@ -53,31 +67,15 @@ class Watchdog:
         self._reads = 0
         self._next_on_sample = 0.0
         self._interval = MAX_INTERVAL
-        self._last: tuple[float, int] | None = None  # (time, anon) of the previous read
-        self._next_send = {"timeout": 0.0, "memory": 0.0}
-        self._stopping = False
-        self._wakeup = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kernel_guard watchdog", daemon=True)
-
-    def start(self) -> None:
-        """Start the thread and wait for its first sample: its stack, its malloc
-        arena and its first allocations all happen before the rlimit is armed."""
-        self._thread.start()
-        self._ready.wait()
+        self._last: tuple[float, int, int] | None = None  # (time, anon, data) of the previous read
+        self._next_send = {"timeout": 0.0, "memory": 0.0, "reserve": 0.0}
 
     def begin(self) -> None:
-        """The cell starts now: the deadline counts from here."""
-        self.start_time = time.monotonic()
-        self.samples = [(0.0, rss) for _, rss in self.samples[-1:]]  # the memory at the start
+        """The cell starts now: the deadline counts from here; the first sample."""
+        self.start_time = now = time.monotonic()
         if self.timeout is not None:
-            self.deadline = self.start_time + self.timeout
-            self._wakeup.set()  # recompute the wait
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wakeup.set()
-        self._thread.join()
+            self.deadline = now + self.timeout
+        self.record(now, sample()[0])
 
     def record(self, now: float, rss: int) -> None:
         """Add one reading to the peak and, thinned, to the samples."""
@@ -89,32 +87,21 @@ class Watchdog:
                 del self.samples[1::2]
                 self._stride *= 2
 
-    def _run(self) -> None:
-        self._tick()
-        self._ready.set()
-        while not self._stopping:
-            try:
-                self._wait()
-                if not self._stopping:
-                    self._tick()
-            except MemoryError:  # the cell took the last byte under the rlimit; next time
-                pass
-
-    def _wait(self) -> None:
+    def wait(self) -> float:
+        """Seconds until the next reading is due."""
         wait = self._interval
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
-            if left > 0:
+            if left > 0:  # past it: the interval paces the re-sends
                 wait = min(wait, left)
-        self._wakeup.wait(wait)
-        self._wakeup.clear()
+        return wait
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
         now = time.monotonic()
-        rss, anon = rss_and_anon()
+        rss, anon, data = sample()
         self.record(now, rss)
         if self.cap is not None:
-            self._pace(now, anon)
+            self._pace(now, anon, data)
         if self.on_sample is not None and now >= self._next_on_sample:
             self._next_on_sample = now + SAMPLE_EVERY
             try:
@@ -122,6 +109,9 @@ class Watchdog:
             except Exception:  # the journal must never stop the watchdog
                 pass
         interrupter = self.interrupter
+        in_reserve = self.trip is not None and data is not None and data >= self.trip
+        if not in_reserve:
+            interrupter.reserve = False  # freed again: nothing to stop
         if not interrupter.armed:
             return
         if self.deadline is not None and now >= self.deadline:
@@ -129,18 +119,21 @@ class Watchdog:
         elif self.cap is not None and anon > self.cap:
             self._send("memory", now, f"the cell's memory reached {format_bytes(anon)}, "
                                       f"over its {format_bytes(self.cap)} cap")
+        elif in_reserve:
+            self._send("reserve", now, "")
 
-    def _pace(self, now: float, anon: int) -> None:
+    def _pace(self, now: float, anon: int, data: int | None) -> None:
         """Set the next sleep so that memory growing at its last pace reaches the
-        cap no sooner than two samples from now."""
-        last, self._last = self._last, (now, anon)
+        cap (or the trip) no sooner than two samples from now."""
+        last, self._last = self._last, (now, anon, data)
         if last is None or now <= last[0]:
             return
-        rate = (anon - last[1]) / (now - last[0])
-        if rate <= 0:
-            self._interval = MAX_INTERVAL
-        else:
-            self._interval = min(MAX_INTERVAL, max(MIN_INTERVAL, (self.cap - anon) / rate / 2))
+        interval = MAX_INTERVAL
+        for value, before, limit in ((anon, last[1], self.cap), (data, last[2], self.trip)):
+            if limit is not None and value is not None and before is not None and value > before:
+                rate = (value - before) / (now - last[0])
+                interval = min(interval, max(MIN_INTERVAL, (limit - value) / rate / 2))
+        self._interval = interval
 
     def _send(self, reason: str, now: float, message: str) -> None:
         """Send at once, then again every RESEND seconds while it lasts, or at the
@@ -148,3 +141,95 @@ class Watchdog:
         if now >= self._next_send[reason] or self.interrupter.missed:
             self._next_send[reason] = now + RESEND
             self.interrupter.deliver(reason, message)
+
+
+class Watchdog:
+    """The thread that ticks the :class:`Watch` it is given; with none it waits,
+    blocked, for :meth:`watch` or :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self._watch: Watch | None = None
+        self._lock = threading.Lock()  # held while a tick runs: unwatch() waits for it
+        self._wake = threading.Lock()  # released to wake the thread before its time
+        self._wake.acquire()
+        self._stopping = False
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kernel_guard watchdog", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread and wait until it runs: its stack, its malloc arena and
+        its first allocations all happen before a Guard arms the rlimit."""
+        self._thread.start()
+        self._started.wait()
+
+    def alive(self) -> bool:
+        return not self._stopping and self._thread.is_alive()
+
+    def watch(self, watch: Watch) -> None:
+        with self._lock:
+            self._watch = watch
+        self.wake()
+
+    def unwatch(self) -> None:
+        """Stop watching; once this returns, no tick of the old watch runs (and so
+        no signal is sent for it)."""
+        with self._lock:
+            self._watch = None
+
+    def wake(self) -> None:
+        """Make the thread look again now (a new watch, a new deadline)."""
+        try:
+            self._wake.release()
+        except RuntimeError:  # already released: it wakes anyway
+            pass
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake()
+        self._thread.join()
+
+    def _run(self) -> None:
+        sample()
+        self._started.set()
+        while not self._stopping:
+            watch = self._watch
+            if watch is None:
+                self._wake.acquire()
+            else:
+                self._wake.acquire(True, watch.wait())
+            self._tick()
+
+    def _tick(self) -> None:
+        # Kept small: a MemoryError (the cell took the last byte under the rlimit)
+        # unwinds through a ``with`` here; see ``_run_guarded`` in extension/core.py.
+        try:
+            with self._lock:
+                watch = self._watch
+                if watch is not None and not self._stopping:
+                    watch.tick()
+        except MemoryError:  # next time
+            pass
+
+
+_kept: Watchdog | None = None
+
+
+def keep() -> None:
+    """Start one watchdog thread for every following Guard, until :func:`release`."""
+    global _kept
+    if _kept is None or not _kept.alive():
+        _kept = Watchdog()
+        _kept.start()
+
+
+def release() -> None:
+    """Stop the thread :func:`keep` started (if any) and wait for it to end."""
+    global _kept
+    dog, _kept = _kept, None
+    if dog is not None:
+        dog.stop()
+
+
+def kept() -> Watchdog | None:
+    """The thread :func:`keep` started, if it still runs (not after a fork)."""
+    return _kept if _kept is not None and _kept.alive() else None
