@@ -80,13 +80,17 @@ class KernelGuardExtension:
         self._transforming = False  # transforming a body: auto mode must not wrap it again
         self._prepared: Prepared | None = None  # the last body transform() looked at
         self._guarding_next = False  # transform() saw a cell %%guard will run and journal
-        self._usable: tuple[float, int] | None = None  # (when, usable_memory()): cached briefly
+        self._usable: tuple[float, int, str] | None = None  # (when, usable memory, limited by): cached briefly
+        self._noticed: set[str] = set()  # notices shown once per session
         self._saved_magics: dict[str, object] = {}
         self._pending: list[Message] = []  # shown at the start of the next cell
 
     # -- load / unload ---------------------------------------------------------
 
     def load(self) -> None:
+        from kernel_guard.runtime import watchdog
+
+        watchdog.keep()  # one watchdog thread for every guarded cell, idle in between
         shell = self.shell
         for kind in ("line", "cell"):
             self._saved_magics[kind] = shell.magics_manager.magics[kind].get("guard")
@@ -106,7 +110,10 @@ class KernelGuardExtension:
                 self._pending.append(message)
 
     def unload(self) -> None:
+        from kernel_guard.runtime import watchdog
+
         shell = self.shell
+        watchdog.release()
         self.recorder.stop()
         shell.events.unregister("pre_run_cell", self.pre_run_cell)
         shell.events.unregister("post_run_cell", self.post_run_cell)
@@ -215,16 +222,20 @@ class KernelGuardExtension:
         return self.auto if self.auto is not None else self.config.defaults()
 
     def resolve(self, options: Options) -> Resolved:
-        return resolve(options, self.usable_memory())
+        self.usable_memory()
+        return resolve(options, self._usable[1], self._usable[2])
 
     def usable_memory(self) -> int:
         """``memory.usable_memory()``, the base of percentages, re-read every few seconds
         (the cgroup lookup costs about half a millisecond)."""
-        from kernel_guard.memory import usable_memory
+        from kernel_guard.memory import read_cgroup_memory, usable_memory
 
         now = time.monotonic()
         if self._usable is None or now - self._usable[0] > USABLE_TTL:
-            self._usable = (now, usable_memory())
+            cgroup = read_cgroup_memory()
+            usable = usable_memory(cgroup)
+            container = cgroup is not None and cgroup.limit is not None and cgroup.limit <= usable
+            self._usable = (now, usable, "container limit" if container else "RAM")
         return self._usable[1]
 
     # -- a guarded cell ------------------------------------------------------------
@@ -240,13 +251,23 @@ class KernelGuardExtension:
         from kernel_guard.runtime import Guard, Limits
 
         limits = self.resolve(options)
+        if limits.notice:
+            self._notice(limits.notice, once=offset == 0)  # auto mode: not before every cell
         prepared = self.prepare(body, offset)
         plain = prepared is not None and prepared.tree is not None and prepared.transformed == body
-        verdict = checks.check_cell(body, shell.user_ns, offset=offset, lint=options.lint,
-                                    budget=lambda: self.budget(options, limits),
-                                    tree=prepared.tree if plain else None)
+        try:
+            verdict = checks.check_cell(body, shell.user_ns, offset=offset, lint=options.lint,
+                                        budget=lambda: self.budget(options, limits),
+                                        tree=prepared.tree if plain else None)
+            report = self.check_report(verdict, "dry run") if options.dry_run else None
+        except Exception as exc:  # a bug of ours must not stop the user's cell: fail open
+            detail = " ".join(str(exc).split())[:200]
+            self._notice(f"pre-run checks failed ({type(exc).__name__}{': ' + detail if detail else ''})"
+                         + ("" if options.dry_run else "; running the cell under its limits"))
+            verdict, report = checks.Verdict(lambda: None), None
         if options.dry_run:
-            self.check_report(verdict, "dry run").show()
+            if report is not None:
+                report.show()
             return
         if verdict.refusals and not options.force:
             self.history.append(HistoryEntry(number, _first_line(body), "refused", cap=limits.max_mem))
@@ -281,8 +302,17 @@ class KernelGuardExtension:
             ))
             if report.depth_notice:
                 _depth_notice(report.depth_notice).show()
+            for notice in report.notices:  # limits this platform cannot fully enforce
+                self._notice(notice, once=True)
             if options.verbose:
                 self._summary(report, limits, options).show()
+
+    def _notice(self, text: str, *, once: bool = False) -> None:
+        """A one-line warning; with ``once``, only the first time in this session."""
+        if once and text in self._noticed:
+            return
+        self._noticed.add(text)
+        Message(text, "warning").show()
 
     def budget(self, options: Options, limits: Resolved) -> checks.Budget:
         """What a new allocation may take now: the cap less what the kernel holds,
@@ -382,7 +412,7 @@ def _depth_notice(notice: str) -> Message:
 
 
 def _journal_limits(limits: Resolved) -> dict:
-    return {k: v for k, v in vars(limits).items() if v is not None}
+    return {k: v for k, v in vars(limits).items() if v is not None and k != "notice"}
 
 
 def _run_guarded(guard, cell) -> None:

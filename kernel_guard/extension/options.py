@@ -208,21 +208,34 @@ def make_config(shell) -> KernelGuard:
 
 @dataclass(frozen=True)
 class Resolved:
-    """Options turned into numbers for the runtime: bytes, seconds, depth."""
+    """Options turned into numbers for the runtime: bytes, seconds, depth.
+    ``notice``: one line when ``max_mem`` was lowered to the memory the kernel can use."""
 
     max_mem: int | None
     timeout: float | None
     max_depth: int | None
     max_output: int | None
+    notice: str | None = None
 
 
-def resolve(options: Options, usable_memory: int) -> Resolved:
-    """Sizes in bytes; a percentage of ``max_mem`` is of ``usable_memory``."""
+def resolve(options: Options, usable_memory: int, limited_by: str = "RAM") -> Resolved:
+    """Sizes in bytes; a percentage of ``max_mem`` is of ``usable_memory``, and a
+    ``max_mem`` above it is lowered to it: past it the out-of-memory killer (or the
+    machine) stops the kernel before any cap could. ``limited_by`` says what sets
+    ``usable_memory`` ("RAM", "container limit")."""
+    max_mem = None if options.max_mem is None else parse_size(options.max_mem, total=usable_memory)
+    notice = None
+    if max_mem is not None and max_mem > usable_memory:
+        usable = format_bytes(usable_memory)
+        notice = (f"--max-mem {options.max_mem} is above the {usable} this kernel can use ({limited_by}); "
+                  f"capped at {usable}")
+        max_mem = usable_memory
     return Resolved(
-        max_mem=None if options.max_mem is None else parse_size(options.max_mem, total=usable_memory),
+        max_mem=max_mem,
         timeout=options.timeout,
         max_depth=options.max_depth,
         max_output=None if options.max_output is None else parse_size(options.max_output),
+        notice=notice,
     )
 
 
