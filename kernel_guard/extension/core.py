@@ -252,7 +252,7 @@ class KernelGuardExtension:
 
         limits = self.resolve(options)
         if limits.notice:
-            self._notice(limits.notice, once=offset == 0)  # auto mode: not before every cell
+            self._notice("--max-mem capped", limits.notice, once=offset == 0)  # auto mode: not before every cell
         prepared = self.prepare(body, offset)
         plain = prepared is not None and prepared.tree is not None and prepared.transformed == body
         try:
@@ -262,7 +262,7 @@ class KernelGuardExtension:
             report = self.check_report(verdict, "dry run") if options.dry_run else None
         except Exception as exc:  # a bug of ours must not stop the user's cell: fail open
             detail = " ".join(str(exc).split())[:200]
-            self._notice(f"pre-run checks failed ({type(exc).__name__}{': ' + detail if detail else ''})"
+            self._notice("pre-run checks skipped", f"pre-run checks failed ({type(exc).__name__}{': ' + detail if detail else ''})"
                          + ("" if options.dry_run else "; running the cell under its limits"))
             verdict, report = checks.Verdict(lambda: None), None
         if options.dry_run:
@@ -303,16 +303,17 @@ class KernelGuardExtension:
             if report.depth_notice:
                 _depth_notice(report.depth_notice).show()
             for notice in report.notices:  # limits this platform cannot fully enforce
-                self._notice(notice, once=True)
+                self._notice("limit not fully enforced here", notice, once=True)
             if options.verbose:
                 self._summary(report, limits, options).show()
 
-    def _notice(self, text: str, *, once: bool = False) -> None:
-        """A one-line warning; with ``once``, only the first time in this session."""
+    def _notice(self, title: str, text: str, *, once: bool = False) -> None:
+        """A warning: a short title, ``text`` under it; with ``once``, only the first time
+        in this session."""
         if once and text in self._noticed:
             return
         self._noticed.add(text)
-        Message(text, "warning").show()
+        Message(title, "warning", [text]).show()
 
     def budget(self, options: Options, limits: Resolved) -> checks.Budget:
         """What a new allocation may take now: the cap less what the kernel holds,
