@@ -163,6 +163,34 @@ def test_recursion_through_c_is_clamped_instead_of_crashing(kernel, unchanged):
     assert "max_depth" not in result.plain
 
 
+def test_a_recursion_limit_set_before_is_clamped_for_a_plain_guard(kernel, unchanged):
+    # sys.setrecursionlimit(100_000) in an earlier cell: the same recursion through
+    # C code as above ended the kernel with SIGSEGV under a plain %%guard.
+    before = kernel.eval("__import__('sys').getrecursionlimit()")
+    kernel.run("import sys\nsys.setrecursionlimit(100_000)")
+    try:
+        result = kernel.execute("%%guard\ndef down(n):\n    return list(map(down, [n + 1]))\ndown(0)", timeout=60)
+        assert result.ename == "RecursionError", str(result)
+        assert kernel.is_alive()
+        assert "recursion limit lowered to" in result.plain and "100,000" in result.plain, result.plain
+        assert kernel.eval("sys.getrecursionlimit()") == 100_000  # restored after the cell
+    finally:
+        kernel.run(f"sys.setrecursionlimit({before})")
+
+
+def test_max_mem_above_the_container_is_capped_to_it(kernel, unchanged):
+    # Unclamped, a 4 GiB cap in this 1 GiB cgroup lets the OOM killer end the kernel first.
+    kills = kernel.cgroup.oom_kills()
+    result = kernel.execute("%%guard --max-mem 4G -v\ngrowing = []\nwhile True:\n    growing.append(' ' * 1000)",
+                            timeout=120)
+    assert result.ename == "GuardMemoryError", str(result)
+    assert kernel.is_alive() and kernel.cgroup.oom_kills() == kills
+    notice = "--max-mem 4G is above the 1.0 GiB this kernel can use (container limit); capped at 1.0 GiB"
+    assert result.plain.count(notice) == 1, result.plain
+    assert "of the 1.0 GiB cap" in result.plain  # the -v summary: the cap used
+    kernel.run("del growing")
+
+
 def test_output_flood_is_capped(kernel, unchanged):
     result = kernel.execute("%%guard --max-output 100K\nwhile True:\n    print('x' * 99)", timeout=30)
     assert result.ename == "GuardOutputLimit", str(result)
