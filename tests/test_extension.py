@@ -249,3 +249,45 @@ def test_doctor(kernel):
     result = kernel.run("%guard doctor")
     assert result.plain.startswith("Memory this kernel can really get")
     assert "<table>" in result.html
+
+
+def test_pre_run_checks_that_crash_fail_open(kernel):
+    # A bug in the linter or the estimator must never stand between the user and the cell.
+    load(kernel)
+    kernel.run("import kernel_guard.extension.checks as _kg_checks\n_kg_check_cell = _kg_checks.check_cell\n"
+               "def _kg_broken(*args, **kwargs):\n    raise ValueError('estimator bug\\nin two lines')\n"
+               "_kg_checks.check_cell = _kg_broken")
+    try:
+        result = kernel.execute("%%guard --max-mem 90%\nanswer = 41 + 1\nanswer")
+        assert result.ok and not result.errors, str(result)
+        assert result.results == [{"text/plain": "42"}]
+        assert ("pre-run checks failed (ValueError: estimator bug in two lines); "
+                "running the cell under its limits") in result.plain, result.plain
+        stopped = kernel.execute("%%guard --timeout 1\nwhile True:\n    pass", timeout=30)
+        assert stopped.ename == "GuardTimeout", str(stopped)  # still under its limits
+    finally:
+        kernel.run("_kg_checks.check_cell = _kg_check_cell\ndel _kg_checks, _kg_check_cell, _kg_broken")
+
+
+def test_without_signals_the_guard_degrades(kernel):
+    # As on Windows: no POSIX signal for the watchdog. Every %%guard failed with
+    # AttributeError ('NoneType' object has no attribute 'peak_rss').
+    load(kernel)
+    kernel.run("import time")
+    state = kernel.process_state()
+    kernel.run("from kernel_guard.runtime import interrupt as _kg_interrupt\n"
+               "_kg_signal, _kg_interrupt.SIGNAL = _kg_interrupt.SIGNAL, None")
+    try:
+        plain = kernel.execute("%%guard\nx = 6 * 7\nx")
+        assert plain.ok and plain.results == [{"text/plain": "42"}], str(plain)
+        busy = kernel.execute("%%guard --timeout 1\nwhile True:\n    pass", timeout=30)
+        assert busy.ename == "GuardTimeout" and busy.elapsed < 5, str(busy)  # Python code is interrupted
+        assert busy.plain.count("no POSIX signals") == 1, busy.plain  # what it cannot do, said once
+        sleeping = kernel.execute("%%guard --timeout 0.5\ntime.sleep(2)", timeout=30)
+        assert sleeping.ename == "GuardTimeout" and sleeping.elapsed >= 2, str(sleeping)  # when the call returns
+        assert "no POSIX signals" not in sleeping.plain
+        interrupted = kernel.execute("%%guard --timeout 60\ntime.sleep(30)", interrupt_after=1.0)
+        assert interrupted.ename == "KeyboardInterrupt" and interrupted.elapsed < 10, str(interrupted)
+    finally:
+        kernel.run("_kg_interrupt.SIGNAL = _kg_signal\ndel _kg_interrupt, _kg_signal")
+    assert kernel.process_state() == state
