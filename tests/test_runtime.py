@@ -363,6 +363,34 @@ def test_max_depth_below_the_current_depth_is_raised_with_a_notice():
     assert result["notice"].startswith(f"max_depth 5 raised to {result['inside']}: the code running the cell is already")
 
 
+def test_a_recursion_limit_in_force_above_the_stack_is_lowered_without_max_depth():
+    # sys.setrecursionlimit(100_000) in an earlier cell, then recursion through C
+    # code: SIGSEGV under a Guard that left the limit alone.
+    proc, result = run_child("""
+        def f(n):
+            return list(map(f, [n + 1]))
+        sys.setrecursionlimit(100_000)
+        try:
+            with Guard(Limits(max_output=1 << 20)) as guard:
+                inside = sys.getrecursionlimit()
+                f(0)
+        except RecursionError:
+            error = "RecursionError"
+        after = sys.getrecursionlimit()
+        sys.setrecursionlimit(2000)
+        with Guard(Limits()) as fits:  # a limit the stack holds is left alone
+            fits_inside = sys.getrecursionlimit()
+        result(error=error, inside=inside, after=after, notice=guard.report.depth_notice,
+               fits_inside=fits_inside, fits_notice=fits.report.depth_notice)
+    """)
+    result = check(proc, result)
+    assert result["error"] == "RecursionError" and result["after"] == 100_000
+    assert result["inside"] < 100_000
+    assert result["notice"].startswith(f"the recursion limit in force, 100,000, lowered to {result['inside']:,} "
+                                       "for the cell: deeper recursion through C code")
+    assert result["fits_inside"] == 2000 and result["fits_notice"] is None
+
+
 # -- output -------------------------------------------------------------------------------
 
 
@@ -480,6 +508,84 @@ def test_guards_do_not_nest():
         "kernel_guard: a Guard is already running in this process; guarded blocks cannot be nested"
     )
     assert result["armed"] and result["restored"] and result["report"]
+
+
+def test_without_signals_python_code_is_still_stopped_and_ctrl_c_still_works():
+    # As on Windows (no POSIX signal, no RLIMIT_DATA): the handler goes on SIGINT,
+    # raised by _thread.interrupt_main. Entering used to raise RuntimeError, with
+    # no report.
+    proc, result = run_child("""
+        from kernel_guard.runtime import interrupt, memcap
+        from kernel_guard.runtime.guard import NO_RLIMIT, NO_SIGNALS
+        from kernel_guard.runtime.rss import rss_and_anon
+        interrupt.SIGNAL = None
+        memcap.ENABLED = False
+        before = state()
+        start = time.monotonic()
+        try:
+            with Guard(Limits(max_mem=8 << 30, timeout=0.3)) as guard:
+                while True:
+                    pass
+        except GuardTimeout as e:
+            timeout = str(e)
+        elapsed = time.monotonic() - start
+        try:
+            with Guard(Limits(max_mem=rss_and_anon()[1] + (64 << 20))) as capped:
+                chunks = []
+                while True:
+                    chunks.append(bytearray(1 << 20))
+        except GuardMemoryError as e:
+            memory = str(e)
+        del chunks
+        try:
+            with Guard(Limits(timeout=5)) as interrupted:
+                os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C
+                time.sleep(2)
+        except KeyboardInterrupt:
+            ctrl_c = "KeyboardInterrupt"
+        result(timeout=timeout, elapsed=elapsed, report=guard.report.limit_hit,
+               notices=guard.report.notices == [NO_SIGNALS, NO_RLIMIT], memory=memory,
+               memory_hit=capped.report.limit_hit, ctrl_c=ctrl_c, ctrl_c_report=interrupted.report is not None,
+               restored=state() == before)
+    """)
+    result = check(proc, result)
+    assert result["timeout"] == "the cell ran longer than its 0.3 s timeout" and result["elapsed"] < 1
+    assert result["report"] == "timeout" and result["notices"]
+    assert result["memory"].startswith("the cell's memory reached ") and result["memory_hit"] == "memory"
+    assert result["ctrl_c"] == "KeyboardInterrupt" and result["ctrl_c_report"]
+    assert result["restored"]
+
+
+def test_one_kept_watchdog_serves_every_guard_and_costs_nothing_between():
+    proc, result = run_child("""
+        from kernel_guard.runtime import watchdog
+        threads = threading.active_count()
+        watchdog.keep()
+        kept = threading.active_count()
+        idents = set()
+        for _ in range(20):
+            with Guard(Limits(max_mem=8 << 30, timeout=5, max_output=1 << 20)):
+                idents.update(t.ident for t in threading.enumerate() if t.name == "kernel_guard watchdog")
+        try:
+            with Guard(Limits(timeout=0.2)):
+                time.sleep(5)
+        except GuardTimeout:
+            timed_out = True
+        tid = watchdog.kept()._thread.native_id
+        def cpu_ticks():  # utime + stime of the watchdog thread
+            fields = open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+        ticks = cpu_ticks()
+        time.sleep(1)
+        idle = cpu_ticks() - ticks
+        watchdog.release()
+        result(threads=threads, kept=kept, idents=len(idents), timed_out=timed_out, idle=idle,
+               released=threading.active_count(), alive=tid in [t.native_id for t in threading.enumerate()])
+    """)
+    result = check(proc, result)
+    assert result["kept"] == result["threads"] + 1 and result["idents"] == 1  # the same thread every time
+    assert result["timed_out"] and result["idle"] == 0  # blocked between blocks: no CPU at all
+    assert result["released"] == result["threads"] and not result["alive"]
 
 
 def test_on_sample_reports_memory_about_once_a_second_from_another_thread():

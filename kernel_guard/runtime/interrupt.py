@@ -220,7 +220,8 @@ class Interrupter:
                 frame.f_trace_lines = False
                 frame.f_trace_opcodes = True
             frame = frame.f_back
-        sys.settrace(_no_new_frames)
+        if self._traced:  # none when the cell is the with statement's own frame
+            sys.settrace(_no_new_frames)
 
     def _escape(self, frame, event, arg):
         if (
