@@ -30,6 +30,8 @@ import datetime
 import json
 import os
 import platform
+import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -71,7 +73,55 @@ def main() -> int:
             print(_table(None, _measure(notebook, tools, work, env, args.runs, args.runs, args.skip_pylint)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(_before_a_guarded_cell(args.runs * 40))
     return 0
+
+
+# Two 50-line cells: ordinary numpy work, where no rule needs libcst, and a torch
+# model whose `MaxPool2d` text sends it through the libcst stage (KG507's trigger).
+ORDINARY_CELL = "\n".join(
+    ["import numpy as np", "rng = np.random.default_rng(0)", "n = 1_000"]
+    + [line for i in range(9) for line in (
+        f"a{i} = rng.normal(size=(n, {i + 2}))",
+        f"m{i} = a{i}.mean(axis=0)",
+        f"s{i} = (a{i} - m{i}) / a{i}.std(axis=0)",
+        f"for k in range({i + 1}):",
+        f"    s{i} = s{i} * 0.5 + k",
+    )]
+    + ["total = sum(float(x.sum()) for x in (s0, s1, s2))", "print(total)"]
+)
+MODEL_CELL = "\n".join(
+    ["import torch", "from torch import nn", "", "class Net(nn.Module):", "    def __init__(self, classes=10):",
+     "        super().__init__()", "        self.features = nn.Sequential("]
+    + [f"            nn.Conv2d({2 ** min(i + 4, 9)}, {2 ** min(i + 5, 9)}, 3, padding=1), nn.ReLU(),"
+       + (" nn.MaxPool2d(2)," if i % 2 else "") for i in range(30)]
+    + ["        )", "        self.head = nn.Linear(512, classes)", "", "    def forward(self, x):",
+       "        x = self.features(x)", "        x = torch.flatten(x, 1)", "        return self.head(x)", "",
+       "model = Net()", "optimizer = torch.optim.SGD(model.parameters(), lr=0.01)", "print(model)"]
+)
+
+
+def _before_a_guarded_cell(repeat: int) -> str:
+    """What %%guard adds before a 50-line cell runs: the lint (as the guard runs it,
+    without KG0/KG1, whose findings the estimate gives) and estimate(), in process."""
+    import kernel_guard
+
+    lines = ["\nBefore a guarded cell, in process: `lint_source(cell, ignore=(\"KG0\", \"KG1\"))` + `estimate(cell)`\n",
+             "| cell | lines | lint ms, median | estimate ms, median | together |", "| --- | ---: | ---: | ---: | ---: |"]
+    for name, cell in (("ordinary numpy", ORDINARY_CELL), ("torch model (libcst stage)", MODEL_CELL)):
+        kernel_guard.lint_source(cell, ignore=("KG0", "KG1"))  # imports, first-use costs
+        kernel_guard.estimate(cell)
+        lint, estimate = [], []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            kernel_guard.lint_source(cell, ignore=("KG0", "KG1"))
+            middle = time.perf_counter()
+            kernel_guard.estimate(cell)
+            lint.append(middle - start)
+            estimate.append(time.perf_counter() - middle)
+        lint_ms, estimate_ms = 1000 * statistics.median(lint), 1000 * statistics.median(estimate)
+        lines.append(f"| {name} | {cell.count(chr(10)) + 1} | {lint_ms:.2f} | {estimate_ms:.2f} | {lint_ms + estimate_ms:.2f} |")
+    return "\n".join(lines)
 
 
 def _tools(peers: Path) -> tuple[dict[str, list[str]], list[str]]:
@@ -122,12 +172,12 @@ def _commands(target: Path, tools: dict[str, list[str]], cache: Path, skip_pylin
     return commands
 
 
-def _measure(target, tools, work, env, runs, slow_runs, skip_pylint) -> list[tuple[str, list[float]]]:
+def _measure(target, tools, work, env, runs, slow_runs, skip_pylint) -> list[tuple[str, list[tuple[float, float]]]]:
     cache = work / f"cache-{target.name}"
     commands = _commands(target, tools, cache, skip_pylint)
     for _, command in commands:  # untimed: bytecode compiled, cache primed, files in the page cache
         _run(command, env)
-    times: dict[str, list[float]] = {label: [] for label, _ in commands}
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in commands}
     for run in range(max(runs, slow_runs)):
         for label, command in commands:
             if len(times[label]) < (slow_runs if "pylint" in label else runs):
@@ -135,29 +185,36 @@ def _measure(target, tools, work, env, runs, slow_runs, skip_pylint) -> list[tup
     return [(label, times[label]) for label, _ in commands]
 
 
-def _run(command: list[str], env: dict) -> float:
+def _run(command: list[str], env: dict) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds (user + system, all processes of the run):
+    the CPU figure is what other work on a shared machine inflates least."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     # Exit codes mean "findings" or "some notebook could not be read" (nbqa: 123) for
     # every tool here; a crash shows as a signal or a traceback.
     if done.returncode < 0 or b"Traceback (most recent call last)" in done.stderr:
         sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr.decode(errors='replace')[-2000:]}")
-    return elapsed
+    return elapsed, cpu
 
 
-def _table(title: str | None, rows: list[tuple[str, list[float]]]) -> str:
-    medians = {label: statistics.median(times) for label, times in rows}
+def _table(title: str | None, rows: list[tuple[str, list[tuple[float, float]]]]) -> str:
+    medians = {label: statistics.median(wall for wall, _ in times) for label, times in rows}
     cold = medians[rows[0][0]]
     ruff = next((m for label, m in medians.items() if label.startswith("ruff")), None)
     lines = [f"\n{title}\n" if title else ""]
-    lines.append("| command | runs | median s | min-max s | ÷ kernel-lint cold | ÷ ruff |")
-    lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+    lines.append("| command | runs | wall s, median | min-max | CPU s, median | ÷ kernel-lint cold | ÷ ruff |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, times in rows:
         median = medians[label]
+        walls = [wall for wall, _ in times]
+        cpu = statistics.median(cpu for _, cpu in times)
         ratio_ruff = f"{median / ruff:.2f}×" if ruff else "n/a"
         lines.append(
-            f"| {label} | {len(times)} | {median:.3f} | {min(times):.3f}-{max(times):.3f} "
+            f"| {label} | {len(times)} | {median:.3f} | {min(walls):.3f}-{max(walls):.3f} | {cpu:.3f} "
             f"| {median / cold:.2f}× | {ratio_ruff} |"
         )
     return "\n".join(lines)
@@ -182,7 +239,8 @@ def _version(command: list[str]) -> str:
     # nbqa runs the checker installed next to it: report that checker's version
     probe = [str(Path(command[0]).parent / command[1]) if len(command) > 1 else command[0], "--version"]
     done = subprocess.run(probe, capture_output=True, text=True)
-    return (done.stdout or done.stderr).strip().splitlines()[0].split()[-1] if done.returncode == 0 else "?"
+    found = re.search(r"\d+\.\d+(\.\d+)?", done.stdout + done.stderr)
+    return found.group() if found else "?"
 
 
 def _notebooks(target: Path):
@@ -206,8 +264,18 @@ def _code_cells(notebook: Path) -> int | None:
 
 
 def _closest_to_50_cells(target: Path) -> Path | None:
-    counted = [(abs((_code_cells(nb) or -1000) - 50), str(nb)) for nb in _notebooks(target)]
+    """The Python notebook whose code-cell count is closest to 50."""
+    counted = [(abs((_code_cells(nb) or -1000) - 50), str(nb)) for nb in _notebooks(target) if _is_python(nb)]
     return Path(min(counted)[1]) if counted else None
+
+
+def _is_python(notebook: Path) -> bool:
+    try:
+        metadata = json.loads(notebook.read_bytes()).get("metadata") or {}
+    except (ValueError, OSError):
+        return False
+    language = (metadata.get("language_info") or {}).get("name") or (metadata.get("kernelspec") or {}).get("language")
+    return str(language or "python").lower().startswith("python")
 
 
 def _cpu() -> str:

@@ -185,11 +185,11 @@ def _installed(name: str) -> str:
 
 @cache
 def _source_hash() -> str:
-    """Every ``.py`` of the kernel_guard package: any edit invalidates the cache."""
+    """Every file of the kernel_guard package (rules, engine, data): any edit invalidates the cache."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        if "__pycache__" not in path.parts:
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
