@@ -48,8 +48,8 @@ def test_our_frames_under_the_cell_unwind_without_allocating():
         interrupt.Interrupter._on_signal, interrupt.Interrupter._pass_on, interrupt.Interrupter._in_cell,
         interrupt.Interrupter._escape, interrupt.Interrupter.arm_escape, interrupt.Interrupter.deliver,
         interrupt._Timeout.__del__, output.CountingStream.write, output.CountingStream.writelines,
-        watchdog.Watchdog._run, watchdog.Watchdog._tick, watchdog.Watch.tick, watchdog.Watch.wait,
-        watchdog.Watch.record, watchdog.Watch._pace, watchdog.Watch._send,
+        watchdog.Watchdog._run, watchdog.Watchdog._wait, watchdog.Watchdog._tick,
+        watchdog.Watch.tick, watchdog.Watch.wait, watchdog.Watch.record, watchdog.Watch._pace, watchdog.Watch._send,
     ]
     ends = [end for function in functions for end in _lasti_range_ends(function.__code__)]
     assert ends, "the with statement of _run_guarded has such a handler"

@@ -262,8 +262,9 @@ class KernelGuardExtension:
             report = self.check_report(verdict, "dry run") if options.dry_run else None
         except Exception as exc:  # a bug of ours must not stop the user's cell: fail open
             detail = " ".join(str(exc).split())[:200]
-            self._notice("pre-run checks skipped", f"pre-run checks failed ({type(exc).__name__}{': ' + detail if detail else ''})"
-                         + ("" if options.dry_run else "; running the cell under its limits"))
+            failed = f"pre-run checks failed ({type(exc).__name__}{': ' + detail if detail else ''})"
+            self._notice("pre-run checks skipped",
+                         failed + ("" if options.dry_run else "; running the cell under its limits"))
             verdict, report = checks.Verdict(lambda: None), None
         if options.dry_run:
             if report is not None:

@@ -192,23 +192,26 @@ class Watchdog:
         sample()
         self._started.set()
         while not self._stopping:
-            watch = self._watch
-            if watch is None:
-                self._wake.acquire()
-            else:
-                self._wake.acquire(True, watch.wait())
-            self._tick()
+            try:
+                self._wait()
+                self._tick()
+            except MemoryError:  # the cell took the last byte under the rlimit: next time
+                time.sleep(MIN_INTERVAL)
+
+    def _wait(self) -> None:
+        watch = self._watch
+        if watch is None:
+            self._wake.acquire()
+        else:
+            self._wake.acquire(True, watch.wait())
 
     def _tick(self) -> None:
-        # Kept small: a MemoryError (the cell took the last byte under the rlimit)
-        # unwinds through a ``with`` here; see ``_run_guarded`` in extension/core.py.
-        try:
-            with self._lock:
-                watch = self._watch
-                if watch is not None and not self._stopping:
-                    watch.tick()
-        except MemoryError:  # next time
-            pass
+        # Kept small: a MemoryError unwinds through this ``with``; see ``_run_guarded``
+        # in extension/core.py.
+        with self._lock:
+            watch = self._watch
+            if watch is not None and not self._stopping:
+                watch.tick()
 
 
 _kept: Watchdog | None = None
