@@ -105,7 +105,9 @@ def watchdog_cpu(seconds: float) -> float:
 
 
 OVERSHOOT_CELLS = {
-    "gradual growth (stopped before the rlimit)": ("", "chunks = []\n        while True:\n            chunks.append(' ' * 100_000)"),
+    "gradual growth (stopped before the rlimit)": (
+        "", "chunks = []\n        while True:\n            chunks.append(' ' * 100_000)",
+    ),
     "writing pages mapped before (watchdog)": (
         "pre = np.empty(15 * 10**8 // 8)",
         "for i in range(0, pre.size, 1 << 17):\n            pre[i:i + (1 << 17)] = 1.0",
