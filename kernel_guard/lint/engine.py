@@ -32,7 +32,11 @@ def lint_document(
     names bound before the document to the import that binds them
     (``{"os": "import os"}``), as from earlier cells of a kernel session."""
     context = LintContext(document, mem_budget)
-    rules = [rule(context) for rule in all_rules() if rule is not PARSE_ERROR and selection.enabled(rule.code)]
+    rules = [
+        rule(context)
+        for rule in all_rules()
+        if rule is not PARSE_ERROR and selection.enabled(rule.code) and rule.applies_to(document)
+    ]
     cst_rules = [rule for rule in rules if rule.triggers is not None]
     report_parse_errors = selection.enabled(PARSE_ERROR.code)
 

@@ -24,7 +24,7 @@ from libcst.metadata import QualifiedNameProvider
 
 if TYPE_CHECKING:
     from kernel_guard.lint.context import LintContext
-    from kernel_guard.source import Cell
+    from kernel_guard.source import Cell, Document
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,12 @@ class Rule(cst.BatchableCSTVisitor):
     @classmethod
     def documentation(cls) -> str:
         return inspect.cleandoc(cls.__doc__ or cls.summary)
+
+    @classmethod
+    def applies_to(cls, document: Document) -> bool:
+        """Whether the rule can fire anywhere in ``document``: a cheap text test
+        that keeps a rule out of documents it has nothing to say about."""
+        return True
 
     def visit_cell(self, cell: Cell, tree: ast.Module) -> None:
         """Called for every parsable cell, in order, before any libcst visit."""

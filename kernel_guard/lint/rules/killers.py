@@ -376,6 +376,11 @@ class SpawnNotebookFunction(Rule):
         "def work():\n    pass\np = Process(target=work)\np.start()",
     ]
 
+    @classmethod
+    def applies_to(cls, document) -> bool:
+        # Only a notebook that asks for spawn or forkserver can hang this way.
+        return document.is_notebook and any("spawn" in c.source or "forkserver" in c.source for c in document.cells)
+
     def __init__(self, context) -> None:
         super().__init__(context)
         self.functions: set[str] = set()
