@@ -91,7 +91,9 @@ def test_watchdog_stops_growth_into_memory_mapped_before_the_cell():
     result = check(proc, result)
     assert result["error"].startswith("the cell's memory reached ")
     assert result["error"].endswith("over its 512.0 MiB cap")
-    assert result["hit"] == "memory" and CAP < result["peak"] < CAP + (128 << 20)
+    # Writing pre-mapped pages runs at GB/s: between two samples (10-50 ms, later on a
+    # loaded machine) it can pass the cap by a few hundred MiB, still far from the cgroup's.
+    assert result["hit"] == "memory" and CAP < result["peak"] < CAP + (320 << 20)
     assert result["after"] and result["restored"]
 
 
