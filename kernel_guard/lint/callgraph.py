@@ -13,7 +13,6 @@ import ast
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
-from weakref import WeakKeyDictionary
 
 from kernel_guard.estimator import UNKNOWN, evaluate
 from kernel_guard.lint import flow
@@ -50,14 +49,8 @@ class Analysis:
     findings: dict[str, list] = field(default_factory=lambda: {"no-base-case": [], "drift": [], "too-deep": []})
 
 
-_CACHE: WeakKeyDictionary = WeakKeyDictionary()
-
-
 def analysis(context: LintContext) -> Analysis:
-    found = _CACHE.get(context)
-    if found is None:
-        found = _CACHE[context] = _analyse(context)
-    return found
+    return context.shared(Analysis, lambda: _analyse(context))
 
 
 def _analyse(context: LintContext) -> Analysis:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -33,6 +34,7 @@ class LintContext:
         self.findings: list[Finding] = []
         self._constant_nodes: dict[str, ast.expr] | None = None
         self._constants: dict[str, object] = {}
+        self._shared: dict[object, object] = {}
 
     @property
     def mem_budget(self) -> int:
@@ -42,6 +44,13 @@ class LintContext:
 
             self._mem_budget = usable_memory()
         return self._mem_budget
+
+    def shared(self, key: object, build: Callable[[], object]) -> object:
+        """A per-document value (facts, an analysis) built on first use by
+        ``build`` and shared by every rule that asks for the same ``key``."""
+        if key not in self._shared:
+            self._shared[key] = build()
+        return self._shared[key]
 
     # -- values -----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import builtins
 import re
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Iterator
-from weakref import WeakKeyDictionary, proxy
+from weakref import proxy
 
 from kernel_guard.estimator import UNKNOWN, evaluate
 
@@ -191,8 +191,7 @@ class Facts:
     """Notebook-wide facts about names, from one walk of every cell."""
 
     def __init__(self, context: LintContext) -> None:
-        # A proxy: the cache below is keyed weakly by the context, which its value
-        # must not keep alive.
+        # A proxy: the context keeps the facts (``LintContext.shared``); no cycle back.
         self.context = proxy(context)
         self.bindings: Counter[str] = Counter()  # binding sites of each name, in all scopes
         self.import_targets: dict[str, set[str]] = defaultdict(set)
@@ -405,15 +404,9 @@ class Facts:
         return self.only_called(scope)
 
 
-_FACTS: WeakKeyDictionary = WeakKeyDictionary()
-
-
 def facts(context: LintContext) -> Facts:
     """The document's facts, built on first use and shared by all rules."""
-    found = _FACTS.get(context)
-    if found is None:
-        found = _FACTS[context] = Facts(context)
-    return found
+    return context.shared(Facts, lambda: Facts(context))
 
 
 def quick_value(node: ast.expr, context: LintContext) -> object:
@@ -447,7 +440,6 @@ def _names(node: ast.expr) -> set[str]:
     return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and id(sub) not in called}
 
 
-_CANDIDATES: WeakKeyDictionary = WeakKeyDictionary()
 _FOLDABLE = (ast.Constant, ast.Name, ast.BinOp, ast.UnaryOp, ast.Tuple, ast.List, ast.Compare, ast.BoolOp, ast.IfExp,
              ast.Call, ast.Subscript, ast.Load, ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Slice)
 
@@ -456,23 +448,25 @@ def _constant_candidates(context: LintContext) -> dict[str, ast.expr]:
     """Names assigned at the top of a cell to an expression that may fold to a
     constant (literals, arithmetic, builtins), with their last such value: a
     cheap superset of the names ``context.constant`` knows."""
-    found = _CANDIDATES.get(context)
-    if found is None:
-        found = _CANDIDATES[context] = {}
-        for cell in context.cells:
-            tree = context.trees.get(id(cell))
-            for statement in tree.body if tree is not None else ():
-                if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-                    target, value = statement.targets[0], statement.value
-                elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-                    target, value = statement.target, statement.value
-                else:
-                    continue
-                if isinstance(target, ast.Name) and all(
-                    isinstance(sub, _FOLDABLE) and not (isinstance(sub, ast.Call) and not isinstance(sub.func, ast.Name))
-                    for sub in ast.walk(value)
-                ):
-                    found[target.id] = value
+    return context.shared(_constant_candidates, lambda: _find_constant_candidates(context))
+
+
+def _find_constant_candidates(context: LintContext) -> dict[str, ast.expr]:
+    found = {}
+    for cell in context.cells:
+        tree = context.trees.get(id(cell))
+        for statement in tree.body if tree is not None else ():
+            if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+                target, value = statement.targets[0], statement.value
+            elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+                target, value = statement.target, statement.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and all(
+                isinstance(sub, _FOLDABLE) and not (isinstance(sub, ast.Call) and not isinstance(sub.func, ast.Name))
+                for sub in ast.walk(value)
+            ):
+                found[target.id] = value
     return found
 
 

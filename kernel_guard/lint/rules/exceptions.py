@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import re
-from weakref import WeakKeyDictionary
 
 from kernel_guard.estimator import UNKNOWN, evaluate
 from kernel_guard.lint import flow
@@ -145,15 +144,13 @@ class DivisionByZero(_CertainError):
         )
 
 
-_LITERAL_CACHE: WeakKeyDictionary = WeakKeyDictionary()
-
-
 def _top_level_literals(context) -> dict[str, ast.expr]:
     """``name = <literal>`` statements at the top of cells (cheap: no walk)."""
-    found = _LITERAL_CACHE.get(context)
-    if found is not None:
-        return found
-    found = _LITERAL_CACHE[context] = {}
+    return context.shared(_top_level_literals, lambda: _find_top_level_literals(context))
+
+
+def _find_top_level_literals(context) -> dict[str, ast.expr]:
+    found = {}
     for tree in context.trees.values():
         for statement in tree.body:
             if (

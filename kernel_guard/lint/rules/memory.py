@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from weakref import WeakKeyDictionary
 
 from kernel_guard.estimator import Allocation, Growth, LiveOver, Program
 from kernel_guard.lint import flow
@@ -48,14 +47,8 @@ class _Analysis:
         return result
 
 
-_ANALYSES: WeakKeyDictionary = WeakKeyDictionary()
-
-
 def _analysis(context) -> _Analysis:
-    found = _ANALYSES.get(context)
-    if found is None:
-        found = _ANALYSES[context] = _Analysis(context.mem_budget)
-    return found
+    return context.shared(_Analysis, lambda: _Analysis(context.mem_budget))
 
 
 def _shown(expr: str, limit: int = 80) -> str:
