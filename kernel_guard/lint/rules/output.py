@@ -62,6 +62,21 @@ def _paced(loop: ast.AST, pacing=_PACING) -> bool:
     return any(isinstance(node, ast.Call) and flow.callee(node) in pacing for node in flow.body_nodes(loop.body))
 
 
+def _endless_loops(tree: ast.Module, context, skip=lambda loop, ancestors: False):
+    """Each loop of the cell that never ends (and that ``skip`` keeps), with its
+    ancestors and the calls it makes on every pass, each with its own ancestors."""
+    for loop, ancestors in flow.statements_with_ancestors(tree, (ast.While, ast.For)):
+        if skip(loop, ancestors) or not flow.endless_loop(loop, ancestors, context):
+            continue
+        inner = ancestors + (loop,)
+        calls = (
+            (node, inner + node_ancestors[1:])
+            for node, node_ancestors in flow.with_ancestors(loop, (ast.Call,))
+            if loop in (_loops_between(inner + node_ancestors[1:], node) or ())
+        )
+        yield loop, ancestors, calls
+
+
 def _loops_between(ancestors, node) -> list[ast.AST] | None:
     """The loops of the scope that ``node`` runs in on each of their iterations
     (outermost first); ``None`` when it is under a condition."""
@@ -133,14 +148,14 @@ class PrintInEndlessLoop(Rule):
             return
         if not any(hint in source for hint in _OUTPUT_HINTS):
             return
-        for loop, ancestors in flow.statements_with_ancestors(tree, (ast.While, ast.For)):
-            if _captured(cell, ancestors) or _paced(loop) or not flow.endless_loop(loop, ancestors, self.context):
-                continue
+
+        def quiet(loop, ancestors) -> bool:  # output that is captured, or paced by sleep
+            return _captured(cell, ancestors) or _paced(loop)
+
+        for _, _, calls in _endless_loops(tree, self.context, skip=quiet):
             facts = flow.facts(self.context)
-            inner = ancestors + (loop,)
-            for node, node_ancestors in flow.with_ancestors(loop, (ast.Call,)):
-                full = inner + node_ancestors[1:]
-                if _output_call(node, facts, lines=False) and loop in (_loops_between(full, node) or ()):
+            for node, _ in calls:
+                if _output_call(node, facts, lines=False):
                     self.report_at(
                         cell,
                         self.context.ast_position(cell, node),
@@ -373,16 +388,10 @@ class FileWriteInEndlessLoop(Rule):
         if not ("write" in source or "open" in source or "save" in source or "to_" in source or "dump" in source
                 or "file=" in source or "copy" in source or "retrieve" in source):
             return
-        for loop, ancestors in flow.statements_with_ancestors(tree, (ast.While, ast.For)):
-            if not flow.endless_loop(loop, ancestors, self.context):
-                continue
+        for loop, ancestors, calls in _endless_loops(tree, self.context):
             facts = flow.facts(self.context)
             opened = _opened_before(ancestors, facts)
-            inner = ancestors + (loop,)
-            for node, node_ancestors in flow.with_ancestors(loop, (ast.Call,)):
-                full = inner + node_ancestors[1:]
-                if loop not in (_loops_between(full, node) or ()):
-                    continue
+            for node, full in calls:
                 what = self._growth(node, loop, full, opened, facts)
                 if what:
                     self.report_at(cell, self.context.ast_position(cell, node),
