@@ -117,7 +117,7 @@ def _full(a: Args, interp) -> object:
 
 
 def _like(a: Args, interp) -> object:
-    proto = array_of(a.get("a", _MISSING))
+    proto = array_of(a.get("prototype", a.get("a", _MISSING)))  # empty_like names it prototype
     if proto is None:
         return UNKNOWN
     shape = a.get("shape")
@@ -329,9 +329,9 @@ def _kron(a: Args, interp) -> object:
     return new(shapes.kron(x.shape, y.shape), operation_dtype(np.multiply, x, y))
 
 
-def _product(shape_rule) -> Callable:
+def _product(shape_rule, names: tuple[str, str] = ("a", "b")) -> Callable:
     def build(a: Args, interp) -> object:
-        pair = _pair(a, "a", "b")
+        pair = _pair(a, *names)
         if pair is None or a.get("out") is not None:
             return UNKNOWN
         x, y = pair
@@ -649,7 +649,7 @@ def _numpy_functions() -> dict[str, Sig]:
         "full": Sig(("shape", "fill_value", "dtype", "order"), _full),
         "zeros_like": Sig(like, _like),
         "ones_like": Sig(like, _like),
-        "empty_like": Sig(like, _like),
+        "empty_like": Sig(("prototype", *like[1:]), _like),
         "full_like": Sig(("a", "fill_value", "dtype", "order", "subok", "shape"), _like),
         "eye": Sig(("N", "M", "k", "dtype", "order"), _eye),
         "identity": Sig(("n", "dtype"), _identity),
@@ -675,7 +675,7 @@ def _numpy_functions() -> dict[str, Sig]:
         "outer": Sig(("a", "b", "out"), _outer),
         "kron": Sig(("a", "b"), _kron),
         "dot": Sig(("a", "b", "out"), _product(shapes.dot)),
-        "matmul": Sig(("a", "b"), _product(shapes.matmul)),
+        "matmul": Sig(("x1", "x2"), _product(shapes.matmul, ("x1", "x2"))),
         "meshgrid": Sig((), _meshgrid, varargs=True),
         "where": Sig(("condition", "x", "y"), _where),
         "sum": Sig(("a", "axis", "dtype", "out", "keepdims"), _reduction(np.add)),
