@@ -318,7 +318,7 @@ def _disk_warning(usage, *, working: bool) -> str | None:
         return None
     used = f"{usage.used / usage.total:.0%} used" if usage.total else "no space"
     if working:
-        return (f"the disk of the working directory is nearly full ({used}): when it fills, the notebook "
+        return (f"the disk of the working directory is almost full ({used}): when it fills, the notebook "
                 "can no longer be saved and its checkpoints fail; free space, or cap what a cell writes "
                 "with %%guard --max-disk")
     return (f"low disk ({used}): writing output, checkpoints or IPython's history fails, and a full temp "

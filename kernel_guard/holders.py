@@ -78,7 +78,8 @@ class Sizer:
         self.deadline = deadline
         self.budget = max_objects
         self.seen: set[int] = {id(obj) for obj in exclude}
-        self.owner: dict[int, str] = {}  # id of a buffer's owner -> the holder that counted it
+        self.owner: dict[int, str] = {}  # id of an array -> the holder that reached it first
+        self.buffers: dict[int, str] = {}  # id of a buffer's owner (or a tensor's data pointer) -> the holder
         self._keep: list[object] = [*exclude]  # temporaries: their ids must not be reused while sizing
         self._current = ""
         self._shares: list[str] = []
@@ -106,6 +107,9 @@ class Sizer:
     def _walk(self, obj: object, depth: int) -> int:
         key = id(obj)
         if key in self.seen:
+            holder = self.owner.get(key)  # an array another holder counted: say so
+            if holder is not None and holder != self._current:
+                self._shares.append(holder)
             return 0
         kind = type(obj)
         if issubclass(kind, _NOT_DATA):  # exact builtin classes: no user __subclasscheck__ runs
@@ -196,18 +200,20 @@ class Sizer:
 
     def _buffer(self, owner: object, nbytes: int) -> int:
         """``nbytes`` held by ``owner`` (an array owning its data, a storage), counted once."""
-        holder = self.owner.get(id(owner))
+        holder = self.buffers.get(id(owner))
         if holder is not None:
             if holder != self._current:
                 self._shares.append(holder)
             return 0
-        self.owner[id(owner)] = self._current
+        self.buffers[id(owner)] = self._current
         self._keep.append(owner)
         return nbytes
 
     def _ndarray(self, array, depth: int) -> int:
         np = sys.modules["numpy"]
         size = object.__sizeof__(array)
+        self.owner.setdefault(id(array), self._current)  # reached again under another holder: shared
+        self._keep.append(array)
         root = array
         while type(root.base) is np.ndarray:  # numpy collapses chains, but a base may be a view
             root = root.base
@@ -263,12 +269,12 @@ class Sizer:
             return size
         storage = tensor.untyped_storage()
         pointer = storage.data_ptr()
-        holder = self.owner.get(pointer)
+        holder = self.buffers.get(pointer)
         if holder is not None:
             if holder != self._current:
                 self._shares.append(holder)
             return size
-        self.owner[pointer] = self._current
+        self.buffers[pointer] = self._current
         return size + storage.nbytes()
 
 
