@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import gc
+import itertools
 import mmap
 import sys
 import time
@@ -37,7 +38,7 @@ _NOT_DATA = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionTy
 _TYPE_NAME = type.__dict__["__qualname__"]  # read through type's own slot: a metaclass cannot intercept
 
 
-@dataclass
+@dataclass(slots=True)
 class Holder:
     """One object (or a cache) that keeps memory alive, under every name that reaches it."""
 
@@ -86,6 +87,8 @@ class Sizer:
         self.approximate = False
         self.exhausted = False
         self._handlers = self._library_handlers()
+        self._builtin_handlers = (self._atom, self._sequence, self._collection, self._dict)
+        self._atom_handler = self._handlers[id(int)][1]
 
     # -- entry points -------------------------------------------------------------
 
@@ -96,13 +99,7 @@ class Sizer:
             self.approximate = True
             return (0 if id(obj) in self.seen else self._shallow(obj)), True, []
         total = self._walk(obj, 0)
-        return total, self.approximate, list(dict.fromkeys(self._shares))
-
-    def _out_of_budget(self) -> bool:
-        self.budget -= 1
-        if self.budget < 0 or (self.budget & 0xFF == 0 and time.perf_counter() > self.deadline):
-            self.exhausted = self.approximate = True
-        return self.exhausted
+        return total, self.approximate, list(dict.fromkeys(self._shares)) if self._shares else []
 
     def _walk(self, obj: object, depth: int) -> int:
         key = id(obj)
@@ -112,56 +109,73 @@ class Sizer:
                 self._shares.append(holder)
             return 0
         kind = type(obj)
-        if issubclass(kind, _NOT_DATA):  # exact builtin classes: no user __subclasscheck__ runs
-            return 0
+        handler = self._handlers.get(id(kind))
+        if handler is None or handler[0] is not kind:
+            if issubclass(kind, _NOT_DATA):  # exact builtin classes: no user __subclasscheck__ runs
+                return 0
+            handler = (kind, self._referents)
         self.seen.add(key)
-        if self._out_of_budget():
-            return self._shallow(obj)
-        if depth > MAX_DEPTH:
+        self.budget -= 1
+        if self.budget < 0 or (self.budget & 0xFF == 0 and time.perf_counter() > self.deadline):
+            self.exhausted = self.approximate = True
+        if self.exhausted or depth > MAX_DEPTH:
             self.approximate = True
             return self._shallow(obj)
-        handler = self._handlers.get(id(kind))
-        if handler is not None and handler[0] is kind:
-            return handler[1](obj, depth)
-        if kind is list or kind is tuple or kind is set or kind is frozenset:
-            return sys.getsizeof(obj) + self._items(obj, len(obj), depth)
-        if kind is dict:
-            return sys.getsizeof(obj) + self._items(dict.items(obj), len(obj), depth, pairs=True)
-        if any(kind is atom for atom in _ATOMS):
+        if handler[1] is self._atom_handler:  # most objects: spare a call
             return sys.getsizeof(obj)
-        # Unknown type: its basic size from object's slot, then what its C traversal reaches.
-        referents = gc.get_referents(obj)
-        return object.__sizeof__(obj) + self._items(referents, len(referents), depth)
+        return handler[1](obj, depth)
 
     def _shallow(self, obj: object) -> int:
-        kind = type(obj)
-        if any(kind is atom for atom in (*_ATOMS, list, tuple, set, frozenset, dict)):
+        handler = self._handlers.get(id(type(obj)))
+        if handler is not None and handler[0] is type(obj) and handler[1] in self._builtin_handlers:
             return sys.getsizeof(obj)
         return object.__sizeof__(obj)
 
-    def _items(self, items, count: int, depth: int, *, pairs: bool = False) -> int:
-        """The items of a container; past SAMPLE of them, an even sample scaled up."""
-        if count > SAMPLE:
-            step = count / SAMPLE
-            wanted, taken, total = 0.0, 0, 0
-            for i, item in enumerate(items):
-                if i >= wanted:
-                    total += self._pair(item, depth) if pairs else self._walk(item, depth + 1)
-                    taken += 1
-                    wanted += step
-                if self.exhausted:
-                    break
-            self.approximate = True
-            return int(total * count / max(taken, 1))
+    def _atom(self, obj: object, depth: int) -> int:
+        return sys.getsizeof(obj)
+
+    def _sequence(self, obj, depth: int) -> int:
+        return sys.getsizeof(obj) + self._spread(obj, depth)
+
+    def _spread(self, items, depth: int) -> int:
+        """The items of a list, tuple or 1-d array; past SAMPLE of them, an even sample scaled up."""
+        count = len(items)
+        if count <= SAMPLE:
+            return self._items(items, depth)
+        self.approximate = True
+        step = count / SAMPLE
+        return self._items([items[int(i * step)] for i in range(SAMPLE)], depth) * count // SAMPLE
+
+    def _collection(self, obj, depth: int) -> int:
+        count = len(obj)
+        if count <= SAMPLE:
+            return sys.getsizeof(obj) + self._items(obj, depth)
+        self.approximate = True  # sets have no order worth spreading a sample over: the first ones
+        return sys.getsizeof(obj) + self._items(itertools.islice(obj, SAMPLE), depth) * count // SAMPLE
+
+    def _dict(self, obj: dict, depth: int) -> int:
+        count = len(obj)
+        pairs = itertools.islice(dict.items(obj), SAMPLE)
         total = 0
+        for key, value in pairs:
+            total += self._walk(key, depth + 1) + self._walk(value, depth + 1)
+        if count > SAMPLE:
+            self.approximate = True
+            total = total * count // SAMPLE
+        return sys.getsizeof(obj) + total
+
+    def _referents(self, obj: object, depth: int) -> int:
+        """An unknown type: its basic size from object's slot, then what its C traversal reaches."""
+        return object.__sizeof__(obj) + self._spread(gc.get_referents(obj), depth)
+
+    def _items(self, items: Iterable[object], depth: int) -> int:
+        total = 0
+        walk = self._walk
         for item in items:
-            total += self._pair(item, depth) if pairs else self._walk(item, depth + 1)
+            total += walk(item, depth + 1)
             if self.exhausted:
                 break
         return total
-
-    def _pair(self, item: tuple, depth: int) -> int:
-        return self._walk(item[0], depth + 1) + self._walk(item[1], depth + 1)
 
     # -- libraries ------------------------------------------------------------------
 
@@ -172,6 +186,11 @@ class Sizer:
             for kind in kinds:
                 if type(kind) is type:
                     handlers[id(kind)] = (kind, handler)
+
+        add(_ATOMS, self._atom)
+        add([list, tuple], self._sequence)
+        add([set, frozenset], self._collection)
+        add([dict], self._dict)
 
         np = sys.modules.get("numpy")
         if np is not None:
@@ -205,25 +224,30 @@ class Sizer:
             if holder != self._current:
                 self._shares.append(holder)
             return 0
-        self.buffers[id(owner)] = self._current
-        self._keep.append(owner)
+        self.buffers[id(owner)] = self._current  # its owner is kept alive by the holder, or by _keep
         return nbytes
 
     def _ndarray(self, array, depth: int) -> int:
+        base = array.base
+        current = self._current
+        self.owner[id(array)] = current  # reached again under another holder: shared
+        if base is None and not array.dtype.hasobject:  # owns its numbers: most arrays
+            return object.__sizeof__(array) + self._buffer(array, array.nbytes)
         np = sys.modules["numpy"]
-        size = object.__sizeof__(array)
-        self.owner.setdefault(id(array), self._current)  # reached again under another holder: shared
         self._keep.append(array)
+        size = object.__sizeof__(array)
         root = array
         while type(root.base) is np.ndarray:  # numpy collapses chains, but a base may be a view
             root = root.base
         base = root.base
         if base is None:
+            self._keep.append(root)
             size += self._buffer(root, root.nbytes)
         elif type(base) is not np.memmap and type(base) is not mmap.mmap:  # file pages are not anonymous
+            self._keep.append(base)
             size += self._buffer(base, root.nbytes)  # bytes, a library's buffer: its size as this array sees it
         if array.dtype.hasobject:
-            size += self._items(array.flat, array.size, depth)
+            size += self._spread(array.reshape(-1), depth)
         return size
 
     def _memmap(self, array, depth: int) -> int:
@@ -320,8 +344,9 @@ def _library_shape(obj: object, modules: dict) -> str | None:
 # -- a shell's holders ---------------------------------------------------------------
 
 
-def memory_view(shell, *, seconds: float = 2.0, max_objects: int = MAX_OBJECTS) -> MemoryView:
-    """Size what holds the memory of ``shell``'s kernel, largest first, within ``seconds``."""
+def memory_view(shell, *, seconds: float = 2.0, max_objects: int = MAX_OBJECTS, described: int = 50) -> MemoryView:
+    """Size what holds the memory of ``shell``'s kernel, largest first, within ``seconds``;
+    the ``described`` largest get their ``what``."""
     from kernel_guard.runtime import current_rss
 
     start = time.perf_counter()
@@ -331,16 +356,20 @@ def memory_view(shell, *, seconds: float = 2.0, max_objects: int = MAX_OBJECTS) 
     # The shell and the namespace are reached through `ip = get_ipython()`: not data of the user's.
     sizer = Sizer(start + seconds, max_objects=max_objects,
                   exclude=(shell, user_ns, shell.user_global_ns, sys.modules, vars(builtins)))
-    holders = []
+    sized = []
     for kind, names, obj in roots:
         nbytes, approximate, shares = sizer.size(obj, names[0])
-        holders.append(Holder(names[0], kind, nbytes, _what(kind, obj), names[1:], shares, approximate))
+        sized.append((Holder(names[0], kind, nbytes, "", names[1:], shares, approximate), obj))
+    sized.sort(key=lambda pair: -pair[0].nbytes)
+    for holder, obj in sized[:described]:
+        holder.what = _what(obj)
+    holders = [holder for holder, _ in sized]
     holders += _input_cache(shell, sizer)
     holders.sort(key=lambda h: -h.nbytes)
     return MemoryView(holders, rss, time.perf_counter() - start, not sizer.exhausted)
 
 
-def _what(kind: str, obj: object) -> str:
+def _what(obj: object) -> str:
     try:
         return describe(obj)
     except Exception:  # a library's attribute that fails on odd data: the type name says enough
@@ -352,9 +381,14 @@ def _roots(shell) -> list[tuple[str, list[str], object]]:
     the user's names first, then IPython's (``Out[3]``, ``_3``, ``_``), then the last error's."""
     user_ns, hidden = shell.user_ns, shell.user_ns_hidden
     by_id: dict[int, tuple[str, list[str], object]] = {}
+    code: dict[int, tuple[type, bool]] = {}  # id of a type -> (the type, is it code rather than data)
 
     def add(kind: str, name: str, obj: object) -> None:
-        if issubclass(type(obj), _NOT_DATA):
+        cls = type(obj)
+        known = code.get(id(cls))
+        if known is None or known[0] is not cls:
+            known = code[id(cls)] = (cls, issubclass(cls, _NOT_DATA))
+        if known[1]:
             return
         row = by_id.get(id(obj))
         if row is None:
