@@ -7,14 +7,19 @@
 2. Large holders: a list of 5,000,000 floats and a DataFrame of 1,000,000 strings
    (sampled), 10,000 arrays of 1,000 floats; the listed size against the real one.
 3. ``advice()``, what a refused or stopped cell adds to its message.
+4. ``--kernel``: accuracy in a real ipykernel in a 1 GiB memory cgroup: for each holder,
+   the size ``%guard mem`` lists against the kernel's resident memory growth when it was
+   made (read with psutil from outside); then how far ``%guard free`` brought it down.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,10 +48,59 @@ def report(label: str, best: float, median: float, worst: float) -> None:
     print(f"{label:<48} best {best * 1000:6.1f} ms   median {median * 1000:6.1f} ms   worst {worst * 1000:6.1f} ms")
 
 
+KERNEL_HOLDERS = [  # (name in %guard mem, cell that makes it)
+    ("big", "big = np.ones(37_500_000)"),
+    ("Out[{n}]", "big * 2"),
+    ("frame", "frame = pd.DataFrame({'s': [f'name {i}' for i in range(1_000_000)], 'n': np.arange(1_000_000)})"),
+    ("floats", "floats = [float(i) for i in range(3_000_000)]"),
+    ("nested", "nested = [{'id': i, 'tags': [str(i)] * 3} for i in range(300_000)]"),
+]
+_ROW = re.compile(r"^\s*`(?P<name>[^`]+)`\s+(?P<size>[\d.]+ [KMG]iB)")
+_UNITS = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+
+
+def bench_kernel() -> None:
+    import psutil
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from kernel_harness import Kernel
+
+    with Kernel("bench-holders", mem_limit="1G") as kernel:
+        kernel.run("import numpy as np, pandas as pd\n%load_ext kernel_guard")
+        process = psutil.Process(kernel.pid)
+        grew = {}
+        for name, cell in KERNEL_HOLDERS:
+            before = process.memory_info().rss
+            kernel.run(cell)
+            name = name.format(n=kernel.eval("max(Out)") if "{n}" in name else 0)
+            grew[name] = process.memory_info().rss - before
+        listed = {}
+        for line in kernel.run("%guard mem").plain.splitlines():
+            match = _ROW.match(line)
+            if match:
+                number, unit = match["size"].split()
+                listed[match["name"]] = float(number) * _UNITS[unit]
+        print(f"{'holder':<10} {'listed':>10} {'RSS grew':>10}  listed / grown")
+        for name, growth in grew.items():
+            print(f"{name:<10} {format_bytes(listed[name]):>10} {format_bytes(growth):>10}  {listed[name] / growth:.3f}")
+        total = sum(listed[name] for name in grew)
+        before = process.memory_info().rss
+        freed = kernel.run("%guard free big frame floats nested").plain
+        after = process.memory_info().rss
+        print(f"%guard free: RSS {format_bytes(before)} -> {format_bytes(after)}, fell by "
+              f"{format_bytes(before - after)} of {format_bytes(total)} listed ({(before - after) / total:.1%})")
+        print("  kernel said: " + freed.splitlines()[0].removeprefix("kernel_guard: "))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=20)
-    repeat = parser.parse_args().repeat
+    parser.add_argument("--kernel", action="store_true", help="accuracy in a real kernel (needs a cgroup: root)")
+    args = parser.parse_args()
+    if args.kernel:
+        bench_kernel()
+        return
+    repeat = args.repeat
     shell = InteractiveShell.instance()
     ns = shell.user_ns
 

@@ -89,6 +89,7 @@ class Sizer:
         self._handlers = self._library_handlers()
         self._builtin_handlers = (self._atom, self._sequence, self._collection, self._dict)
         self._atom_handler = self._handlers[id(int)][1]
+        self._atom_types = {id(kind): kind for kind in _ATOMS}
 
     # -- entry points -------------------------------------------------------------
 
@@ -155,10 +156,7 @@ class Sizer:
 
     def _dict(self, obj: dict, depth: int) -> int:
         count = len(obj)
-        pairs = itertools.islice(dict.items(obj), SAMPLE)
-        total = 0
-        for key, value in pairs:
-            total += self._walk(key, depth + 1) + self._walk(value, depth + 1)
+        total = self._items(itertools.chain.from_iterable(itertools.islice(dict.items(obj), SAMPLE)), depth)
         if count > SAMPLE:
             self.approximate = True
             total = total * count // SAMPLE
@@ -169,9 +167,21 @@ class Sizer:
         return object.__sizeof__(obj) + self._spread(gc.get_referents(obj), depth)
 
     def _items(self, items: Iterable[object], depth: int) -> int:
+        """The deep size of ``items``; str, int, float... sized here, sparing a call each."""
         total = 0
-        walk = self._walk
+        seen, owner, atoms, walk = self.seen, self.owner, self._atom_types, self._walk
         for item in items:
+            key = id(item)
+            if key in seen:
+                if key in owner:  # an array: say whose memory this shares
+                    walk(item, depth + 1)
+                continue
+            kind = type(item)
+            if atoms.get(id(kind)) is kind:
+                seen.add(key)
+                self.budget -= 1
+                total += sys.getsizeof(item)
+                continue
             total += walk(item, depth + 1)
             if self.exhausted:
                 break
@@ -357,8 +367,13 @@ def memory_view(shell, *, seconds: float = 2.0, max_objects: int = MAX_OBJECTS, 
     sizer = Sizer(start + seconds, max_objects=max_objects,
                   exclude=(shell, user_ns, shell.user_global_ns, sys.modules, vars(builtins)))
     sized = []
+    atoms, seen = sizer._atom_types, sizer.seen
     for kind, names, obj in roots:
-        nbytes, approximate, shares = sizer.size(obj, names[0])
+        if atoms.get(id(type(obj))) is type(obj) and id(obj) not in seen:  # most names: an int, a str
+            seen.add(id(obj))
+            nbytes, approximate, shares = sys.getsizeof(obj), False, []
+        else:
+            nbytes, approximate, shares = sizer.size(obj, names[0])
         sized.append((Holder(names[0], kind, nbytes, "", names[1:], shares, approximate), obj))
     sized.sort(key=lambda pair: -pair[0].nbytes)
     for holder, obj in sized[:described]:
@@ -398,9 +413,9 @@ def _roots(shell) -> list[tuple[str, list[str], object]]:
 
     ipython = []
     for name, value in dict.items(user_ns):
-        if type(name) is not str or name.startswith("__"):
+        if type(name) is not str or name[:2] == "__":
             continue
-        if _is_ipython_name(name, value, hidden):
+        if name in hidden and hidden[name] is value:  # IPython's: In, Out, _, _3, _i3...
             ipython.append((name, value))
         else:
             add("variable", name, value)
