@@ -20,8 +20,9 @@ import sys
 import time
 import types
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 SAMPLE = 1_000  # items of one container sized; past that the rest is extrapolated
 MAX_DEPTH = 12  # nesting walked below a holder
@@ -35,6 +36,7 @@ _NOT_DATA = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionTy
              types.WrapperDescriptorType, types.MethodDescriptorType, types.GetSetDescriptorType,
              types.MemberDescriptorType, types.CellType, property, staticmethod, classmethod,
              weakref.ReferenceType, weakref.ProxyType)
+Handler = Callable[[Any, int], int]  # (object, depth) -> bytes
 _TYPE_NAME = type.__dict__["__qualname__"]  # read through type's own slot: a metaclass cannot intercept
 
 
@@ -189,8 +191,8 @@ class Sizer:
 
     # -- libraries ------------------------------------------------------------------
 
-    def _library_handlers(self) -> dict[int, tuple[type, object]]:
-        handlers: dict[int, tuple[type, object]] = {}
+    def _library_handlers(self) -> dict[int, tuple[type, Handler]]:
+        handlers: dict[int, tuple[type, Handler]] = {}
 
         def add(kinds: Iterable[object], handler) -> None:
             for kind in kinds:
@@ -315,7 +317,7 @@ class Sizer:
 # -- describing a value ------------------------------------------------------------
 
 
-def describe(obj: object) -> str:
+def describe(obj: Any) -> str:
     """``float64 array 1,000 × 300``, ``DataFrame 1,000 rows × 5 columns``, ``list of 12``."""
     kind = type(obj)
     name = type_name(kind)
@@ -335,11 +337,11 @@ def describe(obj: object) -> str:
         return f"{name} of {len(obj):,}"
     if any(kind is k for k in (list, tuple, dict, set, frozenset)):
         return f"{name} of {len(obj):,}"
-    shape = _library_shape(obj, modules)
-    return f"{name} {shape}" if shape else name
+    extent = _library_shape(obj, modules)
+    return f"{name} {extent}" if extent else name
 
 
-def _library_shape(obj: object, modules: dict) -> str | None:
+def _library_shape(obj: Any, modules: dict) -> str | None:
     kind = type(obj)
     sparse, torch = modules["scipy.sparse"], modules["torch"]
     library = (sparse is not None and type_name(kind).endswith(("_matrix", "_array"))
@@ -371,7 +373,7 @@ def memory_view(shell, *, seconds: float = 2.0, max_objects: int = MAX_OBJECTS, 
     for kind, names, obj in roots:
         if atoms.get(id(type(obj))) is type(obj) and id(obj) not in seen:  # most names: an int, a str
             seen.add(id(obj))
-            nbytes, approximate, shares = sys.getsizeof(obj), False, []
+            nbytes, approximate, shares = sys.getsizeof(obj), False, list[str]()
         else:
             nbytes, approximate, shares = sizer.size(obj, names[0])
         sized.append((Holder(names[0], kind, nbytes, "", names[1:], shares, approximate), obj))

@@ -9,7 +9,6 @@ import re
 
 import psutil
 import pytest
-
 from kernel_harness import Kernel, require_cgroup
 
 pytestmark = [pytest.mark.kernel, pytest.mark.cgroup]
