@@ -69,11 +69,6 @@ def type_name(kind: type) -> str:
     return _TYPE_NAME.__get__(kind, type)
 
 
-def _same_type(kind: type, known: dict[int, type]) -> bool:
-    """``kind`` is one of ``known`` (keyed by id), by identity: comparing types may run a metaclass."""
-    return known.get(id(kind)) is kind
-
-
 class Sizer:
     """Deep sizes of objects, each byte counted once across every ``size`` call."""
 
@@ -126,7 +121,11 @@ class Sizer:
             return self._shallow(obj)
         if handler[1] is self._atom_handler:  # most objects: spare a call
             return sys.getsizeof(obj)
-        return handler[1](obj, depth)
+        try:
+            return handler[1](obj, depth)
+        except Exception:  # a library's internals that fail on odd data: its own size, marked approximate
+            self.approximate = True
+            return object.__sizeof__(obj)
 
     def _shallow(self, obj: object) -> int:
         handler = self._handlers.get(id(type(obj)))
@@ -474,7 +473,7 @@ def _input_cache(shell, sizer: Sizer) -> list[Holder]:
         size, rough, _ = sizer.size(part, "In")
         nbytes, approximate = nbytes + size, approximate or rough
     return [Holder("In", "input cache", nbytes, f"{len(history.input_hist_raw):,} cells' source",
-                   ["_ih", "_i, _ii, _iii, _iN"], [], approximate)]
+                   ["_ih", "_i", "_ii", "_iii", "_iN"], [], approximate)]
 
 
 def advice(shell, *, minimum: int, seconds: float = 0.3, count: int = 3) -> list[str]:

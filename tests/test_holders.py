@@ -282,3 +282,13 @@ def test_malloc_trim_is_found_on_glibc():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("not glibc")
     assert malloc_trim() is True
+
+
+def test_a_library_failing_on_odd_data_does_not_stop_the_listing(monkeypatch):
+    def broken(self, frame, depth):
+        raise AttributeError("'BlockManager' object has no attribute 'arrays'")  # a pandas of tomorrow
+
+    monkeypatch.setattr(Sizer, "_dataframe", broken)
+    held = by_name(memory_view(shell({"frame": pd.DataFrame({"x": [1, 2]}), "after": np.ones(1000)})))
+    assert held["frame"].approximate and held["frame"].nbytes > 0
+    assert held["after"].nbytes >= 8000
