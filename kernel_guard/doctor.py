@@ -21,6 +21,7 @@ from kernel_guard.sizes import format_bytes
 
 # Thresholds for the warnings; each is a documented way for a kernel to die.
 _LOW_DISK = 1 << 30
+_FULL_DISK = 0.95  # share of a disk in use past which it is "nearly full", whatever its size
 _SMALL_SHM = 1 << 30
 _CGROUP_HIDDEN = 0.5  # a cgroup limit below half the RAM is one `free` will mislead about
 _NEARLY_FULL = 0.9
@@ -296,11 +297,9 @@ def _disk_checks(cwd: str) -> list[Check]:
         except OSError as exc:
             checks.append(Check(S, label, f"{path}: {exc.strerror}"))
             continue
-        low = usage.free < _LOW_DISK
         checks.append(Check(
             S, label, f"{path}: {format_bytes(usage.free)} free of {format_bytes(usage.total)}",
-            "low disk: writing output, checkpoints or IPython's history fails, and a full temp "
-            "directory breaks ipykernel's cell files" if low else None,
+            _disk_warning(usage, working=label == "working directory"),
         ))
     if os.path.isdir("/dev/shm"):
         shm = shutil.disk_usage("/dev/shm")
@@ -311,6 +310,19 @@ def _disk_checks(cwd: str) -> list[Check]:
             if shm.total < _SMALL_SHM else None,
         ))
     return checks
+
+
+def _disk_warning(usage, *, working: bool) -> str | None:
+    """Why a disk with ``usage`` is in danger: under 1 GiB free, or over 95% used."""
+    if usage.free >= _LOW_DISK and usage.used < _FULL_DISK * usage.total:
+        return None
+    used = f"{usage.used / usage.total:.0%} used" if usage.total else "no space"
+    if working:
+        return (f"the disk of the working directory is almost full ({used}): when it fills, the notebook "
+                "can no longer be saved and its checkpoints fail; free space, or cap what a cell writes "
+                "with %%guard --max-disk")
+    return (f"low disk ({used}): writing output, checkpoints or IPython's history fails, and a full temp "
+            "directory breaks ipykernel's cell files")
 
 
 def _existing_parent(path: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from IPython.core.error import UsageError
 
-from kernel_guard.errors import GuardRefused
+from kernel_guard.errors import GuardMemoryError, GuardRefused
 from kernel_guard.extension import checks
 from kernel_guard.extension.cell import CompiledCell
 from kernel_guard.extension.options import Options, Resolved, describe_size, make_config, resolve
@@ -272,7 +272,7 @@ class KernelGuardExtension:
             return
         if verdict.refusals and not options.force:
             self.history.append(HistoryEntry(number, _first_line(body), "refused", cap=limits.max_mem))
-            raise _refuse(verdict)
+            raise _refuse(verdict, self._holders(limits) if any(p.code is None for p in verdict.refusals) else [])
         notes = verdict.warnings + (verdict.refusals if options.force else [])
         if notes:
             title = "running anyway (--force)" if verdict.refusals else "warnings; the cell runs under its limits"
@@ -291,6 +291,9 @@ class KernelGuardExtension:
             _run_guarded(guard, cell)
         except BaseException as exc:
             outcome = type(exc).__name__
+            if isinstance(exc, GuardMemoryError):
+                for line in self._holders(limits):
+                    exc.add_note(line.replace("`", ""))
             cell.show_like_a_cell(exc)
             raise
         finally:
@@ -324,6 +327,16 @@ class KernelGuardExtension:
 
         return checks.make_budget(cap=limits.max_mem, cap_text=describe_size(options.max_mem, limits.max_mem),
                                   rss=current_rss(), available=available_memory())
+
+    def _holders(self, limits: Resolved) -> list[str]:
+        """The largest holders worth freeing, for a cell refused or stopped for memory:
+        at least 16 MiB and a twentieth of the cap (or of the memory the kernel can get)."""
+        from kernel_guard.holders import advice
+
+        try:
+            return advice(self.shell, minimum=max(16 << 20, (limits.max_mem or self.usable_memory()) // 20))
+        except Exception:  # naming holders is a courtesy: never the reason a message is lost
+            return []
 
     def _transform_body(self, body: str) -> str:
         self._transforming = True  # a body is not a new cell: auto mode leaves it alone
@@ -379,10 +392,11 @@ class KernelGuardExtension:
         return Message(title, "info", lines)
 
 
-def _refuse(verdict: checks.Verdict) -> GuardRefused:
-    """Show why the cell is not run; return the GuardRefused to raise."""
+def _refuse(verdict: checks.Verdict, holders: list[str]) -> GuardRefused:
+    """Show why the cell is not run (``holders``: what could be freed to make room);
+    return the GuardRefused to raise."""
     problems = sorted(verdict.refusals, key=_by_line)
-    tips = []
+    tips = list(holders)
     if any(p.code is None for p in problems):
         tips += _MEMORY_TIPS
     if any(p.code for p in problems):

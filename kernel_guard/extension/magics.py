@@ -15,7 +15,7 @@ from kernel_guard.extension.options import describe_size, with_limit_arguments
 from kernel_guard.extension.render import Message
 from kernel_guard.sizes import format_bytes
 
-_COMMANDS = ("status", "on", "off", "check", "doctor", "history")
+_COMMANDS = ("status", "on", "off", "check", "doctor", "history", "mem", "free")
 
 
 @magics_class
@@ -67,9 +67,10 @@ class GuardMagics(Magics):
 
     @magic_arguments(name="guard")
     @argument("command", nargs="?", default="status", metavar="COMMAND",
-              help="status (default), on, off, check, doctor or history.")
+              help="status (default), on, off, check, doctor, history, mem or free.")
     @argument("arguments", nargs=argparse.REMAINDER, metavar="...",
-              help="for `on`: the options of %%%%guard; for `check`: the code to check.")
+              help="for `on`: the options of %%%%guard; for `check`: the code to check; "
+                   "for `free`: the variables to delete.")
     @line_magic("guard")
     def guard_line(self, line):
         """Control kernel_guard.
@@ -80,6 +81,8 @@ class GuardMagics(Magics):
         %guard check [CODE]     lint and estimate CODE (or this session's cells) without running
         %guard doctor           what memory this kernel can really use, and known dangers
         %guard history          the guarded cells of this session: peak memory, time, limit hit
+        %guard mem              what holds this kernel's memory, largest first, hidden caches included
+        %guard free [NAME ...]  clear the output cache and the last error, delete NAMEs, give memory back
 
         See %%guard? for the options.
         """
@@ -170,6 +173,24 @@ class GuardMagics(Magics):
         from kernel_guard.extension.history import show_history
 
         show_history(list(self.extension.history))
+
+    def _mem(self, rest: str) -> None:
+        self._no_arguments("mem", rest)
+        from kernel_guard.extension.memory_report import memory_message
+        from kernel_guard.holders import memory_view
+
+        memory_message(memory_view(self.shell)).show()
+
+    def _free(self, rest: str) -> None:
+        from kernel_guard.extension.memory_report import free_message
+        from kernel_guard.release import check_names, release
+
+        names = rest.replace(",", " ").split()
+        try:
+            check_names(self.shell, names)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        free_message(release(self.shell, names)).show()
 
     @staticmethod
     def _no_arguments(command: str, rest: str) -> None:
