@@ -81,14 +81,16 @@ class Cache:
 
     def load(self, path: str) -> tuple[list[Finding], str | None] | None:
         """The cached ``(findings, error)`` for ``path`` as it is now, or ``None``."""
+        from kernel_guard.source import InputError, read_bytes
+
         try:
-            entry = self._entry(path, hashlib.sha256(Path(path).read_bytes()).hexdigest())
+            entry = self._entry(path, hashlib.sha256(read_bytes(path)).hexdigest())
             with open(entry, "rb") as file:
                 data = json.loads(file.read())
             result = [Finding(*row) for row in data["findings"]], data["error"]
             os.utime(entry)  # recently used: pruned last
             return result
-        except (OSError, ValueError, TypeError, KeyError):
+        except (OSError, ValueError, TypeError, KeyError, InputError):
             return None  # missing, unreadable or corrupt: lint the file
 
     def store(self, path: str, digest: str, findings: list[Finding], error: str | None) -> None:

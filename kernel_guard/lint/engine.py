@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import re
 import types
-import warnings
 from collections.abc import Mapping
 
 import libcst as cst
@@ -17,6 +16,7 @@ from kernel_guard.lint.finding import Finding
 from kernel_guard.lint.registry import PARSE_ERROR, all_rules
 from kernel_guard.lint.rule import Rule
 from kernel_guard.lint.selection import Selection
+from kernel_guard.parse_guard import PARSE_ERRORS, ParseFailure, failure, parse_python
 from kernel_guard.source import Cell, Document, python_source
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:\s*,\s*[A-Z]+[0-9]*)*))?", re.IGNORECASE)
@@ -50,18 +50,28 @@ def lint_document(
     header = dict(imports or {})  # name -> the import that binds it, from earlier cells
     for cell, tree in parsed:
         context.cell = cell
-        for rule in rules:
-            rule.visit_cell(cell, tree)
-        # An alias from an earlier cell (`from os import _exit as bye`) carries its
-        # import's text into the trigger check of a cell that uses it (`bye(1)`).
-        text = cell.source + "".join(f"\n{line}" for name, line in header.items() if name in cell.source)
-        active = [rule for rule in cst_rules if _triggered(rule, text)]
-        if active:
-            _visit(cell, header, active, context)
+        try:
+            _lint_cell(cell, tree, rules, cst_rules, header, context)
+        except (RecursionError, MemoryError) as exc:  # parsed, but too deep for a rule's walk
+            if report_parse_errors:
+                _report_failure(context, cell, failure(exc))
         _update_imports(header, tree)
     for rule in rules:
         rule.end_document()
     return sorted(finding for finding in context.findings if not _suppressed(finding, document))
+
+
+def _lint_cell(
+    cell: Cell, tree: ast.Module, rules: list[Rule], cst_rules: list[Rule], header: dict[str, str], context: LintContext
+) -> None:
+    for rule in rules:
+        rule.visit_cell(cell, tree)
+    # An alias from an earlier cell (`from os import _exit as bye`) carries its
+    # import's text into the trigger check of a cell that uses it (`bye(1)`).
+    text = cell.source + "".join(f"\n{line}" for name, line in header.items() if name in cell.source)
+    active = [rule for rule in cst_rules if _triggered(rule, text)]
+    if active:
+        _visit(cell, header, active, context)
 
 
 def lint_source(
@@ -107,16 +117,16 @@ def namespace_imports(namespace: Mapping[str, object]) -> dict[str, str]:
 
 def _parse(cell: Cell, context: LintContext, report: bool) -> ast.Module | None:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences are not our findings
-            return ast.parse(cell.source)
-    except (SyntaxError, ValueError) as exc:
+        return parse_python(cell.source)
+    except ParseFailure as failure:
         if report:
-            line = getattr(exc, "lineno", None) or 1
-            column = getattr(exc, "offset", None) or 1
-            reason = getattr(exc, "msg", None) or str(exc)
-            context.report(PARSE_ERROR(context), (line, column, line, column), f"cell does not parse: {reason}", cell=cell)
+            _report_failure(context, cell, failure)
         return None
+
+
+def _report_failure(context: LintContext, cell: Cell, failure: ParseFailure) -> None:
+    position = (failure.line, failure.column, failure.line, failure.column)
+    context.report(PARSE_ERROR(context), position, f"cell does not parse: {failure.reason}", cell=cell)
 
 
 def _triggered(rule: Rule, source: str) -> bool:
@@ -127,8 +137,8 @@ def _visit(cell: Cell, header: dict[str, str], rules: list[Rule], context: LintC
     prefix = "".join(line + "\n" for line in header.values())
     try:
         module = cst.parse_module(prefix + cell.source)
-    except cst.ParserSyntaxError:
-        return  # valid for CPython but not for libcst's grammar: nothing to say
+    except (cst.ParserSyntaxError, *PARSE_ERRORS):
+        return  # valid for CPython but not for libcst's grammar (or its stack): nothing to say
     context.header_lines = prefix.count("\n")
     context.wrapper = wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     qualified_names = None

@@ -22,6 +22,7 @@ def lint_file(path: str, selection: Selection, mem_budget: int | None) -> Result
     """Findings for one file, or the reason it could not be read; the digest is
     ``None`` when the file could not be read at all (nothing to cache)."""
     from kernel_guard.lint.engine import lint_document
+    from kernel_guard.parse_guard import failure
     from kernel_guard.source import InputError, parse_document, read_bytes
 
     try:
@@ -35,7 +36,12 @@ def lint_file(path: str, selection: Selection, mem_budget: int | None) -> Result
         return [], str(exc), digest
     if document is None:  # a notebook in another language
         return [], None, digest
-    return lint_document(document, selection, mem_budget), None, digest
+    try:
+        return lint_document(document, selection, mem_budget), None, digest
+    except (RecursionError, MemoryError) as exc:
+        return [], failure(exc).reason, digest
+    except Exception as exc:  # a rule's defect must not cost the other files their findings
+        return [], f"cannot analyse: {type(exc).__name__}: {exc} (a kernel-lint bug: please report it)", digest
 
 
 def lint_files(
