@@ -33,6 +33,8 @@ def parse_size(text: str, *, total: int | None = None) -> int:
     value = float(match.group(1)) * 1024 ** _UNITS[match.group(2).upper()]
     if value < 1:
         raise ValueError(f"invalid size {text!r}: must be at least one byte")
+    if not math.isfinite(value):
+        raise ValueError(f"invalid size {text[:40]!r}: too large")
     return int(value)
 
 
