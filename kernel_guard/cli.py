@@ -222,7 +222,7 @@ def _walk(root: Path, problems: list[tuple[str, str]]) -> list[str]:
 
     for folder, dirs, names in os.walk(root, onerror=unreadable):
         dirs[:] = sorted(
-            d for d in dirs if d not in _SKIP_DIRS and not (Path(folder, d, "pyvenv.cfg")).exists()
+            d for d in dirs if d not in _SKIP_DIRS and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
         )
         found.extend(str(Path(folder, n)) for n in sorted(names) if n.endswith((".ipynb", ".py")))
     return found
