@@ -243,7 +243,7 @@ def test_explain_and_list_rules(capsys):
     code, out, _ = run(capsys, "--explain", "KG501")
     assert code == 0 and out.startswith("KG501 os-exit (error)") and "## Why is this bad?" in out
     code, out, err = run(capsys, "--explain", "KG000")
-    assert code == 2 and "unknown rule code 'KG000'" in err
+    assert code == 2 and "unknown rule code or name 'KG000'" in err
     code, out, _ = run(capsys, "--list-rules")
     assert code == 0 and any(line.startswith("KG504  exit-in-notebook") for line in out.splitlines())
 
