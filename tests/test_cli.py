@@ -207,7 +207,8 @@ def test_github_annotations(tmp_path, capsys):
     lines = out.splitlines()
     assert code == 1
     assert lines[0].startswith(f"::error file={script},line=2,col=1,endLine=2,endColumn=12,title=KG501 os-exit::")
-    assert lines[1].startswith(f"::error file={nb},title=KG501 os-exit::cell 1:2:1: ")
+    raw = nb.read_text().splitlines().index('    "os._exit(0)"') + 1  # the .ipynb line holding the source line
+    assert lines[1].startswith(f"::error file={nb},line={raw},endLine={raw},title=KG501 os-exit::cell 1:2:1: ")
 
 
 def test_select_ignore_and_unknown_codes(tmp_path, capsys):
