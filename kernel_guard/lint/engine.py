@@ -54,7 +54,7 @@ def lint_document(
             _lint_cell(cell, tree, rules, cst_rules, header, context)
         except (RecursionError, MemoryError) as exc:  # parsed, but too deep for a rule's walk
             if report_parse_errors:
-                _report_failure(context, cell, failure(exc))
+                _report_failure(context, cell, failure(exc), "cell cannot be analysed, its findings are unknown")
         _update_imports(header, tree)
     for rule in rules:
         rule.end_document()
@@ -124,9 +124,11 @@ def _parse(cell: Cell, context: LintContext, report: bool) -> ast.Module | None:
         return None
 
 
-def _report_failure(context: LintContext, cell: Cell, failure: ParseFailure) -> None:
+def _report_failure(
+    context: LintContext, cell: Cell, failure: ParseFailure, what: str = "cell does not parse"
+) -> None:
     position = (failure.line, failure.column, failure.line, failure.column)
-    context.report(PARSE_ERROR(context), position, f"cell does not parse: {failure.reason}", cell=cell)
+    context.report(PARSE_ERROR(context), position, f"{what}: {failure.reason}", cell=cell)
 
 
 def _triggered(rule: Rule, source: str) -> bool:
