@@ -78,10 +78,10 @@ def _run(args: argparse.Namespace) -> int:
         from kernel_guard.lint.registry import all_rules, rule_for
 
         wanted = args.explain.strip()
-        rule = rule_for(wanted) or next((r for r in all_rules() if r.name == wanted.lower()), None)
-        if rule is None:
+        explained = rule_for(wanted) or next((r for r in all_rules() if r.name == wanted.lower()), None)
+        if explained is None:
             raise UsageError(f"unknown rule code or name {args.explain!r} (see --list-rules)")
-        print(f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.documentation()}")
+        print(f"{explained.code} {explained.name} ({explained.severity})\n\n{explained.documentation()}")
         return EXIT_CLEAN
     if not args.paths:
         raise UsageError("no PATH given (try: kernel-lint notebook.ipynb)")
@@ -215,7 +215,7 @@ def _collect(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def _walk(root: Path, problems: list[tuple[str, str]]) -> list[str]:
-    found = []
+    found: list[str] = []
 
     def unreadable(exc: OSError) -> None:
         problems.append((exc.filename or str(root), f"cannot search directory: {_reason(exc)}"))

@@ -156,7 +156,8 @@ def test_code_that_cannot_be_parsed_is_one_kg001_for_its_cell(tmp_path, capsys, 
 
 def test_the_dedent_error_is_reported_where_python_reports_it():
     (finding,) = lint_source("if x:\n        a = 1\n    b = 2\n!ls")
-    assert (finding.line, finding.message) == (3, "cell does not parse: unindent does not match any outer indentation level")
+    assert finding.line == 3
+    assert finding.message == "cell does not parse: unindent does not match any outer indentation level"
 
 
 def test_deep_code_that_parses_is_linted_or_reported_never_raised():
@@ -320,7 +321,8 @@ def test_explain_takes_a_code_or_a_name(capsys, query):
 
 def test_explain_of_an_unknown_rule(capsys):
     assert main(["--explain", "no-such-rule"]) == 2
-    assert capsys.readouterr().err == "kernel-lint: error: unknown rule code or name 'no-such-rule' (see --list-rules)\n"
+    err = capsys.readouterr().err
+    assert err == "kernel-lint: error: unknown rule code or name 'no-such-rule' (see --list-rules)\n"
 
 
 def test_a_cell_too_deep_to_analyse_is_one_kg001_and_the_other_cells_are_linted(tmp_path, capsys):

@@ -151,7 +151,9 @@ def test_ordinary_notebook_code_is_clean(cell):
     assert lint_cells([cell]) == []
 
 
-PAIRWISE = "import numpy as np\ns = np.random.rand(100_000, 3)\nd = np.sqrt(((s[:, None, :] - s[None, :, :]) ** 2).sum(-1))"
+PAIRWISE = (
+    "import numpy as np\ns = np.random.rand(100_000, 3)\nd = np.sqrt(((s[:, None, :] - s[None, :, :]) ** 2).sum(-1))"
+)
 
 
 @pytest.mark.parametrize("budget, code", [(16 * GIB, "KG101"), (300 * GIB, "KG102")])

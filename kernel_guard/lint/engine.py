@@ -19,6 +19,7 @@ from kernel_guard.lint.selection import Selection
 from kernel_guard.parse_guard import PARSE_ERRORS, ParseFailure, failure, parse_python
 from kernel_guard.source import Cell, Document, python_source
 
+_LIBCST_FAILURES: tuple[type[BaseException], ...] = (cst.ParserSyntaxError, *PARSE_ERRORS)
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:\s*,\s*[A-Z]+[0-9]*)*))?", re.IGNORECASE)
 
 
@@ -139,7 +140,7 @@ def _visit(cell: Cell, header: dict[str, str], rules: list[Rule], context: LintC
     prefix = "".join(line + "\n" for line in header.values())
     try:
         module = cst.parse_module(prefix + cell.source)
-    except (cst.ParserSyntaxError, *PARSE_ERRORS):
+    except _LIBCST_FAILURES:
         return  # valid for CPython but not for libcst's grammar (or its stack): nothing to say
     context.header_lines = prefix.count("\n")
     context.wrapper = wrapper = MetadataWrapper(module, unsafe_skip_copy=True)

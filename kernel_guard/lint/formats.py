@@ -61,10 +61,11 @@ def _raw_lines(finding: Finding) -> tuple[int, int] | None:
     """The lines of the notebook file holding the finding's first and last source line."""
     from kernel_guard.lint.notebook_lines import raw_line
 
-    start = raw_line(finding.path, finding.cell, finding.line)
-    if start is None:
+    cell = finding.cell
+    start = raw_line(finding.path, cell, finding.line) if cell is not None else None
+    if cell is None or start is None:
         return None
-    end = raw_line(finding.path, finding.cell, finding.end_line) or start
+    end = raw_line(finding.path, cell, finding.end_line) or start
     return start, max(start, end)
 
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 # A JSON token after optional whitespace: punctuation, the start of a string, or a literal/number.
 _TOKEN = re.compile(r"[ \t\r\n]*(?:([{}\[\],:])|(\")|([-+0-9.eE]+|true|false|null))")
-_scanstring = json.decoder.scanstring
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]  # C-accelerated, public since 2.6
 
 
 class _Cells:
