@@ -18,6 +18,7 @@ import pytest
 
 from kernel_guard.cli import main
 from kernel_guard.estimator import estimate
+from kernel_guard.lint import runner
 from kernel_guard.lint.engine import lint_source
 from kernel_guard.sizes import format_bytes
 
@@ -334,3 +335,25 @@ def test_a_cell_too_deep_to_analyse_is_one_kg001_and_the_other_cells_are_linted(
     first, second = out.splitlines()
     assert first.startswith(f"{path}:cell 1:1:1: KG001 cell cannot be analysed, its findings are unknown: ")
     assert second.startswith(f"{path}:cell 2:2:1: KG501")
+
+
+_real_lint_file = runner.lint_file
+
+
+def _dies_on_doomed(path, selection, mem_budget):
+    if path.endswith("doomed.py"):
+        os._exit(9)  # as the out-of-memory killer would end a worker
+    return _real_lint_file(path, selection, mem_budget)
+
+
+def test_a_worker_that_dies_is_named_not_a_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(runner, "lint_file", _dies_on_doomed)
+    paths = [tmp_path / "doomed.py", *(tmp_path / f"ok{index}.py" for index in range(3))]
+    for path in paths:
+        path.write_text(KILLER)
+    code = main(["--no-cache", "-j", "2", *map(str, paths)])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in out + err
+    assert f"{paths[0]}: not linted: the worker process linting it died\n" in err
+    for line in err.splitlines():
+        assert line.endswith(": not linted: the worker process linting it died")

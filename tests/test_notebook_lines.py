@@ -97,3 +97,17 @@ def test_source_lines_in_any_split(pieces, expected):
     cells = scan(text)
     assert [cells.raw_line(1, line) for line in range(1, len(expected) + 1)] == expected
     assert cells.raw_line(1, 99) == 1  # past the source: the line where the cell's source starts
+
+
+def test_an_nbformat_3_file_written_by_nbformat(tmp_path, capsys):
+    """As nbformat's own v3 writer lays it out (``input`` split into lines), linted and located."""
+    from nbformat import v3
+    from nbformat.v3 import nbjson
+
+    cells = [v3.new_text_cell("markdown", source="# Old"), v3.new_code_cell(input="import os\nn = 3\nos._exit(n)")]
+    path = tmp_path / "v3.ipynb"
+    path.write_text(nbjson.writes(v3.new_notebook(worksheets=[v3.new_worksheet(cells=cells)])))
+    assert json.loads(path.read_text())["worksheets"][0]["cells"][1]["input"][0] == "import os\n"
+    ((message, region),) = sarif_regions(capsys, path)
+    raw = line_of(path, '"os._exit(n)"')
+    assert message.startswith("cell 2:3:1: ") and region == {"startLine": raw, "endLine": raw}

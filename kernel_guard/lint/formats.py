@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from kernel_guard.lint.finding import Finding
+from kernel_guard.lint.notebook_lines import RawLines
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -35,6 +36,7 @@ def _json(findings: Sequence[Finding]) -> str:
 
 def _github(findings: Sequence[Finding]) -> str:
     lines = []
+    files = RawLines()
     for f in findings:
         level = "error" if f.severity == "error" else "warning"
         title = _escape_property(f"{f.code} {f.name}")
@@ -42,7 +44,7 @@ def _github(findings: Sequence[Finding]) -> str:
             where = f"line={f.line},col={f.column},endLine={f.end_line},endColumn={f.end_column},"
             text = f.message
         else:  # GitHub counts lines of the .ipynb JSON, not of a cell: say the cell in the message.
-            raw = _raw_lines(f)
+            raw = _raw_lines(f, files)
             where = f"line={raw[0]},endLine={raw[1]}," if raw else ""
             text = f"cell {f.cell}:{f.line}:{f.column}: {f.message}"
         lines.append(f"::{level} file={_escape_property(f.path)},{where}title={title}::{_escape_data(text)}\n")
@@ -57,15 +59,13 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def _raw_lines(finding: Finding) -> tuple[int, int] | None:
+def _raw_lines(finding: Finding, files: RawLines) -> tuple[int, int] | None:
     """The lines of the notebook file holding the finding's first and last source line."""
-    from kernel_guard.lint.notebook_lines import raw_line
-
     cell = finding.cell
-    start = raw_line(finding.path, cell, finding.line) if cell is not None else None
+    start = files.of(finding.path, cell, finding.line) if cell is not None else None
     if cell is None or start is None:
         return None
-    end = raw_line(finding.path, cell, finding.end_line) or start
+    end = files.of(finding.path, cell, finding.end_line) or start
     return start, max(start, end)
 
 
@@ -76,6 +76,7 @@ def _sarif(findings: Sequence[Finding]) -> str:
     rules = all_rules()
     index = {rule.code: i for i, rule in enumerate(rules)}
     results = []
+    files = RawLines()
     for f in findings:
         location: dict = {"artifactLocation": {"uri": f.path}}
         if f.cell is None:
@@ -85,7 +86,7 @@ def _sarif(findings: Sequence[Finding]) -> str:
             }
         else:  # viewers count lines of the .ipynb JSON: the file lines holding the cell's source lines
             message = f"cell {f.cell}:{f.line}:{f.column}: {f.message}"
-            raw = _raw_lines(f)
+            raw = _raw_lines(f, files)
             if raw:
                 location["region"] = {"startLine": raw[0], "endLine": raw[1]}
         result = {

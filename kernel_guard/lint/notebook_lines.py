@@ -14,10 +14,9 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from functools import lru_cache
 
 # A JSON token after optional whitespace: punctuation, the start of a string, or a literal/number.
-_TOKEN = re.compile(r"[ \t\r\n]*(?:([{}\[\],:])|(\")|([-+0-9.eE]+|true|false|null))")
+_TOKEN = re.compile(r"[ \t\r\n]*(?:([{}\[\],:])|(\")|([-+0-9.eE]+|true|false|null|NaN|-?Infinity))")
 _scanstring = json.decoder.scanstring  # type: ignore[attr-defined]  # C-accelerated, public since 2.6
 
 
@@ -45,14 +44,21 @@ class _Cells:
         return starts[line - 1] if 0 < line <= len(starts) else self.start.get(cell)
 
 
-def raw_line(path: str, cell: int, line: int) -> int | None:
-    """The 1-based line of the file ``path`` holding source line ``line`` of cell
-    ``cell``; ``None`` if the file cannot be read as a notebook any more."""
-    cells = _scan_file(path)
-    return cells.raw_line(cell, line) if cells is not None else None
+class RawLines:
+    """The file lines of notebook findings; each file is scanned once per report."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, _Cells | None] = {}
+
+    def of(self, path: str, cell: int, line: int) -> int | None:
+        """The 1-based line of the file ``path`` holding source line ``line`` of cell
+        ``cell``; ``None`` if the file cannot be read as a notebook any more."""
+        if path not in self._files:
+            self._files[path] = _scan_file(path)
+        cells = self._files[path]
+        return cells.raw_line(cell, line) if cells is not None else None
 
 
-@lru_cache(maxsize=64)
 def _scan_file(path: str) -> _Cells | None:
     from kernel_guard.source import InputError, read_bytes
 

@@ -90,6 +90,7 @@ def _lint(paths: list[str], selection: Selection, mem_budget: int, jobs: int) ->
 def _parallel(paths: list[str], selection: Selection, mem_budget: int, jobs: int) -> list[Result]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     # Largest files first, one file per task: no worker is left with a big notebook at the end.
     order = sorted(range(len(paths)), key=lambda i: -_size(paths[i]))
@@ -97,9 +98,12 @@ def _parallel(paths: list[str], selection: Selection, mem_budget: int, jobs: int
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
     results: list[Result] = [None] * len(paths)  # type: ignore[list-item]
     with ProcessPoolExecutor(min(jobs, len(paths)), mp_context=context) as pool:
-        done = pool.map(lint_file, [paths[i] for i in order], [selection] * len(paths), [mem_budget] * len(paths))
-        for index, result in zip(order, done):
-            results[index] = result
+        futures = {index: pool.submit(lint_file, paths[index], selection, mem_budget) for index in order}
+        for index, future in futures.items():
+            try:
+                results[index] = future.result()
+            except BrokenProcessPool:  # a worker killed (out of memory, a signal): name the files it took down
+                results[index] = [], "not linted: the worker process linting it died", None
     return results
 
 
