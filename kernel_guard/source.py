@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import tokenize
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def python_source(text: str) -> tuple[str, dict[int, int]] | None:
     text, shifts = _dedent(text)
     if _IPYTHON_SYNTAX.search(text):
         try:
-            text, magic_shifts = _translate_ipython(text)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # IPython warns about odd line endings: KG001 says what matters
+                text, magic_shifts = _translate_ipython(text)
         except PARSE_ERRORS:
             magic_shifts = {}
         shifts = {line: shifts.get(line, 0) + magic_shifts.get(line, 0) for line in {*shifts, *magic_shifts}}

@@ -11,6 +11,7 @@ import pwd
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -357,3 +358,14 @@ def test_a_worker_that_dies_is_named_not_a_traceback(tmp_path, capsys, monkeypat
     assert f"{paths[0]}: not linted: the worker process linting it died\n" in err
     for line in err.splitlines():
         assert line.endswith(": not linted: the worker process linting it died")
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x1c", "\x85"])
+def test_unicode_line_separators_in_ipython_syntax_say_nothing_on_stderr(tmp_path, capfd, separator):
+    """IPython's tokenizer warns on line separators other than newlines: no warning reaches the user."""
+    path = write_notebook(tmp_path / "nb.ipynb", f"!ls{separator}x = 1", KILLER)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lint_source(f"!ls{separator}x = 1")
+        assert main(["--no-cache", str(path)]) == 1
+    assert capfd.readouterr().err == ""
