@@ -177,6 +177,8 @@ def test_concurrent_runs_share_one_cache(project, tmp_path):
     warm = subprocess.run(command, capture_output=True, text=True)
     assert (warm.returncode, warm.stdout, warm.stderr) == (expected.returncode, expected.stdout, expected.stderr)
     assert not list(cache_dir.glob(".tmp-*"))  # every write was renamed into place
+    assert not (cache_dir / "kernel-lint-cache").exists()  # one run made the folder, the others used it
+    assert not list(tmp_path.glob(".kernel-lint-*"))  # no staging folder left behind
 
 
 def test_no_cache_and_config_false_write_nothing(project, tmp_path, capsys, monkeypatch):

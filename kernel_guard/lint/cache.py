@@ -197,22 +197,23 @@ def _write(path: Path, data: str) -> None:
 
 
 def _prepare(directory: Path) -> None:
-    """The directory, created with a CACHEDIR.TAG (which backup tools skip) unless
-    it is already a kernel-lint cache."""
+    """The directory, unless it is already a kernel-lint cache: made whole, with
+    its CACHEDIR.TAG (which backup tools skip), under a temporary name and renamed
+    into place, so that it never adopts a folder someone else made meanwhile."""
     if _is_ours(directory):
         return
-    directory.mkdir(parents=True, exist_ok=True)
-    if os.path.islink(directory):
-        raise OSError(f"{directory} is a symlink: not followed to write a tag")
-    # O_EXCL | O_NOFOLLOW: never write through a link, nor over a file someone else made.
+    import tempfile
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".kernel-lint-"))
+    (staging / _TAG_NAME).write_text(_TAG, encoding="utf-8")
     try:
-        fd = os.open(directory / _TAG_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    except FileExistsError:
-        if _is_ours(directory):  # a concurrent run tagged it first
-            return
-        raise
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(_TAG)
+        os.rename(staging, directory)  # fails on anything but a missing (or empty) folder
+    except OSError:
+        os.unlink(staging / _TAG_NAME)
+        os.rmdir(staging)
+        if not _is_ours(directory):  # else a concurrent run made it first
+            raise
 
 
 def owned_directory(directory: str | Path) -> Path | None:
