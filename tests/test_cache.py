@@ -378,3 +378,11 @@ def test_a_symlinked_cache_folder_is_never_followed_to_write(tmp_path, capsys):
     count = len(list(real.iterdir()))
     assert lint(capsys, "--cache-dir", str(tmp_path / "to-cache"), str(path)) == expected
     assert len(list(real.iterdir())) == count  # a hit: nothing new written
+
+
+def test_a_path_given_with_dot_slash_hits(tmp_path, capsys, monkeypatch):
+    (tmp_path / "a.py").write_text("import os\nos._exit(0)\n")
+    monkeypatch.chdir(tmp_path)
+    first = lint(capsys, "--cache-dir", "cache", "./a.py")
+    linted = count_lints(monkeypatch)
+    assert lint(capsys, "--cache-dir", "cache", "./a.py") == first and linted == []

@@ -121,6 +121,7 @@ class Cache:
         error = data.get("error")
         if not (error is None or type(error) is str):
             return None
+        reported_as = str(Path(path))  # as parse_document names it (``./nb.ipynb`` -> ``nb.ipynb``)
         findings = []
         for row in data["findings"]:
             if type(row) is not list or len(row) != len(_FIELDS):
@@ -128,7 +129,7 @@ class Cache:
             if not all(check(value) for check, value in zip(_FIELDS, row)):
                 return None
             finding = Finding(*row)
-            if finding.path != path or finding.code not in self._codes:
+            if finding.path != reported_as or finding.code not in self._codes:
                 return None
             findings.append(finding)
         return findings, error
