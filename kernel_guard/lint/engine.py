@@ -57,8 +57,15 @@ def lint_document(
             if report_parse_errors:
                 _report_failure(context, cell, failure(exc), "cell cannot be analysed, its findings are unknown")
         _update_imports(header, tree)
+    failed: dict[str, BaseException] = {}
     for rule in rules:
-        rule.end_document()
+        try:
+            rule.end_document()
+        except (RecursionError, MemoryError) as exc:  # an analysis across cells too deep for the stack
+            failed[rule.code] = exc
+    if failed and report_parse_errors and parsed:
+        what = f"{', '.join(failed)} cannot analyse the code across cells, their findings are unknown"
+        _report_failure(context, parsed[-1][0], failure(next(iter(failed.values()))), what)
     return sorted(finding for finding in context.findings if not _suppressed(finding, document))
 
 
@@ -119,17 +126,17 @@ def namespace_imports(namespace: Mapping[str, object]) -> dict[str, str]:
 def _parse(cell: Cell, context: LintContext, report: bool) -> ast.Module | None:
     try:
         return parse_python(cell.source)
-    except ParseFailure as failure:
+    except ParseFailure as problem:
         if report:
-            _report_failure(context, cell, failure)
+            _report_failure(context, cell, problem)
         return None
 
 
 def _report_failure(
-    context: LintContext, cell: Cell, failure: ParseFailure, what: str = "cell does not parse"
+    context: LintContext, cell: Cell, problem: ParseFailure, what: str = "cell does not parse"
 ) -> None:
-    position = (failure.line, failure.column, failure.line, failure.column)
-    context.report(PARSE_ERROR(context), position, f"{what}: {failure.reason}", cell=cell)
+    position = (problem.line, problem.column, problem.line, problem.column)
+    context.report(PARSE_ERROR(context), position, f"{what}: {problem.reason}", cell=cell)
 
 
 def _triggered(rule: Rule, source: str) -> bool:
