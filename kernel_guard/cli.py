@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except UsageError as exc:
-        print(f"kernel-lint: error: {exc}", file=sys.stderr)
+        _write(sys.stderr, f"kernel-lint: error: {exc}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
@@ -89,14 +89,14 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     files, missing = _collect(args.paths)
     for path, reason in missing:
-        print(f"{path}: {reason}", file=sys.stderr)
+        _write(sys.stderr, f"{path}: {reason}\n")
     from kernel_guard.lint.runner import lint_files
 
     findings, failures = lint_files(
         files, settings["selection"], settings["mem_budget"], settings["jobs"], settings["cache_dir"]
     )
     for path, reason in failures:
-        print(f"{path}: {reason}", file=sys.stderr)
+        _write(sys.stderr, f"{path}: {reason}\n")
 
     from kernel_guard.lint.formats import render, statistics
 
@@ -104,11 +104,21 @@ def _run(args: argparse.Namespace) -> int:
     output = render(findings, fmt)
     if settings["statistics"] and fmt == "text":
         output += statistics(findings)
-    sys.stdout.write(output)
+    _write(sys.stdout, output)
     sys.stdout.flush()
     if missing or failures:
         return EXIT_ERROR
     return EXIT_FINDINGS if findings and not settings["exit_zero"] else EXIT_CLEAN
+
+
+def _write(stream, text: str) -> None:
+    """Write ``text``; a file name that is not valid in the stream's encoding
+    (bytes that are no UTF-8, kept as surrogates) is written escaped."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def _settings(args: argparse.Namespace) -> dict:

@@ -369,3 +369,19 @@ def test_unicode_line_separators_in_ipython_syntax_say_nothing_on_stderr(tmp_pat
         lint_source(f"!ls{separator}x = 1")
         assert main(["--no-cache", str(path)]) == 1
     assert capfd.readouterr().err == ""
+
+
+def test_file_names_that_are_not_utf8_are_printed_escaped(tmp_path):
+    """A name of arbitrary bytes, on a terminal that is strict UTF-8 (or ASCII)."""
+    folder = os.fsencode(tmp_path)
+    with open(os.path.join(folder, b"\xff\xfe.py"), "w") as file:
+        file.write(KILLER)
+    os.mkfifo(os.path.join(folder, b"\xfe.ipynb"))
+    for encoding in ("utf-8", "ascii"):
+        result = subprocess.run(
+            [sys.executable, "-m", "kernel_guard.cli", "--no-cache", str(tmp_path)], capture_output=True,
+            env={**os.environ, "PYTHONIOENCODING": f"{encoding}:strict"}, timeout=120, cwd="/",
+        )
+        assert result.returncode == 2 and b"Traceback" not in result.stderr
+        assert result.stdout.startswith(os.fsencode(tmp_path) + b"/\\udcff\\udcfe.py:2:1: KG501")
+        assert result.stderr == os.fsencode(tmp_path) + b"/\\udcfe.ipynb: not a regular file: skipped\n"
