@@ -413,3 +413,23 @@ def test_positions_with_form_feeds_and_crlf():
 def test_a_list_of_unknown_contents_has_no_shape():
     source = "import numpy as np\nparts = [f(i) for i in range(1000)]\nx = np.ones_like(parts)\ny = np.array(parts)\n"
     assert estimate(source).allocations == []
+
+
+def test_live_check_walks_the_namespace_a_bounded_number_of_times(monkeypatch):
+    # A generated cell of thousands of allocations: the live-arrays check walked everything bound after
+    # each one (quadratic: 20,000 lines took minutes). Under the budget nothing is walked; over it, at
+    # most _LIVE_WALKS times.
+    from kernel_guard.estimator import interpreter, parse_cell
+
+    walks = []
+    reachable = interpreter.Program._reachable
+    monkeypatch.setattr(interpreter.Program, "_reachable", 
+                        lambda self, roots=None: walks.append(roots is None) or reachable(self, roots))
+    for size, budget in ((10, 2**40), (1000, 2**30)):
+        walks.clear()
+        lines = "\n".join(f"a{i} = np.zeros(({size}, 1000))" for i in range(3000))
+        tree, python, _ = parse_cell("import numpy as np\n" + lines)
+        program = interpreter.Program({}, live_budget=budget)
+        assert len(program.run(tree, python)) == 3000
+        assert sum(walks) <= interpreter._LIVE_WALKS + 2  # + the cell's start and end
+    assert [o.allocation.line for o in program.live_over] == [136]  # 135 arrays of 7.6 MiB fit in 1 GiB

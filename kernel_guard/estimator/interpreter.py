@@ -48,6 +48,9 @@ from kernel_guard.estimator.values import UNKNOWN, is_constant
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MISSING = object()
+# Walks of everything bound, one per allocating statement, that a cell gets: past them the
+# live-arrays check stops (a generated cell of 20,000 allocations took minutes).
+_LIVE_WALKS = 500
 
 
 class Program(Expressions):
@@ -94,6 +97,7 @@ class Program(Expressions):
         # alive went over it, none of them over it alone.
         self.live_over: list[LiveOver] = []
         self._over = False
+        self._walks = self._counted = self._made = 0
         self._sites: list[Site] = []
         self._star_modules: list[str] = []
         self._read_cache: dict[str, object] = {}
@@ -120,6 +124,9 @@ class Program(Expressions):
         # Lines as the parser counts them (str.splitlines also breaks at \f, \x1c...).
         self._lines = _LINE_BREAK.split(source) if source is not None else None
         self.live_over = []
+        self._walks = self._counted = self._made = 0
+        if self.live_budget is not None:  # what earlier cells left bound counts toward the bound
+            self._made = sum(size for site in self._reachable() if (size := site.nbytes * site.count) <= self.live_budget)
         self._grown = set()  # node ids: unique only while this tree is alive
         for stmt in tree.body:
             made = len(self._sites)
@@ -136,7 +143,17 @@ class Program(Expressions):
         return allocations
 
     def _check_live(self, last: Site) -> None:
-        # Arrays over the budget on their own are reported alone: not counted here.
+        # Arrays over the budget on their own are reported alone: not counted here. What every
+        # site ever made adds up to bounds what is live, so below the budget nothing is walked.
+        new = self._sites[self._counted :]
+        self._counted = len(self._sites)
+        self._made += sum(size for site in new if (size := site.nbytes * site.count) <= self.live_budget)
+        if self._made <= self.live_budget:
+            self._over = False  # what is live is at most what was made
+            return
+        if self._walks >= _LIVE_WALKS:
+            return
+        self._walks += 1
         sizes = [site.nbytes * site.count for site in self._reachable()]
         total = sum(size for size in sizes if size <= self.live_budget)
         over = total > self.live_budget
