@@ -423,7 +423,7 @@ def test_live_check_walks_the_namespace_a_bounded_number_of_times(monkeypatch):
 
     walks = []
     reachable = interpreter.Program._reachable
-    monkeypatch.setattr(interpreter.Program, "_reachable", 
+    monkeypatch.setattr(interpreter.Program, "_reachable",
                         lambda self, roots=None: walks.append(roots is None) or reachable(self, roots))
     for size, budget in ((10, 2**40), (1000, 2**30)):
         walks.clear()
