@@ -2,7 +2,8 @@
 
 How a library module plugs in (one module per library, registered in ``LIBRARIES`` below):
 
-- Subclass ``Library`` with ``module`` set to the top-level module name. Nothing of
+- Subclass ``Library`` with ``module`` set to the module name (``"pandas"``,
+  ``"scipy.sparse"``: calls of ``Ref``s under it come to the library). Nothing of
   the library is looked at unless ``sys.modules`` already holds that module:
   kernel_guard never imports it. Every hook gets the live module as ``module`` and
   reads names from it with ``vars(module)`` (never ``getattr``: a module
@@ -154,7 +155,7 @@ def call(qualname: str, positional: list, keywords: dict, ctx) -> object | None:
     owners = [_owner(value) for value in [*positional, *keywords.values()]]
     found = next((owner for owner in owners if owner is not None), None)
     if found is None:
-        library = LIBRARIES.get(qualname.partition(".")[0])
+        library = next((lib for name, lib in LIBRARIES.items() if qualname.startswith(name + ".")), None)
         module = loaded(library.module) if library is not None else None
         if library is None or module is None:
             return None
