@@ -94,6 +94,8 @@ class Expressions(Folder):
     def fold_subscript(self, node: ast.Subscript, base: object) -> object:
         if type(base) is Array:
             return self._index_array(base, node)
+        if isinstance(base, Foreign):
+            return libraries.subscript(base, self.unwrap(self.visit(node.slice)), self)
         if type(base) in (tuple, list) and not is_constant(base):
             key = self.unwrap(self.visit(node.slice))
             return base[key] if type(key) is int and -len(base) <= key < len(base) else UNKNOWN

@@ -20,7 +20,8 @@ How a library module plugs in (one module per library, registered in ``LIBRARIES
   library's module, or of any callable (``numpy.asarray(df)``) when an argument is
   one of the library's ``Foreign`` values. ``method(receiver, name, args, ctx,
   module)``: ``receiver.name(...)``. ``attribute(receiver, name, ctx, module)``:
-  ``receiver.name`` (default: a ``Method`` to be called).
+  ``receiver.name`` (default: a ``Method`` to be called). ``subscript(receiver,
+  key, ctx, module)``: ``receiver[key]``, ``key`` a constant or ``UNKNOWN``.
   Each returns an abstract value, ``UNKNOWN`` when it does not know, or ``Made``
   (``abstract.Made(value, shape, dtype, nbytes, cause)``) for an allocation: the
   interpreter records a site with that size and ``cause`` (the sentence shown in
@@ -49,7 +50,7 @@ from kernel_guard.estimator.abstract import Foreign, Method, Ref
 from kernel_guard.estimator.libraries.cost import GiveUp
 from kernel_guard.estimator.values import UNKNOWN
 
-__all__ = ["LIBRARIES", "Args", "Library", "attribute", "call", "loaded", "method", "read"]
+__all__ = ["LIBRARIES", "Args", "Library", "attribute", "call", "loaded", "method", "read", "subscript"]
 
 
 def loaded(name: str) -> types.ModuleType | None:
@@ -105,6 +106,9 @@ class Library:
 
     def attribute(self, receiver: Foreign, name: str, ctx, module: types.ModuleType) -> object:
         return Method(receiver, name)
+
+    def subscript(self, receiver: Foreign, key: object, ctx, module: types.ModuleType) -> object:
+        return UNKNOWN
 
 
 def _registry() -> dict[str, Library]:
@@ -180,3 +184,11 @@ def attribute(receiver: Foreign, name: str, ctx) -> object:
         return UNKNOWN
     library, module = owner
     return _guarded(lambda: library.attribute(receiver, name, ctx, module), ctx)
+
+
+def subscript(receiver: Foreign, key: object, ctx) -> object:
+    owner = _owner(receiver)
+    if owner is None:
+        return UNKNOWN
+    library, module = owner
+    return _guarded(lambda: library.subscript(receiver, key, ctx, module), ctx)

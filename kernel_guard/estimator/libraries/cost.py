@@ -1,20 +1,25 @@
 """The time a pre-run check may spend running a library's code on the user's data.
 
 SPEC section 3: at most 10% of what the operation itself would take (predicted
-from its sizes), never more than 0.5 s. Work under ``FLOOR`` is always allowed:
-counting the keys of a small frame costs less than the user can notice, and a
-small input can still make a huge result (2,000 equal keys merge into 4 M rows).
+from its sizes), never more than 0.5 s. What the operation takes is learnt as the
+check goes: counting the first rows of the keys gives a lower bound of the result,
+and so of the operation's time (writing its bytes). Work under ``FLOOR`` is always
+allowed: it is below what a user can notice, and a small input can still make a huge
+result (2,000 equal keys merge into 4 M rows).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from typing import Callable
 
 SHARE = 0.10
 MAX_SECONDS = 0.5
 FLOOR = 0.005
 PROBE_ROWS = 32_768
+# Seconds per byte pandas takes to write a result (take, fill, box), measured with
+# benchmarks/bench_libraries.py on a busy 2-core machine.
+SECONDS_PER_BYTE = 1e-9
 
 
 class GiveUp(Exception):
@@ -25,9 +30,14 @@ class Allowance:
     """What the checks of one call may still spend."""
 
     def __init__(self, operation_seconds: float, operation: str):
-        self.seconds = min(MAX_SECONDS, max(FLOOR, SHARE * operation_seconds))
-        self.operation = operation
         self.started = time.perf_counter()
+        self.operation = operation
+        self.seconds = FLOOR
+        self.learn(operation_seconds)
+
+    def learn(self, operation_seconds: float) -> None:
+        """The operation takes at least ``operation_seconds``: allow its share."""
+        self.seconds = min(MAX_SECONDS, max(self.seconds, SHARE * operation_seconds))
 
     @property
     def left(self) -> float:
@@ -42,11 +52,11 @@ class Allowance:
             )
 
 
-def probe(work: Callable[[int], object], rows: int) -> float:
+def probe(work: Callable[[int], object], rows: int) -> tuple[float, object]:
     """Seconds ``work(rows)`` would take, predicted from timing it on the first rows
-    (0 when those are all the rows: then the work is done already)."""
+    (0 when those are all the rows), and what it gave for them."""
     sample = min(rows, PROBE_ROWS)
     started = time.perf_counter()
-    work(sample)
+    first = work(sample)
     elapsed = time.perf_counter() - started
-    return 0.0 if sample == rows else elapsed * rows / max(sample, 1)
+    return (0.0 if sample == rows else elapsed * rows / max(sample, 1)), first
