@@ -19,7 +19,7 @@ from kernel_guard.estimator.values import UNKNOWN
 from kernel_guard.sizes import format_bytes
 
 # Bytes of the Python object each value of a numeric column becomes in an object array.
-_BOXED = {"f": sys.getsizeof(1.5), "i": sys.getsizeof(2**40), "u": sys.getsizeof(2**40), "c": sys.getsizeof(1j),
+_BOXED = {"f": sys.getsizeof(1.5), "i": sys.getsizeof(1000), "u": sys.getsizeof(1000), "c": sys.getsizeof(1j),
           "b": 0}  # True and False are shared
 
 

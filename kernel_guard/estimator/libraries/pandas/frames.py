@@ -28,7 +28,7 @@ class Column:
     label: object  # an exact str or int, None for any other label
     dtype: str
     row_bytes: float  # bytes of the column's buffers per row (pointers for objects)
-    kind: str  # numpy kind; "c" categorical, "S" pandas strings, "x" other extension types
+    kind: str  # numpy kind; "k" categorical, "T" pandas strings, "x" other extension types
 
 
 @dataclass(eq=False)
@@ -103,7 +103,7 @@ def kind_of(dtype: object) -> str:
     if any(type(dtype) is known for known in _NUMPY_DTYPES):
         return dtype.kind  # type: ignore[attr-defined]
     name = type(dtype).__name__
-    return "c" if name == "CategoricalDtype" else "S" if name == "StringDtype" else "x"
+    return "k" if name == "CategoricalDtype" else "T" if name == "StringDtype" else "x"
 
 
 def column(frame: Frame, label: object) -> Any:

@@ -25,7 +25,7 @@ def key_array(values: Any) -> np.ndarray | None:
     """A Series' or Index's values as an array pandas may hash, ``None`` if it cannot be
     read safely. Categoricals give their categories (codes differ between frames)."""
     kind = kind_of(values.dtype)
-    if kind == "c":
+    if kind == "k":
         categorical = values.array
         categories = key_array(categorical.categories)
         if categories is None:
@@ -36,7 +36,7 @@ def key_array(values: Any) -> np.ndarray | None:
         return categories[codes]
     if kind in _HASHABLE_KINDS:
         return values.to_numpy()
-    if kind in ("O", "S"):
+    if kind in ("O", "T"):
         return values.to_numpy(dtype=object)  # verified by ``checked`` before it is hashed
     return None
 

@@ -28,7 +28,7 @@ from kernel_guard.sizes import format_bytes
 
 # Seconds per input row pandas takes to factorize a column (the least a reshape does).
 SECONDS_PER_ROW = 50e-9
-_ENCODED_KINDS = ("O", "S", "c")  # what get_dummies encodes in a DataFrame by default
+_ENCODED_KINDS = ("O", "T", "k")  # what get_dummies encodes in a DataFrame by default
 _AGGREGATIONS = frozenset({"sum", "mean", "median", "min", "max", "first", "last", "std", "var", "prod", "count",
                            "nunique", "size", "agg", "aggregate"})
 
@@ -40,7 +40,7 @@ def _distinct(frame: Frame, label: object, allowance: cost.Allowance, module: ty
     series = frame.live if label is None and frame.series else column(frame, label)
     if series is None:
         return None
-    if kind_of(series.dtype) == "c":
+    if kind_of(series.dtype) == "k":
         return len(series.array.categories)  # every category, used or not
     values = keys.key_array(series)
     if values is None:
@@ -228,11 +228,11 @@ def aggregate(grouped: Grouped, name: str, args: Args, module: types.ModuleType)
         return UNKNOWN
     frame = grouped.frame
     series_of = [column(frame, label) for label in grouped.keys]
-    if any(s is None for s in series_of) or not any(kind_of(s.dtype) == "c" for s in series_of):
+    if any(s is None for s in series_of) or not any(kind_of(s.dtype) == "k" for s in series_of):
         return UNKNOWN
     sizes = []
     for label, series in zip(grouped.keys, series_of):
-        if kind_of(series.dtype) == "c":
+        if kind_of(series.dtype) == "k":
             sizes.append(len(series.array.categories))
         else:
             allowance = cost.Allowance(SECONDS_PER_ROW * (frame.rows or 0), "groupby")
@@ -253,8 +253,8 @@ def aggregate(grouped: Grouped, name: str, args: Args, module: types.ModuleType)
         values = [Column(None, "float64", 8.0, "f")] * (len(chosen) * count)
     index_bytes = float(sum(code_bytes(n) for n in sizes))
     result = made_frame(rows, values, "", index_bytes, series=name == "size" or len(values) == 1)
-    parts = ", ".join(f"{label!r} ({n:,} {'categories' if kind_of(s.dtype) == 'c' else 'values'})"
+    parts = ", ".join(f"{label!r} ({n:,} {'categories' if kind_of(s.dtype) == 'k' else 'values'})"
                       for label, n, s in zip(grouped.keys, sizes, series_of))
-    result.cause = (f"the groupby keys {parts} are categorical and observed=False: it makes a row for every "
-                    f"combination, {rows:,} rows, {format_bytes(result.nbytes)}; pass observed=True")
+    result.cause = (f"groupby on {parts} with observed=False makes a row for every combination of categories, "
+                    f"{rows:,} rows, {format_bytes(result.nbytes)}; pass observed=True")
     return result
