@@ -16,10 +16,10 @@ from typing import Callable
 SHARE = 0.10
 MAX_SECONDS = 0.5
 FLOOR = 0.005
-PROBE_ROWS = 32_768
-# Seconds per byte pandas takes to write a result (take, fill, box), measured with
-# benchmarks/bench_libraries.py on a busy 2-core machine.
-SECONDS_PER_BYTE = 1e-9
+PROBE_ROWS = 131_072  # enough rows that a call's fixed cost does not inflate the prediction
+# Seconds per byte pandas takes at least to write a result (get_dummies fills 200 MB of
+# booleans in 68 ms), measured with benchmarks/bench_libraries.py on a busy 2-core machine.
+SECONDS_PER_BYTE = 0.3e-9
 
 
 class GiveUp(Exception):
@@ -53,10 +53,18 @@ class Allowance:
 
 
 def probe(work: Callable[[int], object], rows: int) -> tuple[float, object]:
-    """Seconds ``work(rows)`` would take, predicted from timing it on the first rows
-    (0 when those are all the rows), and what it gave for them."""
+    """Seconds ``work(rows)`` would take (0 when the first rows are all the rows: then it is
+    done), and what it gave for the first rows. Timed on a quarter of the sample and on all
+    of it, so that a call's fixed cost is not taken for a cost per row."""
     sample = min(rows, PROBE_ROWS)
+    if sample == rows:
+        return 0.0, work(rows)
+    quarter = max(sample // 4, 1)
     started = time.perf_counter()
+    work(quarter)
+    middle = time.perf_counter()
     first = work(sample)
-    elapsed = time.perf_counter() - started
-    return (0.0 if sample == rows else elapsed * rows / max(sample, 1)), first
+    ended = time.perf_counter()
+    per_row = max(0.0, ((ended - middle) - (middle - started)) / (sample - quarter))
+    fixed = max(0.0, (ended - middle) - per_row * sample)
+    return fixed + per_row * rows, first

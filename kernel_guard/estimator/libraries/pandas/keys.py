@@ -53,44 +53,59 @@ def checked(values: np.ndarray) -> np.ndarray:
     raise ValueError("a key column holds objects other than exact strings")
 
 
-def codes(values: np.ndarray, module: types.ModuleType) -> np.ndarray:
+def span(arrays: list[np.ndarray]) -> tuple[int, int] | None:
+    """(lowest, highest) of integer arrays whose values lie in a short range (at most two
+    per row): they are counted with ``bincount``, no hashing. ``None`` otherwise."""
+    if not arrays or not all(a.dtype.kind in "iub" and len(a) for a in arrays):
+        return None
+    low = min(int(_ints(a).min()) for a in arrays)
+    high = max(int(_ints(a).max()) for a in arrays)
+    return (low, high) if high - low <= 2 * sum(len(a) for a in arrays) else None
+
+
+def _ints(values: np.ndarray) -> np.ndarray:
+    return values.view(np.int8) if values.dtype.kind == "b" else values
+
+
+def codes(values: np.ndarray, module: types.ModuleType, short: tuple[int, int] | None = None) -> np.ndarray:
     """Dense codes of equal values (missing values are one value, as merge matches them);
-    integers in a short range need no hashing."""
+    integers within ``short`` (a ``span``) need no hashing."""
     values = checked(values)
-    if values.dtype.kind == "b":
-        values = values.view(np.int8)
-    if values.dtype.kind in "iu" and len(values):
-        low, high = int(values.min()), int(values.max())
-        if high - low <= 4 * len(values):
-            return (values - low).astype(np.int64, copy=False)
+    if short is not None:
+        return _ints(values).astype(np.int64) - short[0]
     return attr(module, "factorize")(values, use_na_sentinel=False)[0]
 
 
-def combined(columns: list[np.ndarray], module: types.ModuleType) -> np.ndarray:
+def combined(columns: list[np.ndarray], module: types.ModuleType, spans: list) -> np.ndarray:
     """Codes of the rows of several key columns taken together."""
-    result = codes(columns[0], module)
-    for values in columns[1:]:
-        part = codes(values, module)
+    result = codes(columns[0], module, spans[0])
+    for values, short in zip(columns[1:], spans[1:]):
+        part = codes(values, module, short)
         result = codes(result * (int(part.max(initial=0)) + 1) + part, module)
     return result
 
 
-def distinct(values: np.ndarray, module: types.ModuleType) -> int:
-    """How many distinct values, missing values not counted (as pandas' ``nunique``)."""
-    values = checked(values)
-    if values.dtype.kind in "iub" and len(values):
-        return int(np.count_nonzero(np.bincount(codes(values, module))))
+def distinct(values: np.ndarray, module: types.ModuleType, rows: int | None = None) -> int:
+    """How many distinct values among the first ``rows``, missing values not counted (as
+    pandas' ``nunique``)."""
+    short = span([values])
+    values = checked(values[:rows])
+    if short is not None:
+        return int(np.count_nonzero(np.bincount(codes(values, module, short))))
     return len(attr(module, "unique")(values[~attr(module, "isna")(values)]))
 
 
-def counts(left: list[np.ndarray], right: list[np.ndarray], module: types.ModuleType) -> tuple[np.ndarray, ...]:
-    """Rows per distinct key on each side (aligned), and a row holding each key
-    (rows of ``right`` follow those of ``left``)."""
-    joined = combined([np.concatenate([lv, rv]) for lv, rv in zip(left, right)], module)
-    n_left = len(left[0])
-    size = int(joined.max()) + 1 if len(joined) else 0
-    count_left = np.bincount(joined[:n_left], minlength=size)
-    count_right = np.bincount(joined[n_left:], minlength=size)
-    first = np.full(size, -1, dtype=np.int64)
-    first[joined] = np.arange(len(joined))
-    return count_left, count_right, first
+def counts(left: list[np.ndarray], right: list[np.ndarray], module: types.ModuleType,
+           rows: int | None = None) -> tuple[np.ndarray, ...]:
+    """Rows per distinct key on each side (aligned) among the first ``rows`` of each, and
+    the codes of the keys of each side's rows."""
+    spans = [span([lv, rv]) for lv, rv in zip(left, right)]
+    left, right = [v[:rows] for v in left], [v[:rows] for v in right]
+    if len(spans) == 1 and spans[0] is not None:  # no hashing, no concatenation
+        left_codes, right_codes = codes(left[0], module, spans[0]), codes(right[0], module, spans[0])
+    else:
+        joined = combined([np.concatenate([lv, rv]) for lv, rv in zip(left, right)], module, spans)
+        left_codes, right_codes = joined[: len(left[0])], joined[len(left[0]):]
+    size = max(int(left_codes.max(initial=-1)), int(right_codes.max(initial=-1))) + 1
+    return (np.bincount(left_codes, minlength=size), np.bincount(right_codes, minlength=size), left_codes,
+            right_codes)

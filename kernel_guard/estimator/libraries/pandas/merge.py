@@ -97,12 +97,11 @@ def _counted(left: Frame, right: Frame, left_keys: list, right_keys: list, how: 
         return UNKNOWN  # objects against numbers: pandas refuses or casts
     row_bytes = sum(c.row_bytes for c in described(left)) + sum(c.row_bytes for c in described(right))
     allowance = cost.Allowance(SECONDS_PER_ROW * (left.rows + right.rows), f"{how} {verb}")
-    predicted, first = cost.probe(lambda n: keys.counts([v[:n] for v in lv], [v[:n] for v in rv], module),
-                                  max(left.rows, right.rows))
+    predicted, first = cost.probe(lambda n: keys.counts(lv, rv, module, n), max(left.rows, right.rows))
     at_least = int((first[0] * first[1]).sum())  # type: ignore[index]  # the first rows' pairs alone
     allowance.learn(SECONDS_PER_ROW * (left.rows + right.rows) + cost.SECONDS_PER_BYTE * at_least * row_bytes)
     allowance.spend(predicted, "counting the keys of both sides")
-    count_left, count_right, first_row = keys.counts(lv, rv, module) if predicted else first
+    count_left, count_right, left_codes, right_codes = keys.counts(lv, rv, module) if predicted else first
     pairs = count_left * count_right
     matched = int(pairs.sum())
     only_left = int(count_left[count_right == 0].sum())
@@ -115,12 +114,12 @@ def _counted(left: Frame, right: Frame, left_keys: list, right_keys: list, how: 
         pad_left = True
     columns = [padded(c) if pad_left else c for c in described(left)]
     columns += [padded(c) if pad_right else c for c in described(right) if c.label not in shared or c.label is None]
-    why, fix = _why(left_keys, lv, rv, count_left, count_right, pairs, first_row, left.rows)
+    why, fix = _why(left_keys, lv, count_left, count_right, pairs, left_codes)
     return _made(rows, columns, how, verb, why, fix, index_bytes)
 
 
-def _why(labels: list, lv: list, rv: list, count_left: np.ndarray, count_right: np.ndarray, pairs: np.ndarray,
-         first_row: np.ndarray, n_left: int) -> tuple[str, str]:
+def _why(labels: list, lv: list, count_left: np.ndarray, count_right: np.ndarray, pairs: np.ndarray,
+         left_codes: np.ndarray) -> tuple[str, str]:
     names = ", ".join("the index" if k is None else repr(k) for k in labels)
     worst = int(np.argmax(pairs)) if len(pairs) else -1
     if worst < 0 or pairs[worst] <= 1:
@@ -128,7 +127,7 @@ def _why(labels: list, lv: list, rv: list, count_left: np.ndarray, count_right: 
         return f"{matched:,} rows match on {names}", "select the columns you need before merging"
     most = int(pairs[worst])
     if count_left[worst] > 1 and count_right[worst] > 1:
-        value = _shown(lv, rv, int(first_row[worst]), n_left)
+        value = _shown(lv, int(np.argmax(left_codes == worst)))
         return (f"key {names}{value} is on {int(count_left[worst]):,} rows of the left and "
                 f"{int(count_right[worst]):,} of the right ({most:,} rows from it alone)",
                 "check the keys with validate='one_to_one' (or 'many_to_one'), or drop_duplicates(subset=...) first")
@@ -137,11 +136,11 @@ def _why(labels: list, lv: list, rv: list, count_left: np.ndarray, count_right: 
             "check the keys with validate=..., or drop_duplicates(subset=...) first")
 
 
-def _shown(lv: list, rv: list, row: int, n_left: int) -> str:
-    """`` = 'x'``: the key value, when it is one plain string or integer."""
-    if len(lv) != 1 or row < 0:
+def _shown(lv: list, row: int) -> str:
+    """`` = 'x'``: the key value (of the left's ``row``), when it is one plain string or integer."""
+    if len(lv) != 1:
         return ""
-    value = lv[0][row] if row < n_left else rv[0][row - n_left]
+    value = lv[0][row]
     if type(value) is str:
         text = repr(value)
     elif isinstance(value, (int, np.integer)) and type(value) is not bool:

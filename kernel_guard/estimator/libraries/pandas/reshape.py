@@ -26,8 +26,9 @@ from kernel_guard.estimator.libraries.pandas.frames import (
 from kernel_guard.estimator.values import UNKNOWN
 from kernel_guard.sizes import format_bytes
 
-# Seconds per input row pandas takes to factorize a column (the least a reshape does).
-SECONDS_PER_ROW = 50e-9
+# Seconds per input row pandas takes at least to factorize a column (integers; strings take
+# ten times more), measured with benchmarks/bench_libraries.py on a busy 2-core machine.
+SECONDS_PER_ROW = 10e-9
 _ENCODED_KINDS = ("O", "T", "k")  # what get_dummies encodes in a DataFrame by default
 _AGGREGATIONS = frozenset({"sum", "mean", "median", "min", "max", "first", "last", "std", "var", "prod", "count",
                            "nunique", "size", "agg", "aggregate"})
@@ -46,7 +47,7 @@ def _distinct(frame: Frame, label: object, allowance: cost.Allowance, module: ty
     if values is None:
         return None
     rows = len(values)
-    predicted, first = cost.probe(lambda n: keys.distinct(values[:n], module), rows)
+    predicted, first = cost.probe(lambda n: keys.distinct(values, module, n), rows)
     allowance.learn(SECONDS_PER_ROW * rows + cost.SECONDS_PER_BYTE * first * rows * bytes_per_value)  # type: ignore
     allowance.spend(predicted, f"counting the distinct values of {_name(label)}")
     return keys.distinct(values, module) if predicted else first  # type: ignore[return-value]
@@ -168,9 +169,11 @@ def _combinations(frame: Frame, labels: list, allowance: cost.Allowance, module:
     if any(a is None for a in arrays):
         return None
     rows = frame.rows or 0
-    predicted, first = cost.probe(lambda n: len(np.unique(keys.combined([a[:n] for a in arrays], module))), rows)
+    spans = [keys.span([a]) for a in arrays]  # type: ignore[list-item]
+    predicted, first = cost.probe(lambda n: len(np.unique(keys.combined([a[:n] for a in arrays], module, spans))),
+                                  rows)
     allowance.spend(predicted, f"counting the combinations of {_names(labels)}")
-    return len(np.unique(keys.combined(arrays, module))) if predicted else first  # type: ignore
+    return len(np.unique(keys.combined(arrays, module, spans))) if predicted else first  # type: ignore
 
 
 def unstack(frame: object, args: Args) -> object:
