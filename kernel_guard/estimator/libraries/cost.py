@@ -15,7 +15,7 @@ from typing import Callable
 
 SHARE = 0.10
 MAX_SECONDS = 0.5
-FLOOR = 0.005
+FLOOR = 0.02
 PROBE_ROWS = 131_072  # enough rows that a call's fixed cost does not inflate the prediction
 # Seconds per byte pandas takes at least to write a result (get_dummies fills 200 MB of
 # booleans in 68 ms), measured with benchmarks/bench_libraries.py on a busy 2-core machine.
@@ -45,10 +45,12 @@ class Allowance:
 
     def spend(self, predicted: float, what: str) -> None:
         """Go on only if ``predicted`` seconds of work fit in what is left."""
-        if predicted > self.left:
+        left = self.left
+        if predicted > left:
             raise GiveUp(
-                f"not checked before it runs: {what} would take about {predicted:.2f} s, more than "
-                f"{self.seconds:.2f} s ({SHARE:.0%} of the {self.operation}); the memory cap still protects it"
+                f"not checked before it runs: {what} would take about {predicted:.2f} s, more than the "
+                f"{max(left, 0):.2f} s left of {self.seconds:.2f} s (at most {SHARE:.0%} of the {self.operation}); "
+                "the memory cap still protects it"
             )
 
 

@@ -72,7 +72,7 @@ def codes(values: np.ndarray, module: types.ModuleType, short: tuple[int, int] |
     integers within ``short`` (a ``span``) need no hashing."""
     values = checked(values)
     if short is not None:
-        return _ints(values).astype(np.int64) - short[0]
+        return np.subtract(_ints(values), short[0], dtype=np.intp)
     return attr(module, "factorize")(values, use_na_sentinel=False)[0]
 
 
@@ -85,21 +85,20 @@ def combined(columns: list[np.ndarray], module: types.ModuleType, spans: list) -
     return result
 
 
-def distinct(values: np.ndarray, module: types.ModuleType, rows: int | None = None) -> int:
+def distinct(values: np.ndarray, module: types.ModuleType, short: tuple[int, int] | None,
+             rows: int | None = None) -> int:
     """How many distinct values among the first ``rows``, missing values not counted (as
-    pandas' ``nunique``)."""
-    short = span([values])
+    pandas' ``nunique``). ``short``: the ``span`` of ``values``."""
     values = checked(values[:rows])
     if short is not None:
         return int(np.count_nonzero(np.bincount(codes(values, module, short))))
     return len(attr(module, "unique")(values[~attr(module, "isna")(values)]))
 
 
-def counts(left: list[np.ndarray], right: list[np.ndarray], module: types.ModuleType,
+def counts(left: list[np.ndarray], right: list[np.ndarray], module: types.ModuleType, spans: list,
            rows: int | None = None) -> tuple[np.ndarray, ...]:
     """Rows per distinct key on each side (aligned) among the first ``rows`` of each, and
-    the codes of the keys of each side's rows."""
-    spans = [span([lv, rv]) for lv, rv in zip(left, right)]
+    the codes of the keys of each side's rows. ``spans``: ``span`` of each key's two sides."""
     left, right = [v[:rows] for v in left], [v[:rows] for v in right]
     if len(spans) == 1 and spans[0] is not None:  # no hashing, no concatenation
         left_codes, right_codes = codes(left[0], module, spans[0]), codes(right[0], module, spans[0])

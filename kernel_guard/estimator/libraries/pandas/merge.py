@@ -97,15 +97,17 @@ def _counted(left: Frame, right: Frame, left_keys: list, right_keys: list, how: 
         return UNKNOWN  # objects against numbers: pandas refuses or casts
     row_bytes = sum(c.row_bytes for c in described(left)) + sum(c.row_bytes for c in described(right))
     allowance = cost.Allowance(SECONDS_PER_ROW * (left.rows + right.rows), f"{how} {verb}")
-    predicted, first = cost.probe(lambda n: keys.counts(lv, rv, module, n), max(left.rows, right.rows))
+    spans = [keys.span([a, b]) for a, b in zip(lv, rv)]
+    predicted, first = cost.probe(lambda n: keys.counts(lv, rv, module, spans, n), max(left.rows, right.rows))
     at_least = int((first[0] * first[1]).sum())  # type: ignore[index]  # the first rows' pairs alone
     allowance.learn(SECONDS_PER_ROW * (left.rows + right.rows) + cost.SECONDS_PER_BYTE * at_least * row_bytes)
     allowance.spend(predicted, "counting the keys of both sides")
-    count_left, count_right, left_codes, right_codes = keys.counts(lv, rv, module) if predicted else first
+    count_left, count_right, left_codes, right_codes = keys.counts(lv, rv, module, spans) if predicted else first
     pairs = count_left * count_right
     matched = int(pairs.sum())
-    only_left = int(count_left[count_right == 0].sum())
-    only_right = int(count_right[count_left == 0].sum())
+    # rows of one side whose key the other lacks, only where the merge keeps them
+    only_left = int(count_left[count_right == 0].sum()) if how in ("left", "outer", "left_anti") else 0
+    only_right = int(count_right[count_left == 0].sum()) if how in ("right", "outer", "right_anti") else 0
     rows = {"inner": matched, "left": matched + only_left, "right": matched + only_right,
             "outer": matched + only_left + only_right, "left_anti": only_left, "right_anti": only_right}[how]
     pad_left = how in ("right", "outer") and only_right > 0

@@ -47,10 +47,11 @@ def _distinct(frame: Frame, label: object, allowance: cost.Allowance, module: ty
     if values is None:
         return None
     rows = len(values)
-    predicted, first = cost.probe(lambda n: keys.distinct(values, module, n), rows)
+    short = keys.span([values])
+    predicted, first = cost.probe(lambda n: keys.distinct(values, module, short, n), rows)
     allowance.learn(SECONDS_PER_ROW * rows + cost.SECONDS_PER_BYTE * first * rows * bytes_per_value)  # type: ignore
     allowance.spend(predicted, f"counting the distinct values of {_name(label)}")
-    return keys.distinct(values, module) if predicted else first  # type: ignore[return-value]
+    return keys.distinct(values, module, short) if predicted else first  # type: ignore[return-value]
 
 
 def _name(label: object) -> str:
