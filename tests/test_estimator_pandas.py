@@ -1,6 +1,7 @@
 """pandas in the estimator: every form against the real result's size, and no user code run."""
 
 import gzip
+import typing
 import sys
 
 import numpy as np
@@ -269,7 +270,7 @@ def test_booby_trapped_subclass_is_not_read():
 class Loud:
     """A key object whose hashing and comparison would run user code."""
 
-    log: list = []
+    log: typing.ClassVar[list] = []
 
     def __hash__(self):
         Loud.log.append("__hash__")

@@ -44,7 +44,7 @@ import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from kernel_guard.estimator.abstract import Foreign, Method, Ref
 from kernel_guard.estimator.libraries.cost import GiveUp
@@ -59,7 +59,7 @@ def loaded(name: str) -> types.ModuleType | None:
     return module if type(module) is types.ModuleType else None
 
 
-def attr(module: types.ModuleType, name: str) -> object:
+def attr(module: types.ModuleType, name: str) -> Any:
     """``module.name`` without running a module ``__getattr__`` (``None`` if absent)."""
     return vars(module).get(name)
 
@@ -72,14 +72,14 @@ class Args:
     keywords: dict
     unwrap: Callable[[object], object]
 
-    def get(self, index: int | None, name: str, default: object = UNKNOWN) -> object:
+    def get(self, index: int | None, name: str, default: object = UNKNOWN) -> Any:
         if name in self.keywords:
             return self.keywords[name]
         if index is not None and index < len(self.positional):
             return self.positional[index]
         return default
 
-    def constant(self, index: int | None, name: str, default: object = None) -> object:
+    def constant(self, index: int | None, name: str, default: object = None) -> Any:
         """The argument as a Python constant (``UNKNOWN`` if not one); ``default`` when absent."""
         missing = object()
         value = self.get(index, name, missing)

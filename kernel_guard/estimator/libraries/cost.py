@@ -11,7 +11,8 @@ result (2,000 equal keys merge into 4 M rows).
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import TypeVar
 
 SHARE = 0.10
 MAX_SECONDS = 0.5
@@ -20,6 +21,9 @@ PROBE_ROWS = 131_072  # enough rows that a call's fixed cost does not inflate th
 # Seconds per byte pandas takes at least to write a result (get_dummies fills 200 MB of
 # booleans in 68 ms), measured with benchmarks/bench_libraries.py on a busy 2-core machine.
 SECONDS_PER_BYTE = 0.3e-9
+
+
+T = TypeVar("T")
 
 
 class GiveUp(Exception):
@@ -54,7 +58,7 @@ class Allowance:
             )
 
 
-def probe(work: Callable[[int], object], rows: int) -> tuple[float, object]:
+def probe(work: Callable[[int], T], rows: int) -> tuple[float, T]:
     """Seconds ``work(rows)`` would take (0 when the first rows are all the rows: then it is
     done), and what it gave for the first rows. Timed on a quarter of the sample and on all
     of it, so that a call's fixed cost is not taken for a cost per row."""

@@ -15,7 +15,12 @@ from typing import Any
 from kernel_guard.estimator.abstract import Foreign
 from kernel_guard.estimator.libraries import Args, Library
 from kernel_guard.estimator.libraries.pandas import arrays, files, merge, reshape
-from kernel_guard.estimator.libraries.pandas.frames import Frame, Grouped, column, read_frame
+from kernel_guard.estimator.libraries.pandas.frames import (
+    Frame,
+    Grouped,
+    column,
+    read_frame,
+)
 from kernel_guard.estimator.values import UNKNOWN
 
 _ARRAY_FUNCTIONS = frozenset({"numpy.asarray", "numpy.array", "numpy.asanyarray", "numpy.ascontiguousarray"})

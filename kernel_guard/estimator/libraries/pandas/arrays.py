@@ -8,13 +8,20 @@ makes an object array, and every number in it becomes a new Python object too
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
 from kernel_guard.estimator.abstract import NEW, Array, Made
 from kernel_guard.estimator.dtypes import as_dtype
 from kernel_guard.estimator.libraries import Args
-from kernel_guard.estimator.libraries.pandas.frames import Column, Frame, described, made_frame, padded
+from kernel_guard.estimator.libraries.pandas.frames import (
+    Column,
+    Frame,
+    described,
+    made_frame,
+    padded,
+)
 from kernel_guard.estimator.values import UNKNOWN
 from kernel_guard.sizes import format_bytes
 
@@ -71,14 +78,15 @@ def _is_view(frame: Frame, dtype: np.dtype) -> bool:
         str(blocks.blocks[0].dtype) == dtype.name
 
 
-def concat(objs: object, args: Args) -> object:
+def concat(objs: Any, args: Args) -> object:
     """``pd.concat(objs, axis=0, join='outer', ignore_index=False, ...)`` of known frames."""
     if type(objs) not in (list, tuple) or not objs or not all(type(f) is Frame for f in objs):
         return UNKNOWN
-    frames: list[Frame] = list(objs)  # type: ignore[arg-type]
+    frames: list[Frame] = list(objs)
     axis, join = args.constant(1, "axis", 0), args.constant(2, "join", "outer")
     ignore_index = args.constant(3, "ignore_index", False)
-    if axis not in (0, 1, "index", "columns") or join not in ("outer", "inner") or any(f.rows is None for f in frames):
+    sizes = [f.rows for f in frames if f.rows is not None]
+    if axis not in (0, 1, "index", "columns") or join not in ("outer", "inner") or len(sizes) != len(frames):
         return UNKNOWN
     described_all = [described(f) if f.live is not None else f.columns for f in frames]
     if any(c is None for c in described_all):
@@ -86,11 +94,11 @@ def concat(objs: object, args: Args) -> object:
     each: list[tuple[Column, ...]] = described_all  # type: ignore[assignment]
     series = all(f.series for f in frames) and axis in (0, "index")
     if axis in (0, "index"):
-        rows = sum(f.rows for f in frames)  # type: ignore[misc]
+        rows = sum(sizes)
         columns = _union(each, join, series)
         index_bytes = 0.0 if ignore_index else 8.0
     else:
-        rows = max(f.rows for f in frames)  # type: ignore[type-var]
+        rows = max(sizes)
         columns = [c for cs in each for c in cs]
         index_bytes = 8.0
     result = made_frame(rows, columns, "", index_bytes, series)

@@ -4,12 +4,13 @@ user's own options, gives what a row takes in memory."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import io
 import os
 import struct
 import types
 import zipfile
+from typing import Any
 
 from kernel_guard.estimator.libraries import Args, attr, cost
 from kernel_guard.estimator.libraries.pandas.frames import Column, made_frame
@@ -40,7 +41,7 @@ def read(qualname: str, args: Args, module: types.ModuleType) -> object:
         return UNKNOWN
     nrows = args.constant(None, "nrows")
     on_disk = os.path.getsize(path)
-    compression = options.get("compression", "infer")
+    compression: Any = options.get("compression", "infer")
     kind = _COMPRESSED.get(os.path.splitext(path)[1].lower()) if compression == "infer" else compression
     size = _uncompressed(path, kind, on_disk)
     if size is None:
@@ -91,14 +92,15 @@ def _uncompressed(path: str, kind: str | None, on_disk: int) -> int | None:
 
 def _first_lines(path: str, kind: str | None, lines: int) -> int | None:
     """Bytes of the first ``lines`` lines of the (uncompressed) text."""
-    if kind is None:
-        stream: io.BufferedIOBase = open(path, "rb")  # noqa: SIM115
-    elif kind == "gzip":
-        stream = gzip.open(path, "rb")  # type: ignore[assignment]
-    elif kind == "zip":
-        archive = zipfile.ZipFile(path)
-        stream = archive.open(archive.infolist()[0])  # type: ignore[assignment]
-    else:
+    if kind not in (None, "gzip", "zip"):
         return None
-    with stream:
+    with contextlib.ExitStack() as stack:
+        stream: Any  # a file, gzip or zip member: all read as bytes
+        if kind == "gzip":
+            stream = stack.enter_context(gzip.open(path, "rb"))
+        elif kind == "zip":
+            archive = stack.enter_context(zipfile.ZipFile(path))
+            stream = stack.enter_context(archive.open(archive.infolist()[0]))
+        else:
+            stream = stack.enter_context(open(path, "rb"))
         return sum(len(stream.readline()) for _ in range(lines))

@@ -8,12 +8,20 @@ side lacks, and pads the other side's columns with NaN.
 from __future__ import annotations
 
 import types
+from typing import Any
 
 import numpy as np
 
 from kernel_guard.estimator.libraries import Args, cost
 from kernel_guard.estimator.libraries.pandas import keys
-from kernel_guard.estimator.libraries.pandas.frames import Column, Frame, column, described, made_frame, padded
+from kernel_guard.estimator.libraries.pandas.frames import (
+    Column,
+    Frame,
+    column,
+    described,
+    made_frame,
+    padded,
+)
 from kernel_guard.estimator.values import UNKNOWN
 from kernel_guard.sizes import format_bytes
 
@@ -61,7 +69,7 @@ def join(left: object, other: object, args: Args, module: types.ModuleType) -> o
     return _counted(left, other, list(left_keys), [None], how, [], 8.0, "join", module)
 
 
-def _keys(on: object, side_on: object, side_index: object, frame: Frame, other: Frame) -> list | None:
+def _keys(on: Any, side_on: Any, side_index: object, frame: Frame, other: Frame) -> list | None:
     """The key labels of one side, ``None`` standing for its index."""
     if side_index is True:
         return [None]
@@ -99,10 +107,10 @@ def _counted(left: Frame, right: Frame, left_keys: list, right_keys: list, how: 
     allowance = cost.Allowance(SECONDS_PER_ROW * (left.rows + right.rows), f"{how} {verb}")
     spans = [keys.span([a, b]) for a, b in zip(lv, rv)]
     predicted, first = cost.probe(lambda n: keys.counts(lv, rv, module, spans, n), max(left.rows, right.rows))
-    at_least = int((first[0] * first[1]).sum())  # type: ignore[index]  # the first rows' pairs alone
+    at_least = int((first[0] * first[1]).sum())  # the first rows' pairs alone
     allowance.learn(SECONDS_PER_ROW * (left.rows + right.rows) + cost.SECONDS_PER_BYTE * at_least * row_bytes)
     allowance.spend(predicted, "counting the keys of both sides")
-    count_left, count_right, left_codes, right_codes = keys.counts(lv, rv, module, spans) if predicted else first
+    count_left, count_right, left_codes, _ = keys.counts(lv, rv, module, spans) if predicted else first
     pairs = count_left * count_right
     matched = int(pairs.sum())
     # rows of one side whose key the other lacks, only where the merge keeps them
@@ -130,8 +138,8 @@ def _why(labels: list, lv: list, count_left: np.ndarray, count_right: np.ndarray
     most = int(pairs[worst])
     if count_left[worst] > 1 and count_right[worst] > 1:
         value = _shown(lv, int(np.argmax(left_codes == worst)))
-        return (f"key {names}{value} is on {int(count_left[worst]):,} rows of the left and "
-                f"{int(count_right[worst]):,} of the right ({most:,} rows from it alone)",
+        return ((f"key {names}{value} is on {int(count_left[worst]):,} rows of the left and "
+                f"{int(count_right[worst]):,} of the right ({most:,} rows from it alone)"),
                 "check the keys with validate='one_to_one' (or 'many_to_one'), or drop_duplicates(subset=...) first")
     side = "left" if count_left[worst] > 1 else "right"
     return (f"keys {names} repeat on the {side} ({most:,} rows for the most frequent one)",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import types
+from typing import Any
 
 import numpy as np
 
@@ -146,7 +147,7 @@ def pivot(frame: object, args: Args, module: types.ModuleType, table: bool) -> o
     return result
 
 
-def _labels(value: object) -> list:
+def _labels(value: Any) -> list:
     if type(value) in (str, int):
         return [value]
     if type(value) in (list, tuple) and all(type(v) in (str, int) for v in value):
@@ -166,11 +167,12 @@ def _combinations(frame: Frame, labels: list, allowance: cost.Allowance, module:
     """Distinct combinations of the columns ``labels`` that occur."""
     if len(labels) == 1:
         return _distinct(frame, labels[0], allowance, module, 8.0)
-    arrays = [keys.key_array(s) if s is not None else None for s in (column(frame, label) for label in labels)]
-    if any(a is None for a in arrays):
+    found = [keys.key_array(s) if s is not None else None for s in (column(frame, label) for label in labels)]
+    arrays = [a for a in found if a is not None]
+    if len(arrays) != len(found):
         return None
     rows = frame.rows or 0
-    spans = [keys.span([a]) for a in arrays]  # type: ignore[list-item]
+    spans = [keys.span([a]) for a in arrays]
     predicted, first = cost.probe(lambda n: len(np.unique(keys.combined([a[:n] for a in arrays], module, spans))),
                                   rows)
     allowance.spend(predicted, f"counting the combinations of {_names(labels)}")
