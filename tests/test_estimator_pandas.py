@@ -1,8 +1,8 @@
 """pandas in the estimator: every form against the real result's size, and no user code run."""
 
 import gzip
-import typing
 import sys
+import typing
 
 import numpy as np
 import pytest
