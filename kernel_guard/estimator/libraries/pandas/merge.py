@@ -27,7 +27,7 @@ from kernel_guard.sizes import format_bytes
 
 # Seconds pandas takes per input row to merge on one key (hash, join), measured with
 # benchmarks/bench_libraries.py on a busy 2-core machine: the operation's own time.
-SECONDS_PER_ROW = 50e-9
+SECONDS_PER_ROW = 60e-9
 _HOWS = ("inner", "left", "right", "outer", "cross", "left_anti", "right_anti")
 
 
