@@ -197,6 +197,11 @@ def test_a_series_view_allocates_nothing_but_stays_known():
     assert [(a.shape, a.nbytes) for a in found.allocations] == [((1000, 1000), 8_000_000)]
 
 
+def test_shape_of_a_frame_sizes_what_follows(table):
+    found = only("import numpy as np\nx = np.zeros(df.shape)", {"df": table})
+    assert found.shape == table.shape
+
+
 def test_concat_stacks_rows(table):
     found = only("c = pd.concat([df, df, df])", {"df": table, "pd": pd})
     real = pd.concat([table, table, table])
