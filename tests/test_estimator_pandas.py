@@ -244,6 +244,15 @@ def test_read_csv_of_a_gzip_file_uses_its_uncompressed_size(csv_file, tmp_path):
     assert "uncompressed" in found.cause
 
 
+def test_read_fwf_and_read_table(tmp_path):
+    path = tmp_path / "fixed.txt"
+    np.savetxt(path, np.random.default_rng(3).random((50_000, 4)), fmt="%12.6f")
+    for reader, options in (("read_fwf", ", header=None"), ("read_table", r", sep=r'\s+', header=None")):
+        found = only(f"df = pd.{reader}({str(path)!r}{options})", {"pd": pd})
+        real = eval(f"pd.{reader}({str(path)!r}{options})")
+        assert found.shape == real.shape and close(found.nbytes, real_deep(real), 0.25)
+
+
 def test_read_csv_in_chunks_or_of_a_url_is_not_estimated(csv_file):
     assert estimate(f"r = pd.read_csv({str(csv_file)!r}, chunksize=1000)", {"pd": pd}).allocations == []
     assert estimate("r = pd.read_csv('https://example.com/x.csv')", {"pd": pd}).allocations == []
