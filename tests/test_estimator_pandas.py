@@ -344,6 +344,28 @@ def test_past_its_allowance_a_line_gets_a_notice_not_an_estimate(monkeypatch):
     assert "the memory cap still protects it" in notice.text
 
 
+def test_the_guard_refuses_with_the_cause_and_warns_of_a_line_it_gave_up(monkeypatch):
+    from kernel_guard.extension.checks import Budget, check_cell
+
+    left = pd.DataFrame({"name": ["x"] * 3000, "v": 1.0})
+    verdict = check_cell("m = left.merge(left, on='name')", {"left": left}, offset=1, lint=False,
+                         budget=lambda: Budget(100 << 20, "fit under the cap"))
+    [refusal] = verdict.refusals
+    assert refusal.line == 2 and refusal.text.startswith("`left.merge(left, on='name')` allocates 206.0 MiB")
+    assert refusal.text.endswith("fit under the cap: key 'name' = 'x' is on 3,000 rows of the left and 3,000 of the "
+                                 "right (9,000,000 rows from it alone): the inner merge makes 9,000,000 rows × 3 "
+                                 "columns, 206.0 MiB; check the keys with validate='one_to_one' (or 'many_to_one'), "
+                                 "or drop_duplicates(subset=...) first")
+    big, other = frames(200_000, 1, 1, text=True)
+    monkeypatch.setattr(cost, "FLOOR", 0.0)
+    monkeypatch.setattr(cost, "MAX_SECONDS", 1e-6)
+    verdict = check_cell("m = big.merge(other)", {"big": big, "other": other}, offset=1, lint=False,
+                         budget=lambda: Budget(100 << 20, "fit under the cap"))
+    assert verdict.refusals == []
+    [warning] = verdict.warnings
+    assert warning.line == 2 and warning.text.startswith("`big.merge(other)` not checked before it runs: counting")
+
+
 def test_without_pandas_imported_nothing_is_read(monkeypatch):
     left, right = frames(10, 2, 2)
     monkeypatch.delitem(sys.modules, "pandas")

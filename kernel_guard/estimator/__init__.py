@@ -2,8 +2,10 @@
 
 ``estimate(source, namespace)`` parses a cell (IPython syntax included),
 follows it with an abstract interpreter (``Program``) and lists every array
-whose shape and dtype are known. ``namespace`` (a kernel's ``user_ns``) is read
-only through exact builtin and numpy types; no user code ever runs.
+whose shape and dtype are known, and the library objects (``libraries``: a
+pandas merge, ...) whose size is, each with its ``cause``. ``namespace`` (a
+kernel's ``user_ns``) is read only through exact builtin, numpy and library
+types; no user code ever runs.
 """
 
 from __future__ import annotations
