@@ -185,6 +185,18 @@ def test_a_mixed_frame_as_one_array_counts_its_new_objects(source):
     assert "new Python object" in found.cause
 
 
+def test_dates_in_an_object_array_become_timestamps():
+    df = pd.DataFrame({"t": pd.date_range("2020", periods=5000, freq="s"), "s": "x",
+                       "d": pd.to_timedelta(np.arange(5000), unit="s")})
+    found = only("a = df.to_numpy()", {"df": df})
+    array = df.to_numpy()
+    made = sum(sys.getsizeof(v) for v in array[:, [0, 2]].ravel())
+    assert found.dtype == "object" and close(found.nbytes, array.nbytes + made)
+    dates = pd.DataFrame({"a": df["t"], "b": df["t"].astype("datetime64[s]")})  # two blocks: a copy
+    found = only("a = dates.values", {"dates": dates})
+    assert (found.dtype, found.nbytes) == (dates.values.dtype.name, dates.values.nbytes)
+
+
 def test_a_numeric_frame_as_one_array_is_rows_times_columns():
     df = pd.DataFrame({"a": np.zeros(1000, np.float32), "b": np.zeros(1000, np.int16)})
     found = only("a = df.values", {"df": df})
