@@ -265,6 +265,13 @@ def test_read_fwf_and_read_table(tmp_path):
         assert found.shape == real.shape and close(found.nbytes, real_deep(real), 0.25)
 
 
+def test_without_a_namespace_no_file_is_read(csv_file):
+    """kernel-lint's static estimate: its findings do not depend on what the process imported."""
+    source = f"import pandas as pd\ndf = pd.read_csv({str(csv_file)!r})"
+    assert estimate(source).allocations == []
+    assert len(estimate(source, {}).allocations) == 1
+
+
 def test_read_csv_in_chunks_or_of_a_url_is_not_estimated(csv_file):
     assert estimate(f"r = pd.read_csv({str(csv_file)!r}, chunksize=1000)", {"pd": pd}).allocations == []
     assert estimate("r = pd.read_csv('https://example.com/x.csv')", {"pd": pd}).allocations == []
