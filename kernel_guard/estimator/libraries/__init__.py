@@ -17,8 +17,7 @@ How a library module plugs in (one module per library, registered in ``LIBRARIES
   bound to one of them in the namespace (``from pandas import merge``) is
   recognised by identity and becomes ``Ref(qualname)``.
 - ``call(qualname, args, ctx, module)``: a call of ``Ref(qualname)`` under the
-  library's module (only when the estimate has a namespace: kernel-lint's static
-  estimate never reads the live process), or of any callable (``numpy.asarray(df)``) when an argument is
+  library's module, or of any callable (``numpy.asarray(df)``) when an argument is
   one of the library's ``Foreign`` values. ``method(receiver, name, args, ctx,
   module)``: ``receiver.name(...)``. ``attribute(receiver, name, ctx, module)``:
   ``receiver.name`` (default: a ``Method`` to be called). ``subscript(receiver,
@@ -159,13 +158,7 @@ def read(value: object) -> object | None:
 
 
 def call(qualname: str, positional: list, keywords: dict, ctx) -> object | None:
-    """The value of calling ``Ref(qualname)`` if a library knows it, else ``None``.
-
-    Only with a namespace (a live kernel, ``estimate(source, namespace)``): without one
-    (kernel-lint) nothing live is read, so findings never depend on what the linting
-    process happens to have imported."""
-    if getattr(ctx, "namespace", None) is None:
-        return None
+    """The value of calling ``Ref(qualname)`` if a library knows it, else ``None``."""
     owners = [_owner(value) for value in [*positional, *keywords.values()]]
     found = next((owner for owner in owners if owner is not None), None)
     if found is None:
