@@ -307,6 +307,24 @@ def test_booby_trapped_subclass_is_not_read():
     assert touched == []
 
 
+def test_a_column_of_a_user_extension_array_makes_the_frame_unread():
+    touched = []
+
+    class Mine(pd.arrays.IntegerArray):
+        @property
+        def nbytes(self):
+            touched.append("nbytes")
+            return 0
+
+    df = pd.DataFrame({"key": ["x"] * 100})
+    df["mine"] = Mine(np.arange(100), np.zeros(100, dtype=bool))
+    assert type(df["mine"].array) is Mine
+    touched.clear()
+    for source in ["m = df.merge(df, on='key')", "a = df.values", "d = pd.get_dummies(df)", "c = pd.concat([df, df])"]:
+        assert estimate(source, {"df": df, "pd": pd}).allocations == []
+    assert touched == []
+
+
 class Loud:
     """A key object whose hashing and comparison would run user code."""
 
