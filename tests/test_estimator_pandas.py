@@ -58,7 +58,11 @@ def table():
 # -- merge / join ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("how", ["inner", "left", "right", "outer", "cross"])
+ANTI = pytest.mark.skipif(int(pd.__version__.split(".")[0]) < 3, reason="anti joins came with pandas 3")
+
+
+@pytest.mark.parametrize("how", ["inner", "left", "right", "outer", "cross", pytest.param("left_anti", marks=ANTI),
+                                 pytest.param("right_anti", marks=ANTI)])
 @pytest.mark.parametrize("text", [False, True])
 def test_merge_rows_are_exact_for_every_how(how, text):
     left, right = frames(300, 3, 4, text)
