@@ -33,7 +33,7 @@ def only(source, namespace):
 
 
 def close(estimated: int, real: int, share: float = 0.05) -> bool:
-    return abs(estimated - real) <= share * real
+    return abs(estimated - real) <= share * real + 256  # + an empty frame's RangeIndex
 
 
 def frames(n_keys: int, dup_left: int, dup_right: int, text: bool = False):

@@ -130,7 +130,11 @@ def _counted(left: Frame, right: Frame, left_keys: list, right_keys: list, how: 
         pad_left = True
     columns = [padded(c) if pad_left else c for c in described(left)]
     columns += [padded(c) if pad_right else c for c in described(right) if c.label not in shared or c.label is None]
-    why, fix = _why(left_keys, lv, count_left, count_right, pairs, left_codes)
+    if how.endswith("_anti"):
+        side = how.partition("_")[0]
+        why, fix = f"{rows:,} rows of the {side} have no key on the other side", "select the columns you need first"
+    else:
+        why, fix = _why(left_keys, lv, count_left, count_right, pairs, left_codes)
     return _made(rows, columns, how, verb, why, fix, index_bytes)
 
 
