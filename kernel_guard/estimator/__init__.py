@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-from collections.abc import Mapping
+from typing import Mapping
 
 from kernel_guard.estimator.interpreter import Program
-from kernel_guard.estimator.results import (
-    Allocation,
-    Estimate,
-    Growth,
-    LiveOver,
-    Notice,
-)
+from kernel_guard.estimator.results import Allocation, Estimate, Growth, LiveOver, Notice
 from kernel_guard.estimator.values import UNKNOWN, evaluate
 from kernel_guard.source import python_source
 
-__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Notice", "Program", "estimate", "evaluate", "parse_cell"]
+__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Notice", "Program", "estimate", "evaluate",
+           "parse_cell"]
 
 
 def parse_cell(source: str) -> tuple[ast.Module, str, dict[int, int]] | None:
