@@ -2,8 +2,10 @@
 
 ``estimate(source, namespace)`` parses a cell (IPython syntax included),
 follows it with an abstract interpreter (``Program``) and lists every array
-whose shape and dtype are known. ``namespace`` (a kernel's ``user_ns``) is read
-only through exact builtin and numpy types; no user code ever runs.
+whose shape and dtype are known, and the library objects (``libraries``: a
+pandas merge, ...) whose size is, each with its ``cause``. ``namespace`` (a
+kernel's ``user_ns``) is read only through exact builtin, numpy and library
+types; no user code ever runs.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import dataclasses
 from typing import Mapping
 
 from kernel_guard.estimator.interpreter import Program
-from kernel_guard.estimator.results import Allocation, Estimate, Growth, LiveOver
+from kernel_guard.estimator.results import Allocation, Estimate, Growth, LiveOver, Notice
 from kernel_guard.estimator.values import UNKNOWN, evaluate
 from kernel_guard.parse_guard import ParseFailure, parse_python
 from kernel_guard.source import python_source
 
-__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Program", "estimate", "evaluate", "parse_cell"]
+__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Notice", "Program", "estimate", "evaluate",
+           "parse_cell"]
 
 
 def parse_cell(source: str) -> tuple[ast.Module, str, dict[int, int]] | None:
@@ -52,7 +55,8 @@ def estimate(source: str, namespace: Mapping | None = None) -> Estimate:
     tree, python, shifts = parsed
     program = Program(namespace)
     allocations = [_shifted(a, shifts) for a in program.run(tree, python)]
-    return Estimate(allocations, [_shifted(g, shifts) for g in program.growth])
+    return Estimate(allocations, [_shifted(g, shifts) for g in program.growth],
+                    [_shifted(n, shifts) for n in program.notices])
 
 
 def _shifted(found, shifts: dict[int, int]):

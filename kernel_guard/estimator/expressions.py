@@ -8,10 +8,11 @@ import ast
 
 import numpy as np
 
-from kernel_guard.estimator import shapes
+from kernel_guard.estimator import libraries, shapes
 from kernel_guard.estimator.abstract import (
     Array,
     Container,
+    Foreign,
     Instance,
     Loop,
     Method,
@@ -87,6 +88,8 @@ class Expressions(Folder):
     def fold_subscript(self, node: ast.Subscript, base: object) -> object:
         if type(base) is Array:
             return self._index_array(base, node)
+        if isinstance(base, Foreign):
+            return self.allocate(libraries.subscript(base, self.unwrap(self.visit(node.slice)), self), node)
         if type(base) in (tuple, list) and not is_constant(base):
             key = self.unwrap(self.visit(node.slice))
             return base[key] if type(key) is int and -len(base) <= key < len(base) else UNKNOWN
@@ -136,6 +139,8 @@ class Expressions(Folder):
             return self._array_attribute(base, attr)
         if kind in (Instance, Container):
             return Method(base, attr)
+        if isinstance(base, Foreign):
+            return self.allocate(libraries.attribute(base, attr, self), node)
         return UNKNOWN
 
     def _array_attribute(self, base: Array, attr: str) -> object:
@@ -252,6 +257,9 @@ class Expressions(Folder):
         return UNKNOWN
 
     def _call_ref(self, qualname: str, positional: list, keywords: dict, node: ast.Call) -> object:
+        known = libraries.call(qualname, positional, keywords, self)
+        if known is not None:
+            return known
         sig = SIGNATURES.get(qualname)
         if sig is not None:
             args = sig.bind(positional, keywords)
@@ -312,6 +320,8 @@ class Expressions(Folder):
     def _call_method(self, method: Method, positional: list, keywords: dict, node: ast.Call) -> object:
         receiver = method.receiver
         kind = type(receiver)
+        if isinstance(receiver, Foreign):
+            return libraries.method(receiver, method.name, positional, keywords, self)
         if kind is Array:
             sig = SIGNATURES.get(f"numpy.ndarray.{method.name}")
             if sig is None:
