@@ -1,4 +1,5 @@
-"""Reading a kernel's namespace without running a line of user code.
+"""Reading a kernel's namespace values without running a line of user code
+(the namespace itself is copied by ``kernel_guard.userns.entries``).
 
 Only exact builtin and numpy types are read (``type(v) is int``, never
 ``isinstance``, which can consult a user ``__class__``). Anything else is
@@ -17,6 +18,7 @@ from kernel_guard.estimator.abstract import OPAQUE, Array, Container, Instance, 
 from kernel_guard.estimator.dtypes import NAMED
 from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import MAX_LENGTH
+from kernel_guard.userns import module_name
 
 _SCALARS = (int, float, bool, complex, type(None))
 _STRINGS = (str, bytes)
@@ -115,6 +117,6 @@ def read(value: object) -> object:
     if hit is not None and hit[0] is value:
         return hit[1]
     if kind is types.ModuleType:
-        name = vars(value).get("__name__")
-        return Ref(name) if type(name) is str else OPAQUE
+        name = module_name(value)
+        return OPAQUE if name is None else Ref(name)
     return OPAQUE
