@@ -84,6 +84,7 @@ class KernelGuardExtension:
         self._noticed: set[str] = set()  # notices shown once per session
         self._saved_magics: dict[str, object] = {}
         self._pending: list[Message] = []  # shown at the start of the next cell
+        self._transformer = _InputTransformer(self.transform)
 
     # -- load / unload ---------------------------------------------------------
 
@@ -96,7 +97,7 @@ class KernelGuardExtension:
             self._saved_magics[kind] = shell.magics_manager.magics[kind].get("guard")
         shell.register_magics(self.magics)
         shell.configurables.append(self.config)  # so that %config KernelGuard.timeout = 30 works
-        shell.input_transformers_cleanup.append(self.transform)
+        shell.input_transformers_cleanup.append(self._transformer)
         self._stock_cleanup = list(shell.input_transformers_cleanup)
         self._stock_line_transforms = list(shell.input_transformer_manager.line_transforms)
         shell.events.register("pre_run_cell", self.pre_run_cell)
@@ -117,8 +118,8 @@ class KernelGuardExtension:
         self.recorder.stop()
         shell.events.unregister("pre_run_cell", self.pre_run_cell)
         shell.events.unregister("post_run_cell", self.post_run_cell)
-        if self.transform in shell.input_transformers_cleanup:
-            shell.input_transformers_cleanup.remove(self.transform)
+        while self._transformer in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.remove(self._transformer)
         for configurable in (self.config, self.magics):  # Magics add themselves
             if configurable in shell.configurables:
                 shell.configurables.remove(configurable)
@@ -377,6 +378,26 @@ class KernelGuardExtension:
             other.append(f"output cap {format_bytes(limits.max_output)}")
         lines.append(", ".join(other))
         return Message(title, "info", lines)
+
+
+class _InputTransformer:
+    """``transform`` as an input transformer that IPython's ``check_complete`` skips.
+
+    The terminal (and ipykernel's ``is_complete_request``) asks ``check_complete``
+    whether a cell is finished; it runs every cleanup transformer without
+    ``has_side_effects``, and a cell that then starts with ``%%`` is complete only
+    after a blank line: with auto mode on, Enter after ``40 + 2`` would wait at
+    ``...:``. Whether a cell is complete does not depend on the guard, and
+    ``transform`` does keep state for the cell about to run.
+    """
+
+    has_side_effects = True
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        return self.transform(lines)
 
 
 def _refuse(verdict: checks.Verdict) -> GuardRefused:
