@@ -238,8 +238,10 @@ def test_check_and_dry_run(kernel):
     dry = kernel.run("%%guard --dry-run\nvector = np.zeros(side)\nprint('ran')")
     assert "would run" in dry.plain and "7.6 MiB" in dry.plain and dry.stdout == ""
     assert kernel.eval("'vector' in globals()") is False
-    # the budget in words: under a cap, or what the machine has left without one
-    assert re.search(r"estimated total 7\.6 MiB; [\d.]+ [MG]iB fit under the 90% \([\d.]+ [MG]iB\) cap", dry.plain)
+    # the budget in words: under a cap, or what the machine has left without one (on a busy
+    # machine, what is available can be less than what the cap leaves)
+    assert re.search(r"estimated total 7\.6 MiB; [\d.]+ [MG]iB (fit under the 90% \([\d.]+ [MG]iB\) cap"
+                     r"|are available to this kernel now)", dry.plain)
     uncapped = kernel.run("%%guard --max-mem none --dry-run\nvector = np.zeros(side)").plain
     assert re.search(r"estimated total 7\.6 MiB; [\d.]+ [MG]iB are available to this kernel now", uncapped), uncapped
 

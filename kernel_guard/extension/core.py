@@ -103,21 +103,26 @@ class KernelGuardExtension:
         shell.events.register("pre_run_cell", self.pre_run_cell)
         shell.events.register("post_run_cell", self.post_run_cell)
         post_mortem = self.recorder.start()
-        if post_mortem:
-            message = Message("the previous kernel of this notebook died", "error", pre=post_mortem)
+        messages = [Message("the previous kernel of this notebook died", "error", pre=post_mortem)] if post_mortem else []
+        if self.recorder.skipped:
+            messages.append(Message("crash journals skipped", "warning", [
+                f"{problem} (set aside in {self.recorder.folder})" for problem in self.recorder.skipped]))
+        for message in messages:
             if shell.displayhook.exec_result is not None:  # loaded from a cell: say it now
                 message.show()
             else:  # loaded at startup: nobody would see it before the first cell
                 self._pending.append(message)
 
     def unload(self) -> None:
+        """Remove everything ``load`` added; also after a ``load`` that failed half way."""
         from kernel_guard.runtime import watchdog
 
         shell = self.shell
         watchdog.release()
         self.recorder.stop()
-        shell.events.unregister("pre_run_cell", self.pre_run_cell)
-        shell.events.unregister("post_run_cell", self.post_run_cell)
+        for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
+            if callback in shell.events.callbacks.get(event, ()):
+                shell.events.unregister(event, callback)
         while self._transformer in shell.input_transformers_cleanup:
             shell.input_transformers_cleanup.remove(self._transformer)
         for configurable in (self.config, self.magics):  # Magics add themselves
