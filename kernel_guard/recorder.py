@@ -392,7 +392,7 @@ def post_mortem(journal: Mapping, fault: str = "", term: str = "") -> str:
         if stack:
             lines.append("Python stack at the crash (most recent call first):")
             lines += ["    " + frame for frame in stack]
-    advice = _ADVICE.get(cause.split(":")[0] if cause.startswith("a fatal signal") else cause)
+    advice = _advice(cause, journal)
     if advice:
         lines.append(advice)
     return "\n".join(lines)
@@ -407,6 +407,21 @@ _ADVICE = {
     "a fatal signal": "The crash is in C code called from the cell (an extension module, ctypes, or "
     "deep recursion through C, which `%%guard --max-depth` prevents).",
 }
+
+
+def _advice(cause: str, journal: Mapping) -> str | None:
+    """What to do next; never a limit that was already in force when the kernel died."""
+    cap = ((journal.get("cell") or {}).get("limits") or {}).get("max_mem")
+    if cause not in (_OOM, _OOM_LIKELY) or not cap:
+        return _ADVICE.get(cause.split(":")[0] if cause.startswith("a fatal signal") else cause)
+    # The cap was in force and the kernel died anyway: the memory it could really get
+    # was less (other processes share the limit), or grew where the cap cannot see.
+    rss = journal.get("rss")
+    held = f", less than the {format_bytes(rss)} it held when last measured" if rss and rss < cap else ""
+    fits = max(1, int(min(cap, rss or cap) * 0.8) >> 20)
+    return ("That cap did not save it: less memory was left for the kernel than the cap allowed. "
+            f"Run it under `%%guard --max-mem {fits}M`{held}, close other notebooks or programs, "
+            "or work on smaller pieces (chunks, a smaller dtype, np.memmap).")
 
 
 def _cause(journal: Mapping, fault: str, term: str) -> tuple[str, str, str | None]:

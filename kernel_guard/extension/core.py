@@ -27,6 +27,7 @@ HISTORY_SIZE = 1000
 _DEPTH_NOTICE = re.compile(r"(max_depth|the recursion limit in force,) ([\d,]*\d),? (lowered|raised) to ([\d,]*\d)"
                            r"( for the cell)?: (.+)", re.DOTALL)
 USABLE_TTL = 5.0  # seconds
+FREEING_ROOM = 64 * 1024 * 1024  # what a cell may add to a kernel already over its cap
 
 _LIMIT_NAMES = {"memory": "memory cap", "timeout": "timeout", "recursion": "recursion limit",
                 "output": "output cap"}
@@ -286,7 +287,7 @@ class KernelGuardExtension:
 
         cell = self._compile(body, shown, offset, number)
         guard = Guard(
-            Limits(max_mem=limits.max_mem, timeout=limits.timeout,
+            Limits(max_mem=self._cell_cap(options, limits), timeout=limits.timeout,
                    max_depth=limits.max_depth, max_output=limits.max_output),
             on_sample=self.recorder.sample,
         )
@@ -314,22 +315,48 @@ class KernelGuardExtension:
             if options.verbose:
                 self._summary(report, limits, options).show()
 
-    def _notice(self, title: str, text: str, *, once: bool = False) -> None:
+    def _notice(self, title: str, text: str, *, once: bool = False, key: str | None = None) -> None:
         """A warning: a short title, ``text`` under it; with ``once``, only the first time
-        in this session."""
-        if once and text in self._noticed:
+        in this session (the first time for ``key``, if given)."""
+        key = text if key is None else key
+        if once and key in self._noticed:
             return
-        self._noticed.add(text)
+        self._noticed.add(key)
         Message(title, "warning", [text]).show()
+
+    def _cell_cap(self, options: Options, limits: Resolved) -> int | None:
+        """The memory cap the cell runs under.
+
+        A kernel already over its cap could not run even ``del big``: every allocation
+        would be refused, and the runtime refuses to start a cell over its cap. There
+        the cap holds the kernel's memory where it is, with ``FREEING_ROOM`` to spare:
+        a cell that frees memory (or only reads it) runs, one that grows it is stopped,
+        and the pre-run check, which counts against the cap itself, refuses every
+        allocation it sees.
+        """
+        from kernel_guard.runtime.rss import rss_and_anon
+
+        cap = limits.max_mem
+        if cap is None:
+            return None
+        used = rss_and_anon()[1]
+        if used < cap:
+            return cap
+        self._notice("over the memory cap", (
+            f"the kernel already holds {format_bytes(used)}, over the {describe_size(options.max_mem, cap)} cap: "
+            f"cells still run, but may grow its memory by {format_bytes(FREEING_ROOM)} at most; "
+            "free memory with `del NAME` or `%guard free`"), once=True, key=f"over the cap {cap}")
+        return used + FREEING_ROOM
 
     def budget(self, options: Options, limits: Resolved) -> checks.Budget:
         """What a new allocation may take now: the cap less what the kernel holds,
         no more than the memory still available."""
         from kernel_guard.memory import available_memory
-        from kernel_guard.runtime import current_rss
+        from kernel_guard.runtime.rss import rss_and_anon
 
+        # What the cap counts (anonymous and shared memory), as the runtime's own messages do.
         return checks.make_budget(cap=limits.max_mem, cap_text=describe_size(options.max_mem, limits.max_mem),
-                                  rss=current_rss(), available=available_memory())
+                                  rss=rss_and_anon()[1], available=available_memory())
 
     def _transform_body(self, body: str) -> str:
         self._transforming = True  # a body is not a new cell: auto mode leaves it alone
@@ -377,8 +404,9 @@ class KernelGuardExtension:
         lines = [f"peak memory {peak}" + (f" of the {describe_size(options.max_mem, limits.max_mem)} cap"
                                           if limits.max_mem else " (no memory cap)")]
         other = [f"timeout {limits.timeout:g} s" if limits.timeout else "no timeout"]
-        if limits.max_depth:
-            other.append(f"recursion limit {limits.max_depth:,}")
+        depth = _depth_in_force(report.depth_notice, limits.max_depth)
+        if depth:
+            other.append(f"recursion limit {depth:,}")
         if limits.max_output:
             other.append(f"output cap {format_bytes(limits.max_output)}")
         lines.append(", ".join(other))
@@ -437,6 +465,13 @@ def _depth_notice(notice: str) -> Message:
              else f"the recursion limit set before this cell is {requested}")
     return Message(f"recursion limit {verb} to {limit}{' for this cell' if for_cell else ''}", "warning",
                    [f"{given}, but {why}"])
+
+
+def _depth_in_force(notice: str | None, asked: int | None) -> int | None:
+    """The recursion limit the cell ran under: the one asked for, unless the runtime's
+    notice says it lowered it (or one set in an earlier cell) for the cell."""
+    match = _DEPTH_NOTICE.match(notice) if notice else None
+    return int(match.group(4).replace(",", "")) if match else asked
 
 
 def _journal_limits(limits: Resolved) -> dict:
