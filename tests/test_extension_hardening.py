@@ -111,3 +111,14 @@ def test_a_kernel_over_its_cap_can_free_memory(kernel):
     assert grown.ename == "GuardMemoryError"
     kernel.run("%guard off")
     assert kernel.eval("'big' in globals() or 'large' in globals()") is False
+
+
+def test_a_nested_guarded_cell_never_drops_its_limits_silently(kernel):
+    result = kernel.run("%%guard --timeout 30\n"
+                        "get_ipython().run_cell('%%guard --timeout 1 --max-depth 800\\ninner = 1')\n"
+                        "outer = 2")
+    assert "a guarded cell inside a guarded cell" in result.plain
+    assert "`--timeout 1`" in result.plain and "`--max-depth 800`" in result.plain
+    assert kernel.eval("(inner, outer)") == [1, 2]
+    same = kernel.run("%%guard --timeout 30\nget_ipython().run_cell('%%guard --timeout 60\\nx = 1')")
+    assert "inside a guarded cell" not in same.plain  # looser limits: the outer ones are the tighter

@@ -77,7 +77,7 @@ class KernelGuardExtension:
         self.history: deque[HistoryEntry] = deque(maxlen=HISTORY_SIZE)
         self.magics = GuardMagics(shell, extension=self)
         self.recorder = Recorder()
-        self._running = False  # a guarded cell is running (a nested one just runs)
+        self._running: Resolved | None = None  # the limits of the guarded cell running now
         self._transforming = False  # transforming a body: auto mode must not wrap it again
         self._prepared: Prepared | None = None  # the last body transform() looked at
         self._guarding_next = False  # transform() saw a cell %%guard will run and journal
@@ -252,7 +252,12 @@ class KernelGuardExtension:
         or ``GuardRefused`` if the checks refused it."""
         shell = self.shell
         number = self.cell_number()
-        if self._running:  # e.g. %%capture under auto mode: the outer guard holds
+        if self._running is not None:  # e.g. %%capture under auto mode: the outer guard holds
+            tighter = _tighter(self.resolve(options), self._running)
+            if tighter:  # the runtime's guards do not nest: never ignore the inner limits silently
+                self._notice("a guarded cell inside a guarded cell", (
+                    f"its {', '.join(tighter)} cannot be applied inside the running guard, whose limits hold; "
+                    "run it as a cell of its own to apply them"))
             self._compile(body, shown, offset, number).run()
             return
         from kernel_guard.runtime import Guard, Limits
@@ -293,7 +298,7 @@ class KernelGuardExtension:
         )
         self.recorder.cell_started(number, shown, _journal_limits(limits))
         outcome = "ok"
-        self._running = True
+        self._running = limits
         try:
             _run_guarded(guard, cell)
         except BaseException as exc:
@@ -301,7 +306,7 @@ class KernelGuardExtension:
             cell.show_like_a_cell(exc)
             raise
         finally:
-            self._running = False
+            self._running = None
             report = guard.report
             self.history.append(HistoryEntry(
                 number, _first_line(body), outcome, cap=limits.max_mem,
@@ -465,6 +470,17 @@ def _depth_notice(notice: str) -> Message:
              else f"the recursion limit set before this cell is {requested}")
     return Message(f"recursion limit {verb} to {limit}{' for this cell' if for_cell else ''}", "warning",
                    [f"{given}, but {why}"])
+
+
+def _tighter(inner: Resolved, outer: Resolved) -> list[str]:
+    """The options of ``inner`` that are tighter than ``outer``'s, as given (``--timeout 1``)."""
+    options = {"max_mem": "--max-mem", "timeout": "--timeout", "max_depth": "--max-depth", "max_output": "--max-output"}
+    found = []
+    for name, option in options.items():
+        mine, theirs = getattr(inner, name), getattr(outer, name)
+        if mine is not None and (theirs is None or mine < theirs):
+            found.append(f"`{option} {format_bytes(mine) if name in ('max_mem', 'max_output') else f'{mine:g}'}`")
+    return found
 
 
 def _depth_in_force(notice: str | None, asked: int | None) -> int | None:
