@@ -96,7 +96,8 @@ def test_entries_keep_exact_str_keys_only():
 def test_imports_read_no_user_code_and_skip_only_what_they_cannot_read():
     namespace = trapped_namespace()
     found = imports(namespace)
-    assert found == {"np": "import numpy as np", "os": "import os as os", "module_with_key": "import k as module_with_key"}
+    assert found == {"np": "import numpy as np", "os": "import os as os",
+                     "module_with_key": "import k as module_with_key"}
     assert RAN == []
 
 

@@ -104,7 +104,9 @@ class KernelGuardExtension:
         shell.events.register("pre_run_cell", self.pre_run_cell)
         shell.events.register("post_run_cell", self.post_run_cell)
         post_mortem = self.recorder.start()
-        messages = [Message("the previous kernel of this notebook died", "error", pre=post_mortem)] if post_mortem else []
+        messages = []
+        if post_mortem:
+            messages.append(Message("the previous kernel of this notebook died", "error", pre=post_mortem))
         if self.recorder.skipped:
             messages.append(Message("crash journals skipped", "warning", [
                 f"{problem} (set aside in {self.recorder.folder})" for problem in self.recorder.skipped]))
