@@ -21,16 +21,20 @@ _HIDDEN_MODULES = ("__main__", "builtins")
 def entries(namespace: Mapping | None) -> dict[str, object]:
     """``namespace``'s entries whose key is an exact ``str``, in a new dict in which
     looking a name up compares exact strs only."""
+    return dict(_items(namespace))
+
+
+def _items(namespace: Mapping | None) -> list[tuple[str, object]]:
     if namespace is None:
-        return {}
+        return []
     if isinstance(namespace, dict):  # the container is the caller's, not a user value
         items = list(dict.items(namespace))  # its storage: no hook of the dict, a key or a value runs
     else:  # another Mapping given to estimate() or lint_source() by its caller
         try:
             items = list(namespace.items())
         except Exception:
-            return {}
-    return {key: value for key, value in items if type(key) is str}
+            return []
+    return [(key, value) for key, value in items if type(key) is str]
 
 
 def item(mapping: dict, key: str) -> object | None:
@@ -38,9 +42,12 @@ def item(mapping: dict, key: str) -> object | None:
     of the same hash is never compared with ``key`` unless it is an exact str."""
     if type(mapping) is not dict:
         return None
-    for stored, value in list(dict.items(mapping)):
-        if type(stored) is str and stored == key:
-            return value
+    try:  # in insertion order: a module's __name__ comes first
+        for stored, value in dict.items(mapping):
+            if type(stored) is str and stored == key:
+                return value
+    except RuntimeError:  # another thread changed it meanwhile
+        pass
     return None
 
 
@@ -80,10 +87,12 @@ def imports(namespace: Mapping | None) -> dict[str, str]:
     """The import statement that would bind each module or module-level function of a
     live namespace (``import os`` two cells ago), for the linter."""
     found = {}
-    for name, value in entries(namespace).items():
-        if name.startswith("_") or not name.isidentifier():
+    for name, value in _items(namespace):
+        kind = type(value)
+        if (kind is not types.ModuleType and kind is not types.FunctionType
+                and kind is not types.BuiltinFunctionType) or name.startswith("_") or not name.isidentifier():
             continue
-        if type(value) is types.ModuleType:
+        if kind is types.ModuleType:
             module = module_name(value)
             if module is not None and _dotted(module):
                 found[name] = f"import {module} as {name}"
