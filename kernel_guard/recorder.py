@@ -411,7 +411,11 @@ _ADVICE = {
 
 def _advice(cause: str, journal: Mapping) -> str | None:
     """What to do next; never a limit that was already in force when the kernel died."""
-    cap = ((journal.get("cell") or {}).get("limits") or {}).get("max_mem")
+    limits = (journal.get("cell") or {}).get("limits") or {}
+    cap, depth = limits.get("max_mem"), limits.get("max_depth")
+    if cause.startswith("a fatal signal") and depth:
+        return (f"The crash is in C code called from the cell (an extension module, ctypes); it ran under "
+                f"--max-depth {depth:,}, which keeps Python's recursion within the stack.")
     if cause not in (_OOM, _OOM_LIKELY) or not cap:
         return _ADVICE.get(cause.split(":")[0] if cause.startswith("a fatal signal") else cause)
     # The cap was in force and the kernel died anyway: the memory it could really get

@@ -371,3 +371,13 @@ def test_advice_never_repeats_the_cap_that_was_in_force(cap, rss, advised):
     advice = message.splitlines()[-1]
     assert f"`%%guard {advised}`" in advice and "80%" not in advice
     assert f"--max-mem {format_bytes(cap)}" not in advice
+
+
+def test_advice_after_a_segfault_under_max_depth_does_not_advise_it_again():
+    journal = dead_journal(cell={"number": 2, "source": "crash()", "started": time.time(),
+                                 "limits": {"max_depth": 3000}})
+    message = post_mortem(journal, fault="Fatal Python error: Segmentation fault\n\nCurrent thread 0x1:\n")
+    advice = message.splitlines()[-1]
+    assert "--max-depth 3,000" in advice and "prevents" not in advice
+    assert "which `%%guard --max-depth` prevents" in post_mortem(
+        dead_journal(), fault="Fatal Python error: Segmentation fault\n\nCurrent thread 0x1:\n").splitlines()[-1]
