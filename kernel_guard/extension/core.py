@@ -255,7 +255,7 @@ class KernelGuardExtension:
         shell = self.shell
         number = self.cell_number()
         if self._running is not None:  # e.g. %%capture under auto mode: the outer guard holds
-            tighter = _tighter(self.resolve(options), self._running)
+            tighter = _tighter(self.resolve(options), self._running) if offset else []  # not auto mode's
             if tighter:  # the runtime's guards do not nest: never ignore the inner limits silently
                 self._notice("a guarded cell inside a guarded cell", (
                     f"its {', '.join(tighter)} cannot be applied inside the running guard, whose limits hold; "
