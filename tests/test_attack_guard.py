@@ -206,7 +206,10 @@ def test_random_interrupts_leave_the_kernel_alive_and_restored():
         for round_ in range(20):
             cell = chooser.choice(GUARDED_CELLS).format(n=chooser.randint(1, 30))
             after = chooser.uniform(0.0, 0.35)
-            result = kernel.execute(cell, timeout=30, interrupt_after=after)
+            # A SIGINT that lands in IPython's or ipykernel's code around the cell (not in it)
+            # makes ipykernel log "KeyboardInterrupt caught in kernel" and send no reply, with
+            # or without the guard: the cell then counts as timed out here; the checks below hold.
+            result = kernel.execute(cell, timeout=10, interrupt_after=after)
             context = f"seed {seed}, round {round_}, interrupt after {after:.3f} s:\n{cell}\n{result}"
             assert kernel.is_alive(), context
             assert result.ename in (None, "KeyboardInterrupt", "GuardTimeout", "RecursionError"), context
