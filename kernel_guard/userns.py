@@ -37,13 +37,17 @@ def _items(namespace: Mapping | None) -> list[tuple[str, object]]:
     return [(key, value) for key, value in items if type(key) is str]
 
 
-def item(mapping: dict, key: str) -> object | None:
-    """``mapping[key]`` (a module's ``__dict__``, say), found by walking it: a stored key
-    of the same hash is never compared with ``key`` unless it is an exact str."""
-    if type(mapping) is not dict:
+def item(mapping: dict | types.MappingProxyType, key: str) -> object | None:
+    """``mapping[key]`` (a module's ``__dict__``, a class's), found by walking it: a
+    stored key of the same hash is never compared with ``key`` unless it is an exact str."""
+    if type(mapping) is dict:
+        pairs = dict.items(mapping)
+    elif type(mapping) is types.MappingProxyType:  # a class's __dict__, over a dict of its own
+        pairs = mapping.items()
+    else:
         return None
     try:  # in insertion order: a module's __name__ comes first
-        for stored, value in dict.items(mapping):
+        for stored, value in pairs:
             if type(stored) is str and stored == key:
                 return value
     except RuntimeError:  # another thread changed it meanwhile
@@ -77,6 +81,44 @@ def function_origin(function: object) -> tuple[str, str] | None:
     if type(module) is not str or type(qualname) is not str:
         return None
     return module, qualname
+
+
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement, with its __module__ in its dict
+_type_attribute = {name: type.__dict__[name].__get__
+                   for name in ("__dict__", "__flags__", "__module__", "__qualname__")}
+
+
+def class_origin(cls: object) -> tuple[str, str] | None:
+    """(module, qualified name) of a class whose metaclass is exactly ``type``, both
+    exact strs, read through ``type``'s own descriptors (``type.__module__`` would look
+    its name up in the class's dict, where a key of the same hash runs its ``__eq__``)."""
+    if type(cls) is not type:
+        return None
+    qualname = _type_attribute["__qualname__"](cls)
+    if _type_attribute["__flags__"](cls) & _HEAP_TYPE:
+        module = item(_type_attribute["__dict__"](cls), "__module__")
+    else:  # a builtin type: the module comes from its C name
+        module = _type_attribute["__module__"](cls)
+    if type(module) is not str or type(qualname) is not str:
+        return None
+    return module, qualname
+
+
+def qualified_name(value: object) -> str | None:
+    """What a module, module-level function or plain class of a namespace stands for
+    (``numpy``, ``os._exit``, ``collections.OrderedDict``), read without running user
+    code; None for anything else, for what cannot be read safely, and for names of
+    ``__main__`` and ``builtins``."""
+    if type(value) is types.ModuleType:
+        module = module_name(value)
+        return module if module is not None and _dotted(module) else None
+    origin = function_origin(value) or class_origin(value)
+    if origin is None:
+        return None
+    module, qualname = origin
+    if module in _HIDDEN_MODULES or not _dotted(module) or not _dotted(qualname):
+        return None
+    return f"{module}.{qualname}"
 
 
 def _dotted(name: str) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 
 from kernel_guard.estimator import estimate
 from kernel_guard.extension import checks
-from kernel_guard.userns import entries, imports
+from kernel_guard.userns import entries, imports, qualified_name
 
 RAN: list[str] = []
 
@@ -116,4 +116,34 @@ def test_an_odd_entry_never_switches_the_checks_off_for_the_cell():
     verdict = checks.check_cell("x = np.zeros((10**6, 10**6))", namespace, offset=1, lint=True,
                                 budget=lambda: budget)
     assert verdict.refusals and verdict.refusals[0].code is None  # the size refusal: numpy was read
+    assert RAN == []
+
+
+class HookedClassDict(type):
+    """Never applies: a class with this metaclass is not a plain class, and is skipped."""
+
+    def __getattribute__(cls, name):
+        RAN.append(f"metaclass {name}")
+        return type.__getattribute__(cls, name)
+
+
+def test_qualified_names_of_modules_functions_and_classes_run_no_user_code():
+    import collections
+
+    class Local:
+        pass
+
+    Colliding = type("Colliding", (), {SameHash("__module__"): 1, "__module__": "pkg.mod"})
+    trapped = trapped_namespace()
+    RAN.clear()
+    assert qualified_name(np) == "numpy"
+    assert qualified_name(os._exit) in ("posix._exit", "nt._exit")
+    assert qualified_name(np.zeros) == "numpy.zeros"
+    assert qualified_name(collections.OrderedDict) == "collections.OrderedDict"
+    assert qualified_name(dict) is None  # builtins: not worth naming
+    assert qualified_name(Local) is None  # `<locals>`: nothing an import could bind
+    assert qualified_name(Colliding) == "pkg.mod.Colliding"
+    assert qualified_name(HookedClassDict("H", (), {})) is None
+    for value in trapped.values():
+        qualified_name(value)
     assert RAN == []
