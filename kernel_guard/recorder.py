@@ -25,6 +25,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -99,6 +100,7 @@ class Recorder:
         self._term_registered = False
         self._last_write = 0.0
         self._journal: dict = {}
+        self.skipped: list[str] = []  # journals start() could not read: "name: why"
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -311,14 +313,20 @@ class Recorder:
         self._last_write = now
 
     def _collect_dead(self) -> str | None:
-        """Post-mortems of this notebook's dead kernels; their files are removed."""
+        """Post-mortems of this notebook's dead kernels; their files are removed. A
+        journal that cannot be read is set aside (renamed ``*.skipped``, left to
+        expire) and named once in :attr:`skipped`."""
         messages = []
         for name in sorted(os.listdir(self.folder)):
             if not name.endswith(".json"):
                 continue
             path = os.path.join(self.folder, name)
-            journal = _load(path)
-            if journal is None:  # being created right now; old unreadable ones expire
+            try:
+                journal = _load(path)
+            except _Unreadable as problem:
+                self._set_aside(path, str(problem))
+                continue
+            if journal is None:  # being written right now; an old unreadable one is set aside above
                 continue
             if journal.get("pid") == self.pid or not _is_dead(journal):
                 continue
@@ -330,11 +338,19 @@ class Recorder:
                 continue
             if journal.get("status") == "running":
                 base = path[: -len(".json")]
-                messages.append(post_mortem(journal, _read(base + ".fault"), _read(base + ".term")))
+                try:
+                    messages.append(post_mortem(journal, _read(base + ".fault"), _read(base + ".term")))
+                except Exception as exc:  # a shape no check above foresaw: say so, never fail the load
+                    self.skipped.append(f"{name}: cannot be explained ({type(exc).__name__})")
             _remove_kernel_files(path)
             with contextlib.suppress(OSError):
                 os.unlink(claimed)
         return "\n\n".join(messages) or None
+
+    def _set_aside(self, path: str, problem: str) -> None:
+        self.skipped.append(f"{os.path.basename(path)}: {problem}")
+        with contextlib.suppress(OSError):
+            os.rename(path, path + ".skipped")  # never read again; expires with the others
 
 
 def _private(path: str, flags: int) -> int:
@@ -376,7 +392,7 @@ def post_mortem(journal: Mapping, fault: str = "", term: str = "") -> str:
         if stack:
             lines.append("Python stack at the crash (most recent call first):")
             lines += ["    " + frame for frame in stack]
-    advice = _ADVICE.get(cause.split(":")[0] if cause.startswith("a fatal signal") else cause)
+    advice = _advice(cause, journal)
     if advice:
         lines.append(advice)
     return "\n".join(lines)
@@ -391,6 +407,25 @@ _ADVICE = {
     "a fatal signal": "The crash is in C code called from the cell (an extension module, ctypes, or "
     "deep recursion through C, which `%%guard --max-depth` prevents).",
 }
+
+
+def _advice(cause: str, journal: Mapping) -> str | None:
+    """What to do next; never a limit that was already in force when the kernel died."""
+    limits = (journal.get("cell") or {}).get("limits") or {}
+    cap, depth = limits.get("max_mem"), limits.get("max_depth")
+    if cause.startswith("a fatal signal") and depth:
+        return (f"The crash is in C code called from the cell (an extension module, ctypes); it ran under "
+                f"--max-depth {depth:,}, which keeps Python's recursion within the stack.")
+    if cause not in (_OOM, _OOM_LIKELY) or not cap:
+        return _ADVICE.get(cause.split(":")[0] if cause.startswith("a fatal signal") else cause)
+    # The cap was in force and the kernel died anyway: the memory it could really get
+    # was less (other processes share the limit), or grew where the cap cannot see.
+    rss = journal.get("rss")
+    held = f", less than the {format_bytes(rss)} it held when last measured" if rss and rss < cap else ""
+    fits = max(1, int(min(cap, rss or cap) * 0.8) >> 20)
+    return ("That cap did not save it: less memory was left for the kernel than the cap allowed. "
+            f"Run it under `%%guard --max-mem {fits}M`{held}, close other notebooks or programs, "
+            "or work on smaller pieces (chunks, a smaller dtype, np.memmap).")
 
 
 def _cause(journal: Mapping, fault: str, term: str) -> tuple[str, str, str | None]:
@@ -518,21 +553,100 @@ def _start_ticks(pid: int) -> int | None:
         return None
 
 
-def _load(path: str) -> dict | None:
+class _Unreadable(Exception):
+    """A journal that will never be readable: not a regular file, too large, wrong shape."""
+
+
+FRESH = 10.0  # seconds: a journal this young that does not parse may be half written
+_JOURNAL_LIMIT = 64 * 1024
+
+
+def _read_regular(path: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``path``, which must be a regular file: a FIFO, a
+    device or a socket under a journal's name would block or never end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _Unreadable("not a regular file")
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def _load(path: str) -> dict | None:
+    """The journal at ``path``; None if it is gone or may be half written; raises
+    :class:`_Unreadable` if it never will be readable."""
+    try:
+        data = _read_regular(path, _JOURNAL_LIMIT + 1)
+        young = time.time() - os.stat(path).st_mtime < FRESH
+    except OSError:
         return None
-    return data if isinstance(data, dict) else None
+    if len(data) > _JOURNAL_LIMIT:
+        raise _Unreadable("larger than a journal")
+    try:
+        journal = json.loads(data)
+    except ValueError:
+        if young:
+            return None
+        raise _Unreadable("not a JSON journal") from None
+    problem = _shape_problem(journal)
+    if problem is not None:
+        raise _Unreadable(problem)
+    return journal
 
 
 def _read(path: str, limit: int = 256 * 1024) -> str:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(limit)
-    except OSError:
+        return _read_regular(path, limit).decode("utf-8", errors="replace")
+    except (OSError, _Unreadable):
         return ""
+
+
+# What each field of a journal may hold (exact types), so that a journal of the wrong
+# shape is set aside before anything reads it.
+_NONE = type(None)
+_TIME = (int, float)
+_JOURNAL_FIELDS = {
+    "format": (int,), "key": (str,), "pid": (int,), "hostname": (str,), "status": (str,),
+    "create_time": _TIME, "start_ticks": (int, _NONE), "boot_time": _TIME, "ram_total": (int, _NONE),
+    "rss": (int, float, _NONE), "rss_time": (*_TIME, _NONE), "updated": _TIME,
+    "cell": (dict, _NONE), "cgroup": (dict, _NONE), "counters": (dict,),
+}
+_CELL_FIELDS = {"number": (int, _NONE), "source": (str,), "truncated": (bool,), "started": (*_TIME, _NONE),
+                "limits": (dict,)}
+_CGROUP_FIELDS = {"version": (int,), "directory": (str, _NONE), "limit_directory": (str, _NONE),
+                  "limit": (int, _NONE)}
+_LIMIT_FIELDS = {"max_mem": (int, _NONE), "timeout": (int, float, _NONE), "max_depth": (int, _NONE),
+                 "max_output": (int, _NONE)}
+
+
+def _shape_problem(journal: object) -> str | None:
+    """What is wrong with the shape of a parsed journal, or None."""
+    if type(journal) is not dict:
+        return "not a JSON object"
+    problem = _fields_problem(journal, _JOURNAL_FIELDS, "")
+    if problem is None and journal.get("cell") is not None:
+        cell = journal["cell"]
+        problem = (_fields_problem(cell, _CELL_FIELDS, "cell.")
+                   or _fields_problem(cell.get("limits") or {}, _LIMIT_FIELDS, "cell.limits."))
+    if problem is None and journal.get("cgroup") is not None:
+        problem = _fields_problem(journal["cgroup"], _CGROUP_FIELDS, "cgroup.")
+    counters = journal.get("counters") or {}
+    if problem is None and not all(type(k) is str and type(v) is int for k, v in counters.items()):
+        problem = "counters hold something other than counts"
+    return problem
+
+
+def _fields_problem(record: dict, fields: dict[str, tuple[type, ...]], prefix: str) -> str | None:
+    for name, kinds in fields.items():
+        if name not in record:
+            continue
+        value = record[name]
+        if not any(type(value) is kind for kind in kinds):
+            return f"{prefix}{name} is {type(value).__name__}"
+        if type(value) in (int, float) and not 0 <= value < 2**63:  # also NaN and infinities
+            return f"{prefix}{name} is out of range"
+    return None
 
 
 def _remove_kernel_files(journal_path: str) -> None:
@@ -550,11 +664,17 @@ def _expire(root: str, keep: str) -> None:
         for folder in folders:
             if not folder.is_dir(follow_symlinks=False):
                 continue
-            with os.scandir(folder.path) as entries:
-                old = [e for e in entries if e.stat(follow_symlinks=False).st_mtime < cutoff]
+            try:
+                with os.scandir(folder.path) as entries:
+                    old = [e for e in entries if e.stat(follow_symlinks=False).st_mtime < cutoff]
+            except OSError:  # unreadable, or gone meanwhile: not ours to judge now
+                continue
             for entry in old:
                 if entry.name.endswith(".json"):
-                    journal = _load(entry.path)
+                    try:
+                        journal = _load(entry.path)
+                    except _Unreadable:
+                        journal = None
                     if journal is None or journal.get("hostname") != socket.gethostname() or _is_dead(journal):
                         _remove_kernel_files(entry.path)
                 elif entry.name.endswith(".claimed") or not os.path.exists(

@@ -18,6 +18,7 @@ import pytest
 
 from kernel_guard import recorder as rec_mod
 from kernel_guard.recorder import Recorder, post_mortem
+from kernel_guard.sizes import format_bytes
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "cgroup")
 KEY = "/notebooks/analysis.ipynb"
@@ -354,3 +355,29 @@ def test_memory_near_the_limit_is_weaker_evidence():
 def test_a_reboot_in_between():
     message = post_mortem(dead_journal(boot_time=psutil.boot_time() - 86400))
     assert "Likely cause: the machine restarted while the cell was running." in message
+
+
+@pytest.mark.parametrize("cap, rss, advised", [
+    (819 << 20, 1000 << 20, "--max-mem 655M"),  # died over the cap (memory the cap could not stop)
+    (2 << 30, 700 << 20, "--max-mem 560M"),  # died under the cap: less was left than the cap allowed
+])
+def test_advice_never_repeats_the_cap_that_was_in_force(cap, rss, advised):
+    directory = os.path.join(FIXTURES, "v1", "sys", "memory", "user.slice", "notebook")  # one OOM kill since
+    message = post_mortem(dead_journal(
+        cgroup={"version": 1, "directory": directory, "limit_directory": None, "limit": 4 << 30},
+        counters={"cgroup_oom_kill": 0}, rss=rss,
+        cell={"number": 4, "source": "x = f()", "started": time.time(), "limits": {"max_mem": cap}},
+    ))
+    advice = message.splitlines()[-1]
+    assert f"`%%guard {advised}`" in advice and "80%" not in advice
+    assert f"--max-mem {format_bytes(cap)}" not in advice
+
+
+def test_advice_after_a_segfault_under_max_depth_does_not_advise_it_again():
+    journal = dead_journal(cell={"number": 2, "source": "crash()", "started": time.time(),
+                                 "limits": {"max_depth": 3000}})
+    message = post_mortem(journal, fault="Fatal Python error: Segmentation fault\n\nCurrent thread 0x1:\n")
+    advice = message.splitlines()[-1]
+    assert "--max-depth 3,000" in advice and "prevents" not in advice
+    assert "which `%%guard --max-depth` prevents" in post_mortem(
+        dead_journal(), fault="Fatal Python error: Segmentation fault\n\nCurrent thread 0x1:\n").splitlines()[-1]

@@ -46,6 +46,7 @@ from kernel_guard.estimator.expressions import NUMPY_CONSTANTS, STAR_REFS, Expre
 from kernel_guard.estimator.results import Allocation, Growth, LiveOver, Notice
 from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import UNKNOWN, is_constant
+from kernel_guard.userns import entries
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -59,7 +60,7 @@ class Program(Expressions):
     """Abstract interpreter state for a notebook or kernel session, fed cell by cell.
 
     ``namespace`` (a kernel's ``user_ns``) supplies values for names the cells
-    do not bind; it is read through ``namespace.read`` only.
+    do not bind; it is read through ``userns.entries`` and ``namespace.read`` only.
     """
 
     _STATEMENTS = {
@@ -104,6 +105,7 @@ class Program(Expressions):
         self._sites: list[Site] = []
         self._star_modules: list[str] = []
         self._read_cache: dict[str, object] = {}
+        self._entries: dict[str, object] | None = None  # the namespace's exact-str entries
         self._active: list[UserFunction] = []
         self._returns: list[object] | None = None
         self._try_depth = 0
@@ -286,8 +288,10 @@ class Program(Expressions):
         if self.namespace is not None:
             if name in self._read_cache:
                 return self._read_cache[name]
-            if name in self.namespace:
-                value = self._read_cache[name] = ns_reader.read(self.namespace[name])
+            if self._entries is None:  # copied once: a lookup in the user's own dict can run a key's __eq__
+                self._entries = entries(self.namespace)
+            if name in self._entries:
+                value = self._read_cache[name] = ns_reader.read(self._entries[name])
                 return value
         for module in self._star_modules:
             qualname = f"{module}.{name}"

@@ -1,4 +1,5 @@
-"""Reading a kernel's namespace without running a line of user code.
+"""Reading a kernel's namespace values without running a line of user code
+(the namespace itself is copied by ``kernel_guard.userns.entries``).
 
 Only exact builtin and numpy types (and, through ``libraries``, exact types of
 libraries already imported) are read (``type(v) is int``, never
@@ -19,6 +20,7 @@ from kernel_guard.estimator.abstract import OPAQUE, Array, Container, Instance, 
 from kernel_guard.estimator.dtypes import NAMED
 from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import MAX_LENGTH
+from kernel_guard.userns import module_name
 
 _SCALARS = (int, float, bool, complex, type(None))
 _STRINGS = (str, bytes)
@@ -120,6 +122,6 @@ def read(value: object) -> object:
     if foreign is not None:
         return foreign
     if kind is types.ModuleType:
-        name = vars(value).get("__name__")
-        return Ref(name) if type(name) is str else OPAQUE
+        name = module_name(value)
+        return OPAQUE if name is None else Ref(name)
     return OPAQUE

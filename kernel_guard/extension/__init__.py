@@ -16,7 +16,11 @@ def load_ipython_extension(ipython) -> None:
     if ipython in _loaded:
         return
     extension = KernelGuardExtension(ipython)
-    extension.load()
+    try:
+        extension.load()
+    except BaseException:  # half loaded is not loaded: a second try must not double the hooks
+        extension.unload()
+        raise
     _loaded[ipython] = extension
 
 

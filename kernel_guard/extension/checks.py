@@ -74,7 +74,11 @@ def check_cell(source: str, namespace, *, offset: int, budget: Callable[[], Budg
                 verdict.refusals.append(problem)
             else:
                 verdict.warnings.append(problem)
-    _estimate(source, namespace, offset, verdict, program, tree)
+    try:
+        _estimate(source, namespace, offset, verdict, program, tree)
+    except Exception as exc:  # a bug of the estimator: the lint's refusals above still stand
+        verdict.warnings.append(Problem(offset + 1, f"size estimate skipped ({type(exc).__name__}); "
+                                                    "the cell runs under its limits"))
     return verdict
 
 
@@ -90,9 +94,9 @@ def check_session(cells: list[tuple[int, str]], *, budget: Budget) -> list[tuple
 
 def _imports(namespace) -> tuple:
     """What earlier cells imported (``import os`` two cells ago), read from the namespace."""
-    from kernel_guard.lint.engine import namespace_imports
+    from kernel_guard.userns import imports
 
-    return tuple(sorted(namespace_imports(namespace).items())) if namespace else ()
+    return tuple(sorted(imports(namespace).items())) if namespace else ()
 
 
 @lru_cache(maxsize=256)

@@ -27,6 +27,7 @@ HISTORY_SIZE = 1000
 _DEPTH_NOTICE = re.compile(r"(max_depth|the recursion limit in force,) ([\d,]*\d),? (lowered|raised) to ([\d,]*\d)"
                            r"( for the cell)?: (.+)", re.DOTALL)
 USABLE_TTL = 5.0  # seconds
+FREEING_ROOM = 64 * 1024 * 1024  # what a cell may add to a kernel already over its cap
 
 _LIMIT_NAMES = {"memory": "memory cap", "timeout": "timeout", "recursion": "recursion limit",
                 "output": "output cap"}
@@ -76,7 +77,7 @@ class KernelGuardExtension:
         self.history: deque[HistoryEntry] = deque(maxlen=HISTORY_SIZE)
         self.magics = GuardMagics(shell, extension=self)
         self.recorder = Recorder()
-        self._running = False  # a guarded cell is running (a nested one just runs)
+        self._running: Resolved | None = None  # the limits of the guarded cell running now
         self._transforming = False  # transforming a body: auto mode must not wrap it again
         self._prepared: Prepared | None = None  # the last body transform() looked at
         self._guarding_next = False  # transform() saw a cell %%guard will run and journal
@@ -84,6 +85,7 @@ class KernelGuardExtension:
         self._noticed: set[str] = set()  # notices shown once per session
         self._saved_magics: dict[str, object] = {}
         self._pending: list[Message] = []  # shown at the start of the next cell
+        self._transformer = _InputTransformer(self.transform)
 
     # -- load / unload ---------------------------------------------------------
 
@@ -96,29 +98,36 @@ class KernelGuardExtension:
             self._saved_magics[kind] = shell.magics_manager.magics[kind].get("guard")
         shell.register_magics(self.magics)
         shell.configurables.append(self.config)  # so that %config KernelGuard.timeout = 30 works
-        shell.input_transformers_cleanup.append(self.transform)
+        shell.input_transformers_cleanup.append(self._transformer)
         self._stock_cleanup = list(shell.input_transformers_cleanup)
         self._stock_line_transforms = list(shell.input_transformer_manager.line_transforms)
         shell.events.register("pre_run_cell", self.pre_run_cell)
         shell.events.register("post_run_cell", self.post_run_cell)
         post_mortem = self.recorder.start()
+        messages = []
         if post_mortem:
-            message = Message("the previous kernel of this notebook died", "error", pre=post_mortem)
+            messages.append(Message("the previous kernel of this notebook died", "error", pre=post_mortem))
+        if self.recorder.skipped:
+            messages.append(Message("crash journals skipped", "warning", [
+                f"{problem} (set aside in {self.recorder.folder})" for problem in self.recorder.skipped]))
+        for message in messages:
             if shell.displayhook.exec_result is not None:  # loaded from a cell: say it now
                 message.show()
             else:  # loaded at startup: nobody would see it before the first cell
                 self._pending.append(message)
 
     def unload(self) -> None:
+        """Remove everything ``load`` added; also after a ``load`` that failed half way."""
         from kernel_guard.runtime import watchdog
 
         shell = self.shell
         watchdog.release()
         self.recorder.stop()
-        shell.events.unregister("pre_run_cell", self.pre_run_cell)
-        shell.events.unregister("post_run_cell", self.post_run_cell)
-        if self.transform in shell.input_transformers_cleanup:
-            shell.input_transformers_cleanup.remove(self.transform)
+        for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
+            if callback in shell.events.callbacks.get(event, ()):
+                shell.events.unregister(event, callback)
+        while self._transformer in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.remove(self._transformer)
         for configurable in (self.config, self.magics):  # Magics add themselves
             if configurable in shell.configurables:
                 shell.configurables.remove(configurable)
@@ -245,7 +254,12 @@ class KernelGuardExtension:
         or ``GuardRefused`` if the checks refused it."""
         shell = self.shell
         number = self.cell_number()
-        if self._running:  # e.g. %%capture under auto mode: the outer guard holds
+        if self._running is not None:  # e.g. %%capture under auto mode: the outer guard holds
+            tighter = _tighter(self.resolve(options), self._running) if offset else []  # not auto mode's
+            if tighter:  # the runtime's guards do not nest: never ignore the inner limits silently
+                self._notice("a guarded cell inside a guarded cell", (
+                    f"its {', '.join(tighter)} cannot be applied inside the running guard, whose limits hold; "
+                    "run it as a cell of its own to apply them"))
             self._compile(body, shown, offset, number).run()
             return
         from kernel_guard.runtime import Guard, Limits
@@ -280,13 +294,13 @@ class KernelGuardExtension:
 
         cell = self._compile(body, shown, offset, number)
         guard = Guard(
-            Limits(max_mem=limits.max_mem, timeout=limits.timeout,
+            Limits(max_mem=self._cell_cap(options, limits), timeout=limits.timeout,
                    max_depth=limits.max_depth, max_output=limits.max_output),
             on_sample=self.recorder.sample,
         )
         self.recorder.cell_started(number, shown, _journal_limits(limits))
         outcome = "ok"
-        self._running = True
+        self._running = limits
         try:
             _run_guarded(guard, cell)
         except BaseException as exc:
@@ -297,7 +311,7 @@ class KernelGuardExtension:
             cell.show_like_a_cell(exc)
             raise
         finally:
-            self._running = False
+            self._running = None
             report = guard.report
             self.history.append(HistoryEntry(
                 number, _first_line(body), outcome, cap=limits.max_mem,
@@ -311,22 +325,48 @@ class KernelGuardExtension:
             if options.verbose:
                 self._summary(report, limits, options).show()
 
-    def _notice(self, title: str, text: str, *, once: bool = False) -> None:
+    def _notice(self, title: str, text: str, *, once: bool = False, key: str | None = None) -> None:
         """A warning: a short title, ``text`` under it; with ``once``, only the first time
-        in this session."""
-        if once and text in self._noticed:
+        in this session (the first time for ``key``, if given)."""
+        key = text if key is None else key
+        if once and key in self._noticed:
             return
-        self._noticed.add(text)
+        self._noticed.add(key)
         Message(title, "warning", [text]).show()
+
+    def _cell_cap(self, options: Options, limits: Resolved) -> int | None:
+        """The memory cap the cell runs under.
+
+        A kernel already over its cap could not run even ``del big``: every allocation
+        would be refused, and the runtime refuses to start a cell over its cap. There
+        the cap holds the kernel's memory where it is, with ``FREEING_ROOM`` to spare:
+        a cell that frees memory (or only reads it) runs, one that grows it is stopped,
+        and the pre-run check, which counts against the cap itself, refuses every
+        allocation it sees.
+        """
+        from kernel_guard.runtime.rss import rss_and_anon
+
+        cap = limits.max_mem
+        if cap is None:
+            return None
+        used = rss_and_anon()[1]
+        if used < cap:
+            return cap
+        self._notice("over the memory cap", (
+            f"the kernel already holds {format_bytes(used)}, over the {describe_size(options.max_mem, cap)} cap: "
+            f"cells still run, but may grow its memory by {format_bytes(FREEING_ROOM)} at most; "
+            "free memory with `del NAME` or `%guard free`"), once=True, key=f"over the cap {cap}")
+        return used + FREEING_ROOM
 
     def budget(self, options: Options, limits: Resolved) -> checks.Budget:
         """What a new allocation may take now: the cap less what the kernel holds,
         no more than the memory still available."""
         from kernel_guard.memory import available_memory
-        from kernel_guard.runtime import current_rss
+        from kernel_guard.runtime.rss import rss_and_anon
 
+        # What the cap counts (anonymous and shared memory), as the runtime's own messages do.
         return checks.make_budget(cap=limits.max_mem, cap_text=describe_size(options.max_mem, limits.max_mem),
-                                  rss=current_rss(), available=available_memory())
+                                  rss=rss_and_anon()[1], available=available_memory())
 
     def _holders(self, limits: Resolved) -> list[str]:
         """The largest holders worth freeing, for a cell refused or stopped for memory:
@@ -384,12 +424,33 @@ class KernelGuardExtension:
         lines = [f"peak memory {peak}" + (f" of the {describe_size(options.max_mem, limits.max_mem)} cap"
                                           if limits.max_mem else " (no memory cap)")]
         other = [f"timeout {limits.timeout:g} s" if limits.timeout else "no timeout"]
-        if limits.max_depth:
-            other.append(f"recursion limit {limits.max_depth:,}")
+        depth = _depth_in_force(report.depth_notice, limits.max_depth)
+        if depth:
+            other.append(f"recursion limit {depth:,}")
         if limits.max_output:
             other.append(f"output cap {format_bytes(limits.max_output)}")
         lines.append(", ".join(other))
         return Message(title, "info", lines)
+
+
+class _InputTransformer:
+    """``transform`` as an input transformer that IPython's ``check_complete`` skips.
+
+    The terminal (and ipykernel's ``is_complete_request``) asks ``check_complete``
+    whether a cell is finished; it runs every cleanup transformer without
+    ``has_side_effects``, and a cell that then starts with ``%%`` is complete only
+    after a blank line: with auto mode on, Enter after ``40 + 2`` would wait at
+    ``...:``. Whether a cell is complete does not depend on the guard, and
+    ``transform`` does keep state for the cell about to run.
+    """
+
+    has_side_effects = True
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        return self.transform(lines)
 
 
 def _refuse(verdict: checks.Verdict, holders: list[str]) -> GuardRefused:
@@ -425,6 +486,24 @@ def _depth_notice(notice: str) -> Message:
              else f"the recursion limit set before this cell is {requested}")
     return Message(f"recursion limit {verb} to {limit}{' for this cell' if for_cell else ''}", "warning",
                    [f"{given}, but {why}"])
+
+
+def _tighter(inner: Resolved, outer: Resolved) -> list[str]:
+    """The options of ``inner`` that are tighter than ``outer``'s, as given (``--timeout 1``)."""
+    options = {"max_mem": "--max-mem", "timeout": "--timeout", "max_depth": "--max-depth", "max_output": "--max-output"}
+    found = []
+    for name, option in options.items():
+        mine, theirs = getattr(inner, name), getattr(outer, name)
+        if mine is not None and (theirs is None or mine < theirs):
+            found.append(f"`{option} {format_bytes(mine) if name in ('max_mem', 'max_output') else f'{mine:g}'}`")
+    return found
+
+
+def _depth_in_force(notice: str | None, asked: int | None) -> int | None:
+    """The recursion limit the cell ran under: the one asked for, unless the runtime's
+    notice says it lowered it (or one set in an earlier cell) for the cell."""
+    match = _DEPTH_NOTICE.match(notice) if notice else None
+    return int(match.group(4).replace(",", "")) if match else asked
 
 
 def _journal_limits(limits: Resolved) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import re
-import types
 from collections.abc import Mapping
 
 import libcst as cst
@@ -105,22 +104,10 @@ def lint_source(
 
 def namespace_imports(namespace: Mapping[str, object]) -> dict[str, str]:
     """The import that would bind each module or module-level function of a live
-    namespace.  Only exact module and function types are read, and only through
-    their ``__dict__``/plain attributes: no user code runs."""
-    imports = {}
-    for name, value in namespace.items():
-        if name.startswith("_") or not name.isidentifier():
-            continue
-        kind = type(value)
-        if kind is types.ModuleType:
-            module = value.__dict__.get("__name__")
-            if isinstance(module, str):
-                imports[name] = f"import {module} as {name}"
-        elif kind is types.BuiltinFunctionType or kind is types.FunctionType:
-            module, qualname = value.__module__, value.__qualname__
-            if isinstance(module, str) and module not in ("__main__", "builtins") and qualname.isidentifier():
-                imports[name] = f"from {module} import {qualname} as {name}"
-    return imports
+    namespace, read without running user code (``kernel_guard.userns``)."""
+    from kernel_guard.userns import imports
+
+    return imports(namespace)
 
 
 def _parse(cell: Cell, context: LintContext, report: bool) -> ast.Module | None:
