@@ -34,8 +34,10 @@ class Case:
 
     A cell written as a triple-quoted block (text starting with a new line) is
     dedented, without its first and last line breaks.  ``script=True`` lints it as
-    a ``.py`` file instead of a notebook.  For INVALID cases ``line``/``column``
-    (within the last cell) and ``message`` (a substring) are checked when given.
+    a ``.py`` file instead of a notebook; ``saved_output=N`` writes it to a real
+    notebook file whose last cell has N characters of saved output.  For INVALID
+    cases ``line``/``column`` (within the last cell) and ``message`` (a substring)
+    are checked when given.
     """
 
     code: str | tuple[str, ...]
@@ -43,6 +45,7 @@ class Case:
     column: int | None = None
     message: str | None = None
     script: bool = False
+    saved_output: int = 0
 
     @property
     def cells(self) -> list[str]:
