@@ -82,15 +82,20 @@ def notebook(kind: str, megabytes: float) -> tuple[dict, int]:
 async def measure(chromium, lab, name: str, outputs: int) -> dict:
     """Open ``name``; poll the page every 0.1 s until all outputs are rendered."""
     panel = PANEL % json.dumps(name)
+    kills = _oom_kills()
     await chromium.send("Page.navigate", url=lab.url(name))
     start = last = time.monotonic()
     longest = 0.0
     rendered = -1
     while time.monotonic() - start < TIMEOUT:
         try:
-            rendered = await chromium.js(RENDERED % panel, timeout=TIMEOUT)
+            rendered = await asyncio.wait_for(chromium.js(RENDERED % panel, timeout=TIMEOUT), 5)
         except RuntimeError:
             rendered = -1  # the page is between documents
+        except TimeoutError:
+            if _oom_kills() > kills:
+                return {"killed_by_cap": True, "seconds": round(time.monotonic() - start, 1)}
+            continue  # blocked: ask again
         now = time.monotonic()
         longest = max(longest, now - last)
         last = now
