@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from pathlib import Path
 
 import nbformat
 
@@ -82,7 +83,7 @@ def test_the_command_line_names_it_and_a_broken_big_file_gives_one_line(tmp_path
     out = capsys.readouterr().out
     assert out.startswith(f"{path}:cell 2:1:1: KG606 the notebook's saved outputs hold 25.0 MiB of text")
     broken = tmp_path / "broken.ipynb"
-    broken.write_bytes(open(path, "rb").read()[:-100])
+    broken.write_bytes(Path(path).read_bytes()[:-100])
     assert main(["--no-cache", "--select", "KG606", str(broken)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err
