@@ -41,7 +41,7 @@ def _raise_system_exit(node: cst.CSTNode) -> cst.CSTNode | None:
     call = node.value
     if len(call.args) > 1 or any(arg.keyword or arg.star for arg in call.args):
         return None  # exit(code=1) or exit(*a): SystemExit takes neither
-    exception = cst.Name("SystemExit")
+    exception: cst.BaseExpression = cst.Name("SystemExit")
     if call.args:
         exception = call.with_changes(func=exception)
     return cst.Raise(exc=exception)
@@ -80,7 +80,9 @@ class _Rewriter(cst.CSTTransformer):
 
     def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode):  # type: ignore[override]
         start = self._start(original)
-        for code in self.wanted.get(start, ()) if start else ():
+        if start is None:
+            return updated
+        for code in self.wanted.get(start, ()):
             kinds, rewrite = FIXES[code]
             if isinstance(original, kinds) and (start, code) not in self.done:
                 replaced = rewrite(updated)
@@ -175,13 +177,16 @@ def fix_file(path: str, selection: Selection, mem_budget: int | None) -> FileFix
     after = _file_bytes(document, data, changed) if fixed else data
     if after == data:
         return FileFix(path, data, data, 0, findings)
-    return FileFix(path, data, after, fixed, lint_document(parse_document(path, after), selection, mem_budget))
+    fixed_document = parse_document(path, after)
+    remaining = lint_document(fixed_document, selection, mem_budget) if fixed_document else []
+    return FileFix(path, data, after, fixed, remaining)
 
 
 def _file_bytes(document: Document, data: bytes, changed: dict[int, str]) -> bytes:
     if document.is_notebook:
         try:
-            text = replace_sources(data.decode("utf-8"), {document.cells[i].number: raw for i, raw in changed.items()})
+            numbers = {document.cells[i].number or 0: raw for i, raw in changed.items()}  # notebooks' cells have numbers
+            text = replace_sources(data.decode("utf-8"), numbers)
         except LayoutError:
             return data  # a layout we cannot edit in place: leave the file as it is
         return text.encode("utf-8")

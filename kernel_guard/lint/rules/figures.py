@@ -161,7 +161,7 @@ class FigureInLoop(Rule):
             """,
             line=4, column=5, message="on every pass of a loop that never ends",
         ),
-        (
+        Case((
             "N = 100",
             """
             from matplotlib import pyplot
@@ -170,7 +170,7 @@ class FigureInLoop(Rule):
                     pyplot.figure()
                     pyplot.scatter(xs[a], ys[b])
             """,
-        ),
+        )),
         """
         import matplotlib.pyplot as plt
         for epoch in range(10):
@@ -192,7 +192,7 @@ class FigureInLoop(Rule):
         facts = flow.facts(self.context)
         reported: set[int] = set()
         for node, ancestors in flow.with_ancestors(tree, (ast.Call,)):
-            if not self._new_figure(node, facts):
+            if not isinstance(node, ast.Call) or not self._new_figure(node, facts):
                 continue
             loops = _loops_between(ancestors, node)
             if not loops:
@@ -225,7 +225,8 @@ class FigureInLoop(Rule):
         """The loops (outermost first) across whose passes the figures pile up:
         those inside the innermost loop that closes figures."""
         for index in range(len(loops) - 1, -1, -1):
-            if _closes(loops[index], facts):
+            loop = loops[index]
+            if isinstance(loop, flow.LOOPS) and _closes(loop, facts):
                 return loops[index + 1:]
         return loops
 
@@ -237,13 +238,13 @@ class FigureInLoop(Rule):
         for loop in loops:
             if flow.endless_loop(loop, ancestors[: ancestors.index(loop)], self.context):
                 return "on every pass of a loop that never ends"
-        if any(flow.facts(self.context).escapes(loop) for loop in loops):
+        if any(flow.facts(self.context).escapes(loop) for loop in loops if isinstance(loop, flow.LOOPS)):
             return None
         count = passes(loops, self.context)
         return f"on each of {count:,} passes" if count is not None and count > _MANY_FIGURES else None
 
 
-def _closes(loop: ast.AST, facts: flow.Facts) -> bool:
+def _closes(loop: ast.For | ast.AsyncFor | ast.While, facts: flow.Facts) -> bool:
     """Whether anything in the loop (or a function of the notebook it calls) may
     close or clear figures."""
     for node in flow.body_nodes(loop.body):

@@ -132,7 +132,7 @@ class ProgressRedrawsEveryStep(Rule):
             for batch in trange(500, mininterval=0, miniters=1):
                 train(batch)
         """,
-        (
+        Case((
             "STEPS = 200_000",
             """
             import tqdm
@@ -141,7 +141,7 @@ class ProgressRedrawsEveryStep(Rule):
                     simulate(i)
                     bar.update(1)
             """,
-        ),
+        )),
         Case(
             """
             import itertools
@@ -166,8 +166,8 @@ class ProgressRedrawsEveryStep(Rule):
         bars = {}  # id of a bar call redrawing every few steps -> (call, steps per redraw)
         named = {}  # name bound once to such a bar -> its call
         for node, ancestors in flow.with_ancestors(tree, (ast.Call,)):
-            every = self._every(node, facts)
-            if every is not None:
+            every = self._every(node, facts) if isinstance(node, ast.Call) else None
+            if isinstance(node, ast.Call) and every is not None:
                 bars[id(node)] = node, every
                 name = _bound_name(node, ancestors[-1] if ancestors else None)
                 if name is not None and facts.bindings[name] == 1:
@@ -205,7 +205,7 @@ class ProgressRedrawsEveryStep(Rule):
             return flow.quick_value(keywords[key], self.context)
 
         interval = value("mininterval")
-        if type(interval) not in (int, float) or interval > 0:
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval > 0:
             return None
         if "disable" in keywords and value("disable") is not False:
             return None
@@ -214,22 +214,24 @@ class ProgressRedrawsEveryStep(Rule):
         every = value("miniters") if "miniters" in keywords else None
         if every is None or every == 0:
             return 1
-        return int(every) if type(every) in (int, float) and every >= 1 else None
+        return int(every) if isinstance(every, (int, float)) and every >= 1 else None
 
     def _uses(self, tree: ast.Module, bars, named, facts: flow.Facts):
         """Each ``(bar call, steps or None for endless)`` where a bar of
         ``bars`` advances: iterated by a ``for`` loop, or its ``update`` called on
         every pass of one."""
         for loop, ancestors in flow.statements_with_ancestors(tree, (ast.For,)):
+            if not isinstance(loop, ast.For):
+                continue
             iterable = loop.iter
             while isinstance(iterable, ast.Call) and facts.is_builtin(iterable.func, "enumerate") and iterable.args:
                 iterable = iterable.args[0]
             if isinstance(iterable, ast.Name) and iterable.id in named:
                 iterable = named[iterable.id]
-            if id(iterable) not in bars or facts.escapes(loop):
+            if not isinstance(iterable, ast.Call) or id(iterable) not in bars or facts.escapes(loop):
                 continue
             outer = _loops_between(ancestors, loop)
-            if outer is None or any(facts.escapes(o) for o in outer):
+            if outer is None or any(isinstance(o, flow.LOOPS) and facts.escapes(o) for o in outer):
                 continue
             if self._endless(iterable, facts) and facts.never_ends(loop, ancestors):
                 yield iterable, None
@@ -238,12 +240,12 @@ class ProgressRedrawsEveryStep(Rule):
             if steps is not None:
                 yield iterable, steps * (passes(outer, self.context) or 1)
         for node, ancestors in flow.with_ancestors(tree, (ast.Call,)):
-            func = node.func
+            func = node.func if isinstance(node, ast.Call) else None
             if not (isinstance(func, ast.Attribute) and func.attr == "update" and isinstance(func.value, ast.Name)
                     and func.value.id in named):
                 continue
             loops = _loops_between(ancestors, node)
-            if not loops or any(facts.escapes(loop) for loop in loops):
+            if not loops or any(isinstance(loop, flow.LOOPS) and facts.escapes(loop) for loop in loops):
                 continue
             if any(flow.endless_loop(loop, ancestors[: ancestors.index(loop)], self.context) for loop in loops):
                 yield named[func.value.id], None
@@ -263,11 +265,11 @@ class ProgressRedrawsEveryStep(Rule):
             isinstance(iterable, ast.Call) and facts.is_builtin(iterable.func, "range")
         ):
             found = flow.quick_value(iterable, self.context)
-            if type(found) in (range, list, tuple):
+            if isinstance(found, (range, list, tuple)):
                 return len(found)
         total = next((k.value for k in call.keywords if k.arg == "total"), None)
         found = flow.quick_value(total, self.context) if total is not None else UNKNOWN
-        return found if type(found) is int else None
+        return found if isinstance(found, int) and not isinstance(found, bool) else None
 
     @staticmethod
     def _endless(call: ast.Call, facts: flow.Facts) -> bool:
