@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="where results of unchanged files are kept (default: $KERNEL_LINT_CACHE_DIR, "
         "else $XDG_CACHE_HOME/kernel-lint or ~/.cache/kernel-lint); safe to delete",
     )
+    parser.add_argument("--fix", action="store_true", help="apply the safe fixes in place; exit 1 while findings remain")
+    parser.add_argument("--diff", action="store_true",
+                        help="print the safe fixes as a unified diff and write nothing; exit 1 if there is one")
     parser.add_argument("--explain", metavar="CODE", help="print a rule's documentation (by code or name) and exit")
     parser.add_argument("--list-rules", action="store_true", help="list every code with its summary and exit")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -90,6 +93,8 @@ def _run(args: argparse.Namespace) -> int:
     files, missing = _collect(args.paths)
     for path, reason in missing:
         _write(sys.stderr, f"{path}: {reason}\n")
+    if args.fix or args.diff:
+        return _fix(files, settings, write=not args.diff, failed=bool(missing))
     from kernel_guard.lint.runner import lint_files
 
     findings, failures = lint_files(
@@ -119,6 +124,41 @@ def _write(stream, text: str) -> None:
     except UnicodeEncodeError:
         encoding = getattr(stream, "encoding", None) or "utf-8"
         stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+
+
+def _fix(files: list[str], settings: dict, *, write: bool, failed: bool) -> int:
+    """``--fix`` (write, then report what remains) or ``--diff`` (print, write nothing)."""
+    import difflib
+
+    from kernel_guard.lint import fix
+    from kernel_guard.lint.formats import render
+    from kernel_guard.source import InputError
+
+    remaining, fixed, changed = [], 0, 0
+    for path in files:
+        try:
+            result = fix.fix_file(path, settings["selection"], settings["mem_budget"])
+            if write and result.fixed:
+                fix.write(result)
+        except InputError as exc:
+            _write(sys.stderr, f"{path}: {exc}\n")
+            failed = True
+            continue
+        remaining.extend(result.remaining)
+        fixed += result.fixed
+        changed += result.after != result.before
+        if not write and result.fixed:
+            before, after = (data.decode("utf-8", "replace").splitlines(True) for data in (result.before, result.after))
+            sys.stdout.writelines(difflib.unified_diff(before, after, path, path))
+    if write:
+        sys.stdout.write(render(remaining, settings["format"]))
+        print(f"kernel-lint: fixed {fixed} finding(s) in {changed} file(s), {len(remaining)} remaining", file=sys.stderr)
+    sys.stdout.flush()
+    if failed:
+        return EXIT_ERROR
+    if not write:
+        return EXIT_FINDINGS if changed else EXIT_CLEAN
+    return EXIT_FINDINGS if remaining and not settings["exit_zero"] else EXIT_CLEAN
 
 
 def _settings(args: argparse.Namespace) -> dict:

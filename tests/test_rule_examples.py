@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 
 from kernel_guard.lint.engine import Selection, lint_document
 from kernel_guard.lint.registry import all_rules
 from kernel_guard.lint.rule import Case
-from kernel_guard.source import Cell, Document, python_source
+from kernel_guard.source import Cell, Document, parse_document, python_source
 
 
-def _lint(case: Case, code: str):
-    if case.script:
-        cells = [Cell(None, case.cells[0], case.cells[0])]
+def _lint(case: Case, code: str, tmp_path):
+    if case.saved_output:
+        document = _notebook_file(case, tmp_path / "example.ipynb")
+    elif case.script:
+        document = Document("example.py", [Cell(None, case.cells[0], case.cells[0])], is_notebook=False)
     else:
         cells = [Cell(number, text, *python_source(text)) for number, text in enumerate(case.cells, start=1)]
-    document = Document("example.py" if case.script else "example.ipynb", cells, is_notebook=not case.script)
+        document = Document("example.ipynb", cells, is_notebook=True)
     return [f for f in lint_document(document, Selection(select=(code,)), mem_budget=16 * 2**30) if f.code == code]
+
+
+def _notebook_file(case: Case, path) -> Document:
+    """The example as a notebook file whose last cell has ``case.saved_output`` characters of output."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(text) for text in case.cells]
+    notebook.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * case.saved_output)]
+    nbformat.write(notebook, path)
+    return parse_document(path, path.read_bytes())
 
 
 def _cases(kind: str):
@@ -27,13 +39,13 @@ def _cases(kind: str):
 
 
 @pytest.mark.parametrize(("rule", "case"), list(_cases("VALID")))
-def test_valid_example_is_clean(rule, case):
-    assert _lint(case, rule.code) == []
+def test_valid_example_is_clean(rule, case, tmp_path):
+    assert _lint(case, rule.code, tmp_path) == []
 
 
 @pytest.mark.parametrize(("rule", "case"), list(_cases("INVALID")))
-def test_invalid_example_is_flagged(rule, case):
-    findings = _lint(case, rule.code)
+def test_invalid_example_is_flagged(rule, case, tmp_path):
+    findings = _lint(case, rule.code, tmp_path)
     assert findings, f"{rule.code} missed:\n{case.code}"
     last = findings[-1]
     if not case.script:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
 class Case:
     """An example for the test suite: one cell (``str``) or a notebook (``list``).
 
-    ``script=True`` lints it as a ``.py`` file instead of a notebook.  For INVALID
+    A cell written as a triple-quoted block (text starting with a new line) is
+    dedented, without its first and last line breaks.  ``script=True`` lints it as
+    a ``.py`` file instead of a notebook; ``saved_output=N`` writes it to a real
+    notebook file whose last cell has N characters of saved output.  For INVALID
     cases ``line``/``column`` (within the last cell) and ``message`` (a substring)
     are checked when given.
     """
@@ -41,10 +45,12 @@ class Case:
     column: int | None = None
     message: str | None = None
     script: bool = False
+    saved_output: int = 0
 
     @property
     def cells(self) -> list[str]:
-        return [self.code] if isinstance(self.code, str) else list(self.code)
+        cells = [self.code] if isinstance(self.code, str) else list(self.code)
+        return [textwrap.dedent(cell).strip("\n") if cell.startswith("\n") else cell for cell in cells]
 
 
 class Rule(cst.BatchableCSTVisitor):

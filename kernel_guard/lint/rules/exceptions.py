@@ -429,6 +429,11 @@ class InterruptSwallowedInLoop(Rule):
         except Exception:
             pass
     ```
+
+    ## Fix
+    `kernel-lint --fix` turns a bare `except:` into `except Exception:`, which lets
+    `KeyboardInterrupt` through; `except BaseException` and `except
+    KeyboardInterrupt` are left for you to change.
     """
 
     code = "KG404"

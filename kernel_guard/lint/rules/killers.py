@@ -192,6 +192,10 @@ class ExitInNotebook(_CallRule):
     if df.empty:
         raise SystemExit("no data")  # stops the cell, keeps the kernel
     ```
+
+    ## Fix
+    `kernel-lint --fix` replaces `exit()` or `quit()` written as a statement with
+    `raise SystemExit`, keeping its argument: the cell stops, the kernel lives.
     """
 
     code = "KG504"

@@ -239,10 +239,10 @@ class PrintFlood(Rule):
                     continue
                 facts = flow.facts(self.context)
                 if not _output_call(node, facts) or any(
-                    self._count(loop) and not _builtin_iteration(loop, facts) for loop in loops
+                    trip_count(loop, self.context) and not _builtin_iteration(loop, facts) for loop in loops
                 ) or any(_continues(loop) or _paced(loop, ("clear_output",)) or facts.escapes(loop) for loop in loops):
                     continue
-                counted = next(loop for loop in loops if self._count(loop))
+                counted = next(loop for loop in loops if trip_count(loop, self.context))
                 self.report_at(
                     cell,
                     self.context.ast_position(cell, node),
@@ -263,24 +263,34 @@ class PrintFlood(Rule):
     def _lines(self, loops, value=flow.quick_value) -> int | None:
         """Times the output runs, the product of the loops' known trip counts, when
         it is over the limit."""
-        counts = [self._count(loop, value) for loop in loops]
-        lines = 1
-        for count in counts:
-            lines *= count or 1
-        return lines if lines > _FLOOD_LINES and any(counts) else None
+        lines = passes(loops, self.context, value)
+        return lines if lines is not None and lines > _FLOOD_LINES else None
 
-    def _count(self, loop: ast.AST, value=flow.quick_value) -> int | None:
-        """The trip count of ``for x in range(...)`` (also through ``enumerate``,
-        ``tqdm``, ``trange``) or of a literal sequence."""
-        if not isinstance(loop, ast.For) or not _countable(loop):
+
+def trip_count(loop: ast.AST, context, value=flow.quick_value) -> int | None:
+    """The trip count of ``for x in range(...)`` (also through ``enumerate``,
+    ``tqdm``, ``trange``) or of a literal sequence."""
+    if not isinstance(loop, ast.For) or not _countable(loop):
+        return None
+    iterable = _unwrapped(loop.iter)
+    if isinstance(iterable, ast.Call):
+        if iterable.keywords:
             return None
-        iterable = _unwrapped(loop.iter)
-        if isinstance(iterable, ast.Call):
-            if iterable.keywords:
-                return None
-            iterable = ast.Call(func=ast.Name("range", ast.Load()), args=iterable.args, keywords=[])
-        found = value(iterable, self.context)
-        return len(found) if type(found) in (range, list, tuple) else None
+        iterable = ast.Call(func=ast.Name("range", ast.Load()), args=iterable.args, keywords=[])
+    found = value(iterable, context)
+    return len(found) if type(found) in (range, list, tuple) else None
+
+
+def passes(loops, context, value=flow.quick_value) -> int | None:
+    """The product of the loops' known trip counts (unknown ones count once), or
+    ``None`` when none is known."""
+    counts = [trip_count(loop, context, value) for loop in loops]
+    if not any(counts):
+        return None
+    total = 1
+    for count in counts:
+        total *= count or 1
+    return total
 
 
 def _unwrapped(iterable: ast.expr) -> ast.expr:
