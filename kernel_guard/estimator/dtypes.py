@@ -10,6 +10,7 @@ refusals (integers to negative powers).
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from kernel_guard.estimator.abstract import Array, Ref
 
 
 def _scalar_types() -> dict[str, np.dtype]:
-    found = {}
+    found: dict[str, np.dtype] = {}
     for module, prefix in ((np, "numpy."), (getattr(np, "dtypes", None), "numpy.dtypes.")):
         for name, obj in vars(module or object).items():
             if not isinstance(obj, type):
@@ -26,7 +27,7 @@ def _scalar_types() -> dict[str, np.dtype]:
                 if issubclass(obj, np.generic):
                     dtype = np.dtype(obj)
                 elif module is not np and issubclass(obj, np.dtype):
-                    dtype = obj()
+                    dtype = obj()  # type: ignore[call-overload]  # a numpy.dtypes class: its stubs miss the no-argument call
                 else:
                     continue
             except (TypeError, ValueError):
@@ -99,7 +100,7 @@ def scalar_dtype(value: object) -> np.dtype | None:
 _PROBES: dict[np.dtype, np.ndarray] = {}
 
 
-def probe(operand: object) -> object:
+def probe(operand: object) -> np.ndarray | complex | None:
     """What stands for ``operand`` when asking numpy for a result dtype: a
     one-element array of its dtype, or the Python scalar itself."""
     if type(operand) is Array:
@@ -113,7 +114,7 @@ def probe(operand: object) -> object:
                 return None
         return array
     if type(operand) in (bool, int, float, complex):
-        return operand
+        return cast(complex, operand)  # bool, int and float are complex to the type checker
     return None
 
 
@@ -185,7 +186,7 @@ def const_dtype(value: object, dtype: np.dtype | None = None) -> np.dtype | None
         if type(item) in (list, tuple):
             if id(item) not in seen:  # [[0] * n] * m repeats one inner list
                 seen.add(id(item))
-                stack.extend(item)
+                stack.extend(cast("list | tuple", item))
         else:
             leaves[(type(item), item)] = item
             if len(leaves) > 10_000:

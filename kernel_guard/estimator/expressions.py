@@ -5,6 +5,7 @@ arrays, generators and containers, functions defined in the code)."""
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -52,6 +53,30 @@ class Expressions(Folder):
         ast.Lambda: "lambda_",
     }
 
+    # State and statements ``Program`` supplies.
+    bindings: dict[str, object]
+    loops: list[Loop]
+    _active: list[UserFunction]
+    _returns: list[object] | None
+    _quiet: int
+    _current: ast.AST | None
+    _anchor: ast.AST | None
+
+    if TYPE_CHECKING:
+
+        def _lookup(self, name: str) -> object: ...
+        def unwrap(self, value: object) -> object: ...
+        def allocate(self, value: object, node: ast.AST | None = None) -> object: ...
+        def bind(self, name: str, value: object) -> None: ...
+        def assign(self, target: ast.expr, value: object) -> None: ...
+        def exec_block(self, body: list[ast.stmt]) -> None: ...
+        def _function(self, node: ast.FunctionDef | ast.Lambda) -> UserFunction: ...
+        def _trip(self, node: ast.AST, value: object) -> int | float | None: ...
+        def _element(self, iterable: object) -> object: ...
+        def _put(self, container: Container, value: object, node: ast.AST, target: str, distinct: bool) -> None: ...
+        def _extend(self, container: Container, value: object, node: ast.AST, target: str) -> None: ...
+        def _distinct_key(self, key_node: ast.AST) -> bool: ...
+
     def name(self, node: ast.Name) -> object:
         return self._lookup(node.id)
 
@@ -91,8 +116,9 @@ class Expressions(Folder):
         if isinstance(base, Foreign):
             return self.allocate(libraries.subscript(base, self.unwrap(self.visit(node.slice)), self), node)
         if type(base) in (tuple, list) and not is_constant(base):
+            items = cast("tuple | list", base)
             key = self.unwrap(self.visit(node.slice))
-            return base[key] if type(key) is int and -len(base) <= key < len(base) else UNKNOWN
+            return items[key] if type(key) is int and -len(items) <= key < len(items) else UNKNOWN
         return super().fold_subscript(node, self.unwrap(base))
 
     def _index_array(self, base: Array, node: ast.Subscript) -> object:
@@ -111,9 +137,15 @@ class Expressions(Folder):
             value = self.unwrap(self.visit(part))
             if value is None or type(value) is int:
                 key.append(value)
-            elif type(value) in (list, tuple) and value and all(type(v) is int for v in value):
-                key.append(shapes.Advanced(len(value)))
-            elif type(value) is Array and value.dtype is not None and value.dtype.kind in "iu" and value.ndim == 1:
+            elif type(value) in (list, tuple) and value and all(type(v) is int for v in cast("list | tuple", value)):
+                key.append(shapes.Advanced(len(cast("list | tuple", value))))
+            elif (
+                type(value) is Array
+                and value.dtype is not None
+                and value.dtype.kind in "iu"
+                and value.shape is not None
+                and len(value.shape) == 1
+            ):
                 key.append(shapes.Advanced(value.shape[0]))
             else:
                 return UNKNOWN  # boolean masks, unknown indices: size not known
@@ -132,10 +164,10 @@ class Expressions(Folder):
         base = self.visit(node.value)
         attr = node.attr
         kind = type(base)
-        if kind is Ref:
+        if type(base) is Ref:
             qualname = f"{base.qualname}.{attr}"
             return NUMPY_CONSTANTS[qualname] if qualname in NUMPY_CONSTANTS else Ref(qualname)
-        if kind is Array:
+        if type(base) is Array:
             return self._array_attribute(base, attr)
         if kind in (Instance, Container):
             return Method(base, attr)
@@ -155,7 +187,7 @@ class Expressions(Folder):
         if attr in ("nbytes", "itemsize"):
             if base.shape is None or base.dtype is None:
                 return UNKNOWN
-            return base.dtype.itemsize * (base.size if attr == "nbytes" else 1)
+            return base.dtype.itemsize * (cast(int, base.size) if attr == "nbytes" else 1)  # shape is known
         if attr == "T":
             return Array(None if base.shape is None else base.shape[::-1], base.dtype, base.site)
         return Method(base, attr)
@@ -200,7 +232,7 @@ class Expressions(Folder):
                 pushed += 1
                 for condition in generator.ifs:
                     self.visit(condition)
-            if type(node) is ast.DictComp:
+            if isinstance(node, ast.DictComp):
                 self.visit(node.key)
                 element = self.visit(node.value)
             else:
@@ -227,7 +259,7 @@ class Expressions(Folder):
             if type(arg) is ast.Starred:
                 spread = self.unwrap(self.visit(arg.value))
                 if type(spread) in (tuple, list):
-                    positional.extend(spread)
+                    positional.extend(cast("tuple | list", spread))
                 else:
                     known = False
             else:
@@ -247,12 +279,11 @@ class Expressions(Folder):
             self._current = previous
 
     def _dispatch(self, func: object, positional: list, keywords: dict, node: ast.Call) -> object:
-        kind = type(func)
-        if kind is Ref:
+        if type(func) is Ref:
             return self._call_ref(func.qualname, positional, keywords, node)
-        if kind is Method:
+        if type(func) is Method:
             return self._call_method(func, positional, keywords, node)
-        if kind is UserFunction:
+        if type(func) is UserFunction:
             return self.call_user(func, positional, keywords)
         return UNKNOWN
 
@@ -300,8 +331,10 @@ class Expressions(Folder):
                 copy = Container(kind, tuple(self.loops), items, source.const and list(source.const), source.length)
                 return copy if name != "tuple" else UNKNOWN
             const = self.unwrap(source)
-            if name in ("list", "tuple") and type(const) in (tuple, list, range, str) and len(const) <= 10_000:
-                return list(const) if name == "list" else tuple(const)
+            if name in ("list", "tuple") and type(const) in (tuple, list, range, str):
+                sequence = cast("tuple | list | range | str", const)
+                if len(sequence) <= 10_000:
+                    return list(sequence) if name == "list" else tuple(sequence)
             return UNKNOWN
         if name == "len" and len(positional) == 1 and not keywords:
             value = positional[0]
@@ -328,13 +361,13 @@ class Expressions(Folder):
                 return UNKNOWN
             args = sig.bind([receiver, *positional], keywords)
             return UNKNOWN if args is None else sig.build(args, self)
-        if kind is Instance:
+        if type(receiver) is Instance:
             sig = SIGNATURES.get(f"{receiver.cls}.{method.name}")
             if sig is None:
                 return UNKNOWN
             args = sig.bind(positional, keywords)
             return UNKNOWN if args is None else sig.build(args, self)
-        if kind is Container and method.name in GROWTH_METHODS:
+        if type(receiver) is Container and method.name in GROWTH_METHODS:
             target = target_name(node.func.value) if type(node.func) is ast.Attribute else receiver.kind
             if method.name in ("extend", "extendleft", "update"):
                 for value in positional or [UNKNOWN]:
@@ -362,7 +395,7 @@ class Expressions(Folder):
         self._anchor = outer_anchor or self._current
         self._active.append(function)
         try:
-            if type(function.node) is ast.Lambda:
+            if isinstance(function.node, ast.Lambda):
                 return self.visit(function.node.body)
             try:
                 self.exec_block(function.node.body)

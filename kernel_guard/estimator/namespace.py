@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import types
+from typing import cast
 
 import numpy as np
 
@@ -47,16 +48,16 @@ def _known_objects() -> dict[int, tuple[object, object]]:
     def add(obj: object, value: object) -> None:
         known[id(obj)] = (obj, value)
 
-    modules = {name: __import__(name, fromlist=["_"]) for name in _NUMPY_MODULES}
+    modules: dict[str, types.ModuleType] = {name: __import__(name, fromlist=["_"]) for name in _NUMPY_MODULES}
     for name, module in modules.items():
         add(module, Ref(name))
     wanted = set(SIGNATURES) | set(UFUNCS) | {q for q in NAMED if q.startswith("numpy.")}
     wanted |= {"numpy.random.default_rng", "numpy.random.Generator", "numpy.random.RandomState", "numpy.dtype"}
     for qualname in wanted:
         module_name, _, attr = qualname.rpartition(".")
-        module = modules.get(module_name)
-        if module is not None and attr in vars(module):
-            add(vars(module)[attr], Ref(qualname))
+        owner = modules.get(module_name)
+        if owner is not None and attr in vars(owner):
+            add(vars(owner)[attr], Ref(qualname))
     for name in dir(builtins):
         if not name.startswith("_"):
             add(getattr(builtins, name), Ref(f"builtins.{name}"))
@@ -71,12 +72,12 @@ _NUMPY_SCALAR_TYPES = {id(d.type): d.type for d in NAMED.values()}
 def _constant_tuple(value: tuple, depth: int = 0) -> tuple | None:
     if len(value) > MAX_LENGTH or depth > 3:
         return None
-    items = []
+    items: list[object] = []
     for item in value:
         kind = type(item)
         if _exactly(kind, _SCALARS) or kind is str:
             items.append(item)
-        elif kind is tuple:
+        elif type(item) is tuple:
             inner = _constant_tuple(item, depth + 1)
             if inner is None:
                 return None
@@ -94,21 +95,22 @@ def read(value: object) -> object:
     if _exactly(kind, _SCALARS):
         return value
     if _exactly(kind, _STRINGS):
-        return value if len(value) <= MAX_LENGTH else Sized(len(value))
-    if kind is np.ndarray:
+        text = cast("str | bytes", value)
+        return text if len(text) <= MAX_LENGTH else Sized(len(text))
+    if type(value) is np.ndarray:
         return Array(tuple(value.shape), value.dtype)
-    if kind is tuple:
+    if type(value) is tuple:
         const = _constant_tuple(value)
         return Sized(len(value)) if const is None else const
-    if kind is list:
-        const = list(_constant_tuple(tuple(value)) or ()) if len(value) <= MAX_LENGTH else None
-        if const is not None and len(const) != len(value):
-            const = None
-        return Container("list", const=const, length=len(value))
+    if type(value) is list:
+        items = list(_constant_tuple(tuple(value)) or ()) if len(value) <= MAX_LENGTH else None
+        if items is not None and len(items) != len(value):
+            items = None
+        return Container("list", const=items, length=len(value))
     if _exactly(kind, (dict, set, frozenset)):
-        return Container("dict" if kind is dict else "set", length=len(value))
+        return Container("dict" if kind is dict else "set", length=len(cast("dict | set | frozenset", value)))
     if _NUMPY_SCALAR_TYPES.get(id(kind)) is kind:
-        return value.item()
+        return cast(np.generic, value).item()
     if _DTYPE_TYPES.get(id(kind)) is kind:
         return value
     if kind is np.random.Generator:
@@ -121,7 +123,7 @@ def read(value: object) -> object:
     foreign = libraries.read(value)
     if foreign is not None:
         return foreign
-    if kind is types.ModuleType:
+    if type(value) is types.ModuleType:
         name = module_name(value)
         return OPAQUE if name is None else Ref(name)
     return OPAQUE

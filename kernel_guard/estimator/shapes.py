@@ -7,7 +7,7 @@ understood or numpy would raise.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Sequence, cast
 
 from kernel_guard.estimator.abstract import Array, Container
 
@@ -22,9 +22,10 @@ def as_shape(value: object) -> Shape | None:
         value = value.const
     if type(value) not in (tuple, list):
         return None
-    if not all(type(n) is int and n >= 0 for n in value):
+    dims = cast("tuple | list", value)
+    if not all(type(n) is int and n >= 0 for n in dims):
         return None
-    return tuple(value)
+    return tuple(dims)
 
 
 def size_shape(value: object) -> Shape | None:
@@ -39,14 +40,14 @@ def const_shape(value: object) -> Shape | None:
         if value is None:
             return None  # contents not known
     shape: list[int] = []
-    level = [value]
+    level: list[object] = [value]
     while level and type(level[0]) in (list, tuple):
-        length = len(level[0])
-        seen: dict[int, object] = {}
+        length = len(cast("list | tuple", level[0]))
+        seen: dict[int, list | tuple] = {}
         for item in level:
-            if type(item) not in (list, tuple) or len(item) != length:
+            if type(item) not in (list, tuple) or len(cast("list | tuple", item)) != length:
                 return None
-            seen.setdefault(id(item), item)
+            seen.setdefault(id(item), cast("list | tuple", item))
         shape.append(length)
         level = [child for item in seen.values() for child in item]
     if any(type(item) in (list, tuple) for item in level):
@@ -65,13 +66,19 @@ def shape_of(value: object) -> Shape | None:
     return None
 
 
+def _all_known(shapes: Sequence[Shape | None]) -> list[Shape] | None:
+    known = [s for s in shapes if s is not None]
+    return known if len(known) == len(shapes) else None
+
+
 def broadcast(*shapes: Shape | None) -> Shape | None:
-    if any(s is None for s in shapes):
+    known = _all_known(shapes)
+    if known is None:
         return None
-    ndim = max((len(s) for s in shapes), default=0)
+    ndim = max((len(s) for s in known), default=0)
     result = []
     for axis in range(-ndim, 0):
-        dims = {s[axis] for s in shapes if len(s) >= -axis} - {1}
+        dims = {s[axis] for s in known if len(s) >= -axis} - {1}
         if len(dims) > 1:
             return None
         result.append(dims.pop() if dims else 1)
@@ -161,30 +168,32 @@ class Advanced:
 
 
 def concatenate(shapes: Sequence[Shape | None], axis: object) -> Shape | None:
-    if not shapes or any(s is None for s in shapes):
+    known = _all_known(shapes)
+    if not known:
         return None
     if axis is None:
-        return (sum(math.prod(s) for s in shapes),)
-    first = shapes[0]
-    if not first or any(len(s) != len(first) for s in shapes):
+        return (sum(math.prod(s) for s in known),)
+    first = known[0]
+    if not first or any(len(s) != len(first) for s in known):
         return None
-    axis = normalize_axis(axis, len(first))
-    if axis is None:
+    at = normalize_axis(axis, len(first))
+    if at is None:
         return None
-    rest = {s[:axis] + s[axis + 1 :] for s in shapes}
+    rest = {s[:at] + s[at + 1 :] for s in known}
     if len(rest) != 1:
         return None
-    return first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1 :]
+    return first[:at] + (sum(s[at] for s in known),) + first[at + 1 :]
 
 
 def stack(shapes: Sequence[Shape | None], axis: object) -> Shape | None:
-    if not shapes or any(s is None for s in shapes) or len(set(shapes)) != 1:
+    known = _all_known(shapes)
+    if not known or len(set(known)) != 1:
         return None
-    first = shapes[0]
-    axis = normalize_axis(axis, len(first) + 1)
-    if axis is None:
+    first = known[0]
+    at = normalize_axis(axis, len(first) + 1)
+    if at is None:
         return None
-    return first[:axis] + (len(shapes),) + first[axis:]
+    return first[:at] + (len(known),) + first[at:]
 
 
 def atleast(shape: Shape | None, ndim: int) -> Shape | None:
@@ -233,17 +242,20 @@ def reshape(shape: Shape | None, new: object) -> Shape | None:
         return None
     if type(new) is int:
         new = (new,)
-    if type(new) not in (tuple, list) or not all(type(n) is int and n >= -1 for n in new):
+    if type(new) not in (tuple, list):
+        return None
+    dims = cast("tuple[int, ...] | list[int]", new)
+    if not all(type(n) is int and n >= -1 for n in dims):
         return None
     size = math.prod(shape)
-    if list(new).count(-1) > 1:
+    if list(dims).count(-1) > 1:
         return None
-    if -1 in new:
-        known = math.prod(n for n in new if n != -1)
+    if -1 in dims:
+        known = math.prod(n for n in dims if n != -1)
         if known == 0 or size % known:
             return None
-        new = tuple(size // known if n == -1 else n for n in new)
-    return tuple(new) if math.prod(new) == size else None
+        dims = tuple(size // known if n == -1 else n for n in dims)
+    return tuple(dims) if math.prod(dims) == size else None
 
 
 def reduce(shape: Shape | None, axis: object, keepdims: object = False) -> Shape | None:

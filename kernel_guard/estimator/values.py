@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from typing import Callable
+from typing import Callable, cast
 
 
 class _Unknown:
@@ -47,23 +47,23 @@ def is_constant(value: object) -> bool:
     if kind in _SCALARS or kind is range:
         return True
     if kind is tuple or kind is list:
-        return all(is_constant(item) for item in value)
+        return all(is_constant(item) for item in cast("tuple | list", value))
     return False
 
 
 def _checked(value: object) -> object:
     kind = type(value)
-    if kind is int and value.bit_length() > MAX_INT_BITS:
+    if type(value) is int and value.bit_length() > MAX_INT_BITS:
         return UNKNOWN
-    if kind is float and not math.isfinite(value):
+    if type(value) is float and not math.isfinite(value):
         return value  # inf/nan are legitimate constants (float("inf"))
-    if kind in (str, bytes, tuple, list) and len(value) > MAX_LENGTH:
+    if kind in (str, bytes, tuple, list) and len(cast("str | bytes | tuple | list", value)) > MAX_LENGTH:
         return UNKNOWN
     return value
 
 
 def _bits(value: object) -> int:
-    return abs(int(value)).bit_length() if type(value) in (int, bool) else 0
+    return abs(int(cast(int, value))).bit_length() if type(value) in (int, bool) else 0
 
 
 def _pow(left, right):
@@ -138,7 +138,7 @@ def _number(value: object) -> bool:
 
 def _iterable(value: object) -> bool:
     """A non-empty sequence small enough to walk (``range`` may be huge)."""
-    return type(value) in (tuple, list, range) and 0 < len(value) <= MAX_LENGTH
+    return type(value) in (tuple, list, range) and 0 < len(cast("tuple | list | range", value)) <= MAX_LENGTH
 
 
 def _builtin_min_max(func):
@@ -282,13 +282,16 @@ class Folder:
     def sequence(self, node: ast.Tuple | ast.List) -> object:
         if len(node.elts) > MAX_LENGTH:
             return UNKNOWN
-        items = []
+        items: list[object] = []
         for elt in node.elts:
             if type(elt) is ast.Starred:
                 inner = self.visit(elt.value)
-                if type(inner) not in (tuple, list, range) or len(inner) > MAX_LENGTH:
+                if type(inner) not in (tuple, list, range):
                     return UNKNOWN
-                items.extend(inner)
+                sequence = cast("tuple | list | range", inner)
+                if len(sequence) > MAX_LENGTH:
+                    return UNKNOWN
+                items.extend(sequence)
             else:
                 item = self.visit(elt)
                 if item is UNKNOWN:
@@ -310,7 +313,7 @@ class Folder:
 
     def boolop(self, node: ast.BoolOp) -> object:
         is_and = type(node.op) is ast.And
-        value = UNKNOWN
+        value: object = UNKNOWN
         for operand in node.values:
             value = self.visit(operand)
             if not is_constant(value):
@@ -331,6 +334,7 @@ class Folder:
     def fold_subscript(self, node: ast.Subscript, container: object) -> object:
         if type(container) not in (tuple, list, str, bytes, range):
             return UNKNOWN
+        sequence = cast("tuple | list | str | bytes | range", container)
         index = node.slice
         if type(index) is ast.Slice:
             parts = []
@@ -339,11 +343,11 @@ class Folder:
                 if value is not None and type(value) not in (int, bool):
                     return UNKNOWN
                 parts.append(value)
-            return container[slice(*parts)]
+            return sequence[slice(*cast("list[int | None]", parts))]
         key = self.visit(index)
         if type(key) not in (int, bool):
             return UNKNOWN
-        return container[key]
+        return sequence[cast(int, key)]
 
     def call(self, node: ast.Call) -> object:
         func = node.func
