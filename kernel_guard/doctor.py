@@ -108,7 +108,7 @@ def doctor(
     report = DoctorReport(
         usable=usable,
         available=memory.available_memory(cgroup),
-        limited_by=f"cgroup v{cgroup.version} limit" if limited else "RAM",
+        limited_by=f"cgroup v{cgroup.version} limit" if cgroup is not None and limited else "RAM",
     )
     checks = report.checks
     checks += _memory_checks(ram, cgroup)

@@ -206,7 +206,8 @@ class Recorder:
         if self._faulthandler_was_enabled:
             # faulthandler cannot tell which file it wrote to; stderr is the
             # default of Python and of ipykernel.
-            faulthandler.enable(file=sys.__stderr__, all_threads=True)
+            # (None, without a stderr, is accepted: faulthandler then uses sys.stderr)
+            faulthandler.enable(file=sys.__stderr__, all_threads=True)  # type: ignore[arg-type]
         else:
             faulthandler.disable()
 
@@ -452,9 +453,9 @@ def _cause(journal: Mapping, fault: str, term: str) -> tuple[str, str, str | Non
         if key in now and key in before and now[key] > before[key]:
             return _OOM, f"{what} went from {before[key]} to {now[key]}", limit
 
-    rss, limit = journal.get("rss"), _limit_bytes(journal)
-    if rss and limit and rss >= NEAR_LIMIT * limit:
-        return _OOM_LIKELY, f"its memory was at {rss / limit:.0%} of the limit", None
+    rss, cap = journal.get("rss"), _limit_bytes(journal)
+    if rss and cap and rss >= NEAR_LIMIT * cap:
+        return _OOM_LIKELY, f"its memory was at {rss / cap:.0%} of the limit", None
     if not same_boot:
         return "the machine restarted while the cell was running", "", None
     return (

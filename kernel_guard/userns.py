@@ -13,7 +13,7 @@ descriptors. An entry that cannot be read this way is skipped alone.
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import ItemsView, Mapping
 
 _HIDDEN_MODULES = ("__main__", "builtins")
 
@@ -40,6 +40,7 @@ def _items(namespace: Mapping | None) -> list[tuple[str, object]]:
 def item(mapping: dict | types.MappingProxyType, key: str) -> object | None:
     """``mapping[key]`` (a module's ``__dict__``, a class's), found by walking it: a
     stored key of the same hash is never compared with ``key`` unless it is an exact str."""
+    pairs: ItemsView
     if type(mapping) is dict:
         pairs = dict.items(mapping)
     elif type(mapping) is types.MappingProxyType:  # a class's __dict__, over a dict of its own
@@ -134,7 +135,7 @@ def imports(namespace: Mapping | None) -> dict[str, str]:
         if (kind is not types.ModuleType and kind is not types.FunctionType
                 and kind is not types.BuiltinFunctionType) or name.startswith("_") or not name.isidentifier():
             continue
-        if kind is types.ModuleType:
+        if type(value) is types.ModuleType:
             module = module_name(value)
             if module is not None and _dotted(module):
                 found[name] = f"import {module} as {name}"

@@ -51,7 +51,9 @@ class CompiledCell:
         """Make IPython show ``exc`` from the first frame of this cell, not from the
         magic machinery around it, and shorten very deep tracebacks."""
         try:
-            exc._render_traceback_ = _CellTraceback(self.shell, exc, self.filename)
+            exc._render_traceback_ = _CellTraceback(  # type: ignore[attr-defined]  # IPython's per-exception hook
+                self.shell, exc, self.filename
+            )
         except (AttributeError, TypeError):  # exceptions that refuse attributes keep IPython's view
             pass
 

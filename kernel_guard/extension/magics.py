@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
@@ -20,6 +21,7 @@ _COMMANDS = ("status", "on", "off", "check", "doctor", "history", "mem", "free")
 
 @magics_class
 class GuardMagics(Magics):
+    shell: InteractiveShell  # registered by a shell, never without one
     def __init__(self, shell, extension):
         super().__init__(shell)
         self.extension = extension
@@ -27,7 +29,7 @@ class GuardMagics(Magics):
     @magic_arguments(name="%guard")  # shown as %%guard in the usage line
     @argument(AUTO_FLAG, action="store_true", help=argparse.SUPPRESS)
     @with_limit_arguments
-    @cell_magic("guard")
+    @cell_magic("guard")  # type: ignore[arg-type]  # IPython types cell_magic(name) as a union
     def guard_cell(self, line, cell):
         """Run this cell under guard: a memory cap, a time limit, a recursion limit
         and an output cap, with checks before it runs.
@@ -71,7 +73,7 @@ class GuardMagics(Magics):
     @argument("arguments", nargs=argparse.REMAINDER, metavar="...",
               help="for `on`: the options of %%%%guard; for `check`: the code to check; "
                    "for `free`: the variables to delete.")
-    @line_magic("guard")
+    @line_magic("guard")  # type: ignore[arg-type]  # IPython types line_magic(name) as a union
     def guard_line(self, line):
         """Control kernel_guard.
 
@@ -148,7 +150,7 @@ class GuardMagics(Magics):
                                         budget=lambda: extension.budget(options, limits))
             extension.check_report(verdict, "check").show()
             return
-        raw = self.shell.history_manager.input_hist_raw
+        raw = self.shell.history_manager.input_hist_raw  # type: ignore[union-attr]  # a shell has a history
         cells = [(number, raw[number]) for number in range(1, len(raw) - 1)]  # not this cell
         fresh = checks.Budget(limits.max_mem or extension.usable_memory(), "fit in a fresh kernel")
         found = checks.check_session(cells, budget=fresh)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, cast
 
 from kernel_guard.estimator import UNKNOWN, evaluate
 from kernel_guard.lint import flow
@@ -109,7 +109,8 @@ def _collect(context: LintContext):
                 module_defs.setdefault(statement.name, []).append((statement, cell, text))
         if not any(name in _SPECIAL or source.count(name) > 1 for name in _DEF.findall(source)):
             continue
-        for node, ancestors in flow.statements_with_ancestors(tree, (ast.FunctionDef,)):
+        for found, ancestors in flow.statements_with_ancestors(tree, (ast.FunctionDef,)):
+            node = cast(ast.FunctionDef, found)  # the only kind asked for
             if not _mentions_itself(node, lines):
                 continue
             scope = flow.enclosing_scope(ancestors)
@@ -338,6 +339,11 @@ class _Drift:
     against constants, and the first recursive call of each path passes ``P + c``.
     Following that chain from a value tells whether (and how deep) it stops."""
 
+    parameter: str
+    index: int  # of the parameter among the positional ones
+    steps: dict[int, int | float]  # id of each first recursive call -> its ``c``
+    breakpoints: list[float]
+
     def __init__(self, function: _Function, paths: Paths, facts: flow.Facts, context: LintContext, result: Analysis):
         self.function, self.paths, self.facts, self.context, self.result = function, paths, facts, context, result
         self.name = function.node.name
@@ -356,9 +362,10 @@ class _Drift:
             if step is None:
                 return
             self.steps[id(node)] = step
-        self.breakpoints = self._breakpoints()
-        if self.breakpoints is None:
+        breakpoints = self._breakpoints()
+        if breakpoints is None:
             return
+        self.breakpoints = breakpoints
         if self._never_stops_once_recursing():
             self._report_definition()
             return
@@ -393,6 +400,10 @@ class _Drift:
         self.index = params.index(parameter)
         return parameter
 
+    def _passed(self, call: ast.AST) -> ast.expr:
+        """The argument of a first recursive call (``_step`` read it)."""
+        return cast(ast.expr, self._argument(cast(ast.Call, call)))
+
     def _argument(self, call: ast.Call) -> ast.expr | None:
         if len(call.args) > self.index and not any(isinstance(a, ast.Starred) for a in call.args[: self.index + 1]):
             return call.args[self.index]
@@ -415,12 +426,12 @@ class _Drift:
             else:
                 return None
             if type(value) in (int, float):
-                return sign * value
+                return sign * cast(float, value)
         return None
 
     def _breakpoints(self) -> list[float] | None:
         """The constants ``P`` is compared with (and 0, for ``if n:``)."""
-        points = {0}
+        points: set[float] = {0}
         for path in self.paths.exits + [path for path, _ in self.paths.recursions]:
             for test, _ in path:
                 for sub in ast.walk(test):
@@ -431,7 +442,7 @@ class _Drift:
                             value = flow.quick_value(operand, self.context)
                             if type(value) not in (int, float):
                                 return None
-                            points.add(value)
+                            points.add(cast(float, value))
         return sorted(points)
 
     # -- following the chain ----------------------------------------------------
@@ -470,7 +481,7 @@ class _Drift:
 
     def _samples(self) -> list[float]:
         points = self.breakpoints
-        offsets = (-2, -1, 0, 1, 2)
+        offsets: tuple[float, ...] = (-2, -1, 0, 1, 2)
         if any(type(p) is float for p in points) or any(type(s) is float for s in self.steps.values()):
             offsets = (-2, -1, -0.5, 0, 0.5, 1, 2)
         values = {p + o for p in points for o in offsets} | {points[0] - 10, points[-1] + 10}
@@ -496,7 +507,7 @@ class _Drift:
 
     def _report_definition(self) -> None:
         first = self.paths.recursions[0][1]
-        argument = self._argument(first)
+        argument = self._passed(first)
         how = (
             f"calls itself with `{self.parameter}` unchanged"
             if self.steps[id(first)] == 0
@@ -528,7 +539,7 @@ class _Drift:
             if outcome[0] == "forever":
                 self.result.findings["drift"].append(
                     (cell, position, f"`{call}` never reaches the base case of `{self.name}` "
-                     f"(`{self._base_case()}`): each call passes `{flow.source_of(self._argument(outcome[1]))}`, "
+                     f"(`{self._base_case()}`): each call passes `{flow.source_of(self._passed(outcome[1]))}`, "
                      "so it ends in RecursionError")
                 )
                 continue

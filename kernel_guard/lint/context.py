@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -16,6 +16,16 @@ if TYPE_CHECKING:
     from kernel_guard.source import Cell, Document
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None))
+T = TypeVar("T")
+
+
+class Located(Protocol):
+    """An ``ast`` node with a position (statements, expressions, arguments...)."""
+
+    lineno: int
+    col_offset: int
+    end_lineno: int | None
+    end_col_offset: int | None
 
 
 class LintContext:
@@ -45,12 +55,12 @@ class LintContext:
             self._mem_budget = usable_memory()
         return self._mem_budget
 
-    def shared(self, key: object, build: Callable[[], object]) -> object:
+    def shared(self, key: object, build: Callable[[], T]) -> T:
         """A per-document value (facts, an analysis) built on first use by
         ``build`` and shared by every rule that asks for the same ``key``."""
         if key not in self._shared:
             self._shared[key] = build()
-        return self._shared[key]
+        return cast(T, self._shared[key])  # one key, one builder: the value ``build`` made
 
     # -- values -----------------------------------------------------------------
 
@@ -78,6 +88,7 @@ class LintContext:
         """The constant value of a libcst expression in the visited cell, or ``UNKNOWN``."""
         from kernel_guard.estimator import UNKNOWN, evaluate
 
+        assert self.wrapper is not None, "only while the engine visits a cell"
         code = self.wrapper.module.code_for_node(node)
         try:
             tree = ast.parse(f"({code})", mode="eval")
@@ -91,6 +102,7 @@ class LintContext:
         """``(line, column, end_line, end_column)``, 1-based, in the visited cell.
 
         Positions are resolved lazily: only cells with a finding pay for them."""
+        assert self.wrapper is not None, "only while the engine visits a cell"
         code_range = self.wrapper.resolve(PositionProvider)[node]
         start, end = code_range.start, code_range.end
         return (
@@ -101,7 +113,7 @@ class LintContext:
         )
 
     @staticmethod
-    def ast_position(cell: Cell, node: ast.AST) -> tuple[int, int, int, int]:
+    def ast_position(cell: Cell, node: Located) -> tuple[int, int, int, int]:
         """The same for a stdlib ``ast`` node (whose columns count UTF-8 bytes)."""
         lines = cell.source.splitlines()
 
@@ -121,6 +133,7 @@ class LintContext:
 
     def report(self, rule: Rule, position, message: str, *, cell: Cell | None = None, **extra) -> None:
         cell = cell or self.cell
+        assert cell is not None, "a finding outside a visited cell names its cell"
         line, column, end_line, end_column = position
         shift = cell.col_shift.get(line, 0)
         end_shift = cell.col_shift.get(end_line, 0)

@@ -143,8 +143,11 @@ def _visit(cell: Cell, header: dict[str, str], rules: list[Rule], context: LintC
         needs = rule.get_inherited_dependencies()
         if QualifiedNameProvider in needs and qualified_names is None:
             qualified_names = _QualifiedNames(wrapper.resolve(ScopeProvider))
+        # (_QualifiedNames is no Mapping but answers the item lookups libcst makes)
         rule.metadata = {
-            provider: qualified_names if provider is QualifiedNameProvider else wrapper.resolve(provider)
+            provider: (
+                qualified_names if provider is QualifiedNameProvider else wrapper.resolve(provider)  # type: ignore[misc]
+            )
             for provider in needs
         }
     try:

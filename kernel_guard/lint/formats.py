@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from typing import cast
 
 from kernel_guard.lint.finding import Finding
 from kernel_guard.lint.notebook_lines import RawLines
@@ -89,7 +90,7 @@ def _sarif(findings: Sequence[Finding]) -> str:
             raw = _raw_lines(f, files)
             if raw:
                 location["region"] = {"startLine": raw[0], "endLine": raw[1]}
-        result = {
+        result: dict[str, object] = {
             "ruleId": f.code,
             "ruleIndex": index[f.code],
             "level": "error" if f.severity == "error" else "warning",
@@ -99,7 +100,8 @@ def _sarif(findings: Sequence[Finding]) -> str:
         if f.cell is not None:
             result["properties"] = {"cell": f.cell}
         if f.nbytes is not None:
-            result.setdefault("properties", {})["nbytes"] = f.nbytes
+            properties = cast(dict, result.setdefault("properties", {}))
+            properties["nbytes"] = f.nbytes
         results.append(result)
     driver = {
         "name": "kernel-lint",

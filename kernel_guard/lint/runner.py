@@ -8,7 +8,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from kernel_guard.lint.finding import Finding
@@ -69,7 +69,8 @@ def lint_files(
         cache.prune()
     findings: list[Finding] = []
     failures = []
-    for path, (found, error) in zip(paths, results):
+    done = cast("list[tuple[list[Finding], str | None]]", results)  # every None was filled above
+    for path, (found, error) in zip(paths, done):
         findings.extend(found)
         if error:
             failures.append((path, error))
