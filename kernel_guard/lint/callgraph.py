@@ -109,8 +109,7 @@ def _collect(context: LintContext):
                 module_defs.setdefault(statement.name, []).append((statement, cell, text))
         if not any(name in _SPECIAL or source.count(name) > 1 for name in _DEF.findall(source)):
             continue
-        for found, ancestors in flow.statements_with_ancestors(tree, (ast.FunctionDef,)):
-            node = cast(ast.FunctionDef, found)  # the only kind asked for
+        for node, ancestors in flow.statements_with_ancestors(tree, (ast.FunctionDef,)):
             if not _mentions_itself(node, lines):
                 continue
             scope = flow.enclosing_scope(ancestors)

@@ -13,7 +13,7 @@ import ast
 import builtins
 import re
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, TypeVar
 from weakref import proxy
 
 from kernel_guard.estimator import UNKNOWN, evaluate
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
+N = TypeVar("N", bound=ast.AST)
 
 # Calls that end the program (by name, whatever object they are called on: erring
 # towards "the loop can end" keeps the rules silent).
@@ -80,7 +81,7 @@ def body_nodes(statements: list[ast.stmt]) -> Iterator[ast.AST]:
             yield from scope_nodes(statement)
 
 
-def with_ancestors(tree: ast.AST, wanted: tuple[type, ...]) -> Iterator[tuple[ast.AST, tuple[ast.AST, ...]]]:
+def with_ancestors(tree: ast.AST, wanted: tuple[type[N], ...]) -> Iterator[tuple[N, tuple[ast.AST, ...]]]:
     """Every node of one of the ``wanted`` types with its ancestors (outermost first)."""
     stack: list[tuple[ast.AST, tuple[ast.AST, ...]]] = [(tree, ())]
     while stack:
@@ -92,8 +93,8 @@ def with_ancestors(tree: ast.AST, wanted: tuple[type, ...]) -> Iterator[tuple[as
 
 
 def statements_with_ancestors(
-    tree: ast.AST, wanted: tuple[type, ...]
-) -> Iterator[tuple[ast.AST, tuple[ast.AST, ...]]]:
+    tree: ast.AST, wanted: tuple[type[N], ...]
+) -> Iterator[tuple[N, tuple[ast.AST, ...]]]:
     """Like ``with_ancestors`` for statements (and ``except``/``case`` clauses),
     descending only through statement bodies: several times cheaper."""
     stack: list[tuple[ast.AST, tuple[ast.AST, ...]]] = [(tree, ())]

@@ -61,8 +61,9 @@ class Rule(cst.BatchableCSTVisitor):
     # Substrings one of which must occur in a cell for the libcst visit to run;
     # None means the rule never visits libcst trees (it uses visit_cell only).
     triggers: ClassVar[tuple[str, ...] | None] = ()
-    VALID: ClassVar[list[str | Case]] = []
-    INVALID: ClassVar[list[str | Case]] = []
+    # Examples: a cell, a notebook (a tuple of cells) or a ``Case``.
+    VALID: ClassVar[list[str | tuple[str, ...] | Case]] = []
+    INVALID: ClassVar[list[str | tuple[str, ...] | Case]] = []
 
     def __init__(self, context: LintContext) -> None:
         super().__init__()

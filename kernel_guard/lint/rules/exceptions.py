@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import cast
 
 from kernel_guard.estimator import UNKNOWN, evaluate
 from kernel_guard.lint import flow
@@ -150,7 +151,7 @@ def _top_level_literals(context) -> dict[str, ast.expr]:
 
 
 def _find_top_level_literals(context) -> dict[str, ast.expr]:
-    found = {}
+    found: dict[str, ast.expr] = {}
     for tree in context.trees.values():
         for statement in tree.body:
             if (
@@ -187,7 +188,7 @@ class _LookupError(_CertainError):
                 continue
             literal = self.literal(node.value)
             content = None if literal is None else self.content(literal)
-            if content is None:
+            if literal is None or content is None:
                 continue
             key = flow.quick_value(node.slice, self.context)
             message = None if key is UNKNOWN else self.missing(content, key)
@@ -207,6 +208,7 @@ class _LookupError(_CertainError):
             text = match.group(2).strip()
             if content is None or ":" in text:
                 continue
+            key: int | str
             if _INT.fullmatch(text):
                 key = int(text)
             elif len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" and "\\" not in text:
@@ -227,24 +229,26 @@ class _LookupError(_CertainError):
         """The literal subscripted: written in place, or bound to the name at the top
         of a notebook cell.  (A module's globals may be set from outside, and an
         empty literal is meant to be filled: neither is trusted.)"""
+        found: ast.expr | None = node
         if isinstance(node, ast.Name):
-            node = _top_level_literals(self.context).get(node.id) if self.context.is_notebook else None
-            if node is not None and not getattr(node, "elts", getattr(node, "keys", True)):
+            found = _top_level_literals(self.context).get(node.id) if self.context.is_notebook else None
+            if found is not None and not getattr(found, "elts", getattr(found, "keys", True)):
                 return None
-        return node if node is not None and self.wanted(node) else None
+        return found if found is not None and self.wanted(found) else None
 
     def unchanged(self, node: ast.expr, literal: ast.expr) -> bool:
         """Whether the name is bound only to this literal and, for a list or dict,
         every use of it only reads it (checked last: it needs the notebook's facts)."""
         if node is literal:
             return True
-        if isinstance(literal, (ast.List, ast.Dict)) and self._maybe_changed(node.id):
+        name = cast(ast.Name, node).id  # ``literal`` found the literal bound to this name
+        if isinstance(literal, (ast.List, ast.Dict)) and self._maybe_changed(name):
             return False
         facts = flow.facts(self.context)
-        if facts.bindings[node.id] != 1 or facts.assigned[node.id] != [literal]:
+        if facts.bindings[name] != 1 or facts.assigned[name] != [literal]:
             return False
         return isinstance(literal, ast.Tuple) or all(
-            flow.reads_only(use, parent, facts, _READ_METHODS) for use, parent, _, _ in facts.loads[node.id]
+            flow.reads_only(use, parent, facts, _READ_METHODS) for use, parent, _, _ in facts.loads[name]
         )
 
     def _maybe_changed(self, name: str) -> bool:
@@ -316,9 +320,10 @@ class IndexOutOfRange(_LookupError):
         return isinstance(literal, (ast.Tuple, ast.List))
 
     def content(self, literal: ast.expr):
-        if any(isinstance(element, ast.Starred) for element in literal.elts):
+        elements = cast("ast.Tuple | ast.List", literal).elts  # ``wanted`` lets only these through
+        if any(isinstance(element, ast.Starred) for element in elements):
             return None
-        return literal.elts
+        return elements
 
     def missing(self, container, key) -> str | None:
         if type(key) is not int or -len(container) <= key < len(container):
@@ -374,9 +379,9 @@ class MissingKey(_LookupError):
     def wanted(self, literal: ast.expr) -> bool:
         return isinstance(literal, ast.Dict)
 
-    def content(self, literal: ast.Dict):
+    def content(self, literal: ast.expr):
         keys = set()
-        for key in literal.keys:
+        for key in cast(ast.Dict, literal).keys:  # ``wanted`` lets only dicts through
             value = None if key is None else flow.quick_value(key, self.context)
             if value is None or value is UNKNOWN:
                 return None  # ``**other``, or a key we cannot know
@@ -535,7 +540,8 @@ class InterruptSwallowedInLoop(Rule):
         chain = flow.local_ancestors(ancestors)
         for index, (parent, child) in enumerate(zip(chain, chain[1:])):
             if isinstance(parent, flow.LOOPS) and any(child is statement for statement in parent.body):
-                if isinstance(parent, ast.For) and (self._short(parent.iter) or _retries(chain[-1])):
+                # (chain[-1]: the handler's own ``try``)
+                if isinstance(parent, ast.For) and (self._short(parent.iter) or _retries(cast(ast.Try, chain[-1]))):
                     continue
                 return parent if _work_inside(chain[index:]) else None
         return None
@@ -544,7 +550,9 @@ class InterruptSwallowedInLoop(Rule):
         if isinstance(iterable, (ast.Tuple, ast.List, ast.Set)):
             return len(iterable.elts) <= self._SHORT
         value = flow.quick_value(iterable, self.context)
-        return type(value) in (range, tuple, list, str) and len(value) <= self._SHORT
+        if type(value) not in (range, tuple, list, str):
+            return False
+        return len(cast("range | tuple | list | str", value)) <= self._SHORT
 
 
 _REPORTING = frozenset({"print", "str", "repr", "format", "debug", "info", "warning", "warn", "error", "exception",

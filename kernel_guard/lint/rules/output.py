@@ -58,7 +58,10 @@ def _captured(cell, ancestors) -> bool:
     return False
 
 
-def _paced(loop: ast.AST, pacing=_PACING) -> bool:
+Loop = ast.For | ast.AsyncFor | ast.While
+
+
+def _paced(loop: Loop, pacing=_PACING) -> bool:
     return any(isinstance(node, ast.Call) and flow.callee(node) in pacing for node in flow.body_nodes(loop.body))
 
 
@@ -77,13 +80,13 @@ def _endless_loops(tree: ast.Module, context, skip=lambda loop, ancestors: False
         yield loop, ancestors, calls
 
 
-def _loops_between(ancestors, node) -> list[ast.AST] | None:
+def _loops_between(ancestors, node) -> list[Loop] | None:
     """The loops of the scope that ``node`` runs in on each of their iterations
     (outermost first); ``None`` when it is under a condition."""
     if not flow.unconditional(ancestors, node):
         return None
     chain = flow.local_ancestors(ancestors) + (node,)
-    loops = []
+    loops: list[Loop] = []
     for parent, child in zip(chain, chain[1:]):
         if isinstance(parent, flow.LOOPS):
             if not any(child is statement for statement in parent.body):
@@ -239,10 +242,11 @@ class PrintFlood(Rule):
                     continue
                 facts = flow.facts(self.context)
                 if not _output_call(node, facts) or any(
-                    trip_count(loop, self.context) and not _builtin_iteration(loop, facts) for loop in loops
+                    isinstance(loop, ast.For) and trip_count(loop, self.context) and not _builtin_iteration(loop, facts)
+                    for loop in loops
                 ) or any(_continues(loop) or _paced(loop, ("clear_output",)) or facts.escapes(loop) for loop in loops):
                     continue
-                counted = next(loop for loop in loops if trip_count(loop, self.context))
+                counted = next(loop for loop in loops if isinstance(loop, ast.For) and trip_count(loop, self.context))
                 self.report_at(
                     cell,
                     self.context.ast_position(cell, node),
@@ -321,9 +325,9 @@ def _countable(loop: ast.For) -> bool:
     )
 
 
-def _continues(loop: ast.AST) -> bool:
+def _continues(loop: Loop) -> bool:
     """Whether the loop has a ``continue`` of its own (a way to skip the output)."""
-    stack = list(loop.body)
+    stack: list[ast.AST] = list(loop.body)
     while stack:
         node = stack.pop()
         if isinstance(node, ast.Continue):

@@ -9,10 +9,14 @@ when some function calls back into itself.
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
 
 from kernel_guard.lint import flow
 from kernel_guard.lint.callgraph import C_STACK_FRAMES, analysis
 from kernel_guard.lint.rule import Case, Rule
+
+if TYPE_CHECKING:
+    from kernel_guard.source import Cell
 
 
 class _RecursionRule(Rule):
@@ -262,7 +266,7 @@ class RecursionLimitTooHigh(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self.candidates = []
+        self.candidates: list[tuple[Cell, ast.Call, int]] = []
         self.big_stack = False
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
