@@ -74,10 +74,11 @@ def installed(tmp_path_factory) -> Installed:
     run = dict(cwd=work, env=env, capture_output=True, text=True, timeout=300)
     _check(subprocess.run([*pip, "wheel", "--no-deps", "-w", str(dist), str(source)], **run))
     (wheel,) = dist.glob("kernel_guard-*.whl")
-    _check(subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], **run))
-    # A regular install of the wheel and its dependencies, plus what a user adds: a kernel, pre-commit.
-    _check(subprocess.run([*pip, "--python", str(venv / "bin" / "python"), "install", str(wheel), "ipykernel",
-                           "pre-commit"], **run))
+    _check(subprocess.run([sys.executable, "-m", "venv", str(venv)], **run))
+    # A regular install of the wheel and its dependencies by the venv's own pip, plus what a user adds:
+    # a kernel, pre-commit.
+    _check(subprocess.run([str(venv / "bin" / "python"), *pip[1:], "install", str(wheel), "ipykernel", "pre-commit"],
+                          **run))
     return Installed(wheel, source, venv, work, env)
 
 
