@@ -275,3 +275,12 @@ def test_unguarded_exit_calls_end_the_kernel():
         _run_up_to_unguarded(kernel, "05_exit_and_kernel_killers.ipynb")
         result = kernel.execute(f"import time\n{sigint}\nprint('slept')", timeout=30, interrupt_after=0.5)
         assert result.ok and result.stdout == "slept\n" and result.elapsed >= 3  # the interrupt did nothing
+
+
+def test_readme_shows_what_kernel_lint_prints_for_the_examples(capsys, monkeypatch):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (shown,) = re.findall(r"^```console\n\$ kernel-lint --statistics examples/\n(.*?)^```$", readme, flags=re.S | re.M)
+    (budget,) = set(re.findall(r"over the (\S+ GiB) budget", shown))  # the machine the README was made on
+    monkeypatch.chdir(ROOT)
+    code = main(["--statistics", "--no-cache", "-j", "1", "--mem-budget", budget.replace(" GiB", "G"), "examples/"])
+    assert code == 1 and capsys.readouterr().out == shown
