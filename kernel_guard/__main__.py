@@ -8,8 +8,8 @@ import sys
 if not sys.flags.safe_path and sys.path and sys.path[0] in ("", os.getcwd()):
     del sys.path[0]
 
-import argparse  # noqa: E402  (after the sys.path fix, on purpose)
-import json  # noqa: E402
+import argparse  # after the sys.path fix, on purpose
+import json
 
 PROG = "python -m kernel_guard"
 COMMANDS = """\

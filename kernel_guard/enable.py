@@ -19,8 +19,10 @@ END = "# <<< kernel_guard <<<"
 # `enable` appends "\n" + block to a file that exists (which also ends the user's last line), and writes the
 # block alone to a file it creates: a block at offset 0 means "enable created this file".
 BODY = """\
+import importlib.util
 c = get_config()  # noqa: F821 (IPython provides it)
-c.InteractiveShellApp.extensions.append("kernel_guard")  # loaded before the first cell: the crash recorder too
+if importlib.util.find_spec("kernel_guard"):  # kernels of environments without kernel_guard start as before
+    c.InteractiveShellApp.extensions.append("kernel_guard")  # loaded before the first cell, crash recorder too
 """
 AUTO = 'c.KernelGuard.auto = True  # guard every cell, as `%guard on` does\n'
 

@@ -114,7 +114,7 @@ def test_every_example_is_listed_here():
 def unguarded(name: str) -> list[str]:
     """The unguarded code the notebook shows as text: the ```python blocks of its "Without the guard" cell."""
     (cell,) = [cell for cell in read(name).cells if cell.cell_type == "markdown" and cell.source.startswith(WITHOUT)]
-    return re.findall(r"^```python\n(.*?)^```$", cell.source, flags=re.S | re.M)
+    return re.findall(r"^```python\n(.*?)^```$", cell.source, flags=re.DOTALL | re.MULTILINE)
 
 
 @pytest.mark.parametrize("name", notebooks())
@@ -279,7 +279,8 @@ def test_unguarded_exit_calls_end_the_kernel():
 
 def test_readme_shows_what_kernel_lint_prints_for_the_examples(capsys, monkeypatch):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    (shown,) = re.findall(r"^```console\n\$ kernel-lint --statistics examples/\n(.*?)^```$", readme, flags=re.S | re.M)
+    console = r"^```console\n\$ kernel-lint --statistics examples/\n(.*?)^```$"
+    (shown,) = re.findall(console, readme, flags=re.DOTALL | re.MULTILINE)
     (budget,) = set(re.findall(r"over the (\S+ GiB) budget", shown))  # the machine the README was made on
     monkeypatch.chdir(ROOT)
     code = main(["--statistics", "--no-cache", "-j", "1", "--mem-budget", budget.replace(" GiB", "G"), "examples/"])

@@ -147,3 +147,16 @@ def test_kernels_started_after_enable_load_the_extension(tmp_path):
     assert path.read_bytes() == users
     with Kernel("disabled", env=env) as kernel:
         assert "kernel_guard" not in _guard_status(kernel)
+
+
+def test_a_kernel_that_cannot_load_the_extension_still_starts(tmp_path):
+    """enable is per user: kernels of other environments read the same config."""
+    ipythondir = tmp_path / "ipython"
+    broken = tmp_path / "elsewhere" / "kernel_guard"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('a broken install')\n")
+    env = {"IPYTHONDIR": str(ipythondir)}
+    assert python_m("enable", "--auto", cwd=tmp_path, env=env).returncode == 0
+    with Kernel("enable-broken", env={**env, "PYTHONPATH": str(broken.parent)}) as kernel:
+        assert kernel.eval("6 * 7") == 42
+        assert "kernel_guard" not in kernel.eval("sorted(get_ipython().extension_manager.loaded)")

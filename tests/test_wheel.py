@@ -71,7 +71,7 @@ def installed(tmp_path_factory) -> Installed:
                IPYTHONDIR=str(tmp / "ipython"), XDG_STATE_HOME=str(tmp / "state"), PYDEVD_DISABLE_FILE_VALIDATION="1")
     env.pop("PYTHONPATH", None)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    run = dict(cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    run = {"cwd": work, "env": env, "capture_output": True, "text": True, "timeout": 300}
     _check(subprocess.run([*pip, "wheel", "--no-deps", "-w", str(dist), str(source)], **run))
     (wheel,) = dist.glob("kernel_guard-*.whl")
     _check(subprocess.run([sys.executable, "-m", "venv", str(venv)], **run))
