@@ -135,12 +135,13 @@ def test_installed_python_m_kernel_guard_lists_its_commands(installed):
 
 _KERNEL = r"""
 import json, sys, tempfile
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-km = KernelManager(transport="ipc", ip=tempfile.mkdtemp() + "/ipc")
-km.kernel_spec_manager.ensure_native_kernel = True  # this venv's own python
-km.kernel_name = "python3"
-km.start_kernel(extra_arguments=[])
+# Only the native kernel, this venv's own python: not a kernelspec installed elsewhere on the machine.
+specs = KernelSpecManager(kernel_dirs=[], ensure_native_kernel=True)
+km = KernelManager(kernel_name="python3", kernel_spec_manager=specs, transport="ipc", ip=tempfile.mkdtemp() + "/ipc")
+km.start_kernel()
 kc = km.client()
 kc.start_channels()
 results = []
