@@ -69,7 +69,9 @@ def read(path: Path) -> str | None:
 
 
 def write(path: Path, text: str) -> None:
-    """Replace the file in one step, keeping its permissions, so that a kernel starting now reads old or new."""
+    """Replace the file in one step, keeping its permissions, so that a kernel starting now reads old or new;
+    through a symlink (dotfiles kept elsewhere), so that it stays one."""
+    path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.kernel_guard.tmp")
     try:

@@ -25,6 +25,8 @@ EXAMPLES = sorted(path.name for path in (ROOT / "examples").glob("*.ipynb"))
 
 pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
 
+HANG = 240  # seconds: Run All of an example takes under 30
+
 # Watch the kernel's status from before Run All on, then run every cell and report what each shows.
 RUN_ALL = """(async () => {
   const panel = %s;
@@ -38,7 +40,9 @@ RUN_ALL = """(async () => {
   const code = panel.content.widgets.filter(c => c.model.type === 'code');
   const busy = () => panel.sessionContext.session.kernel.status !== 'idle'
     || code.some(c => c.model.executionState === 'running');
-  for (let quiet = 0; quiet < 4; quiet = busy() ? 0 : quiet + 1) {
+  const died = () => states.some(s => ['dead', 'restarting', 'autorestarting'].includes(s));
+  const deadline = Date.now() + %d * 1000;
+  for (let quiet = 0; quiet < 4 && !died() && Date.now() < deadline; quiet = busy() ? 0 : quiet + 1) {
     await new Promise(resolve => setTimeout(resolve, 500));
   }
   const cells = code.map(c => ({
@@ -46,8 +50,8 @@ RUN_ALL = """(async () => {
     tags: c.model.getMetadata('tags') || [],
     errors: c.model.outputs.toJSON().filter(o => o.output_type === 'error').map(o => o.ename),
   }));
-  return {states, cells, status: panel.sessionContext.session.kernel.status};
-})()""" % PANEL
+  return {states, cells, status: panel.sessionContext.session.kernel.status, hung: busy() && !died()};
+})()""" % (PANEL, HANG)
 
 
 @pytest.mark.parametrize("notebook", EXAMPLES)
@@ -68,7 +72,7 @@ def test_run_all_in_jupyterlab_keeps_the_kernel(notebook, tmp_path):
             await chromium.send("Page.navigate", url=lab.url(notebook))
             name = json.dumps(notebook)
             await chromium.until(NOTEBOOK_READY % (name,), 90, f"{notebook} with an idle kernel")
-            return await chromium.js(RUN_ALL % (name,), timeout=300)
+            return await chromium.js(RUN_ALL % (name,), timeout=HANG + 60)
 
         result = asyncio.run(asyncio.wait_for(drive(), 420))
         oom_kills = cgroup.oom_kills() if cgroup is not None else 0
@@ -81,6 +85,7 @@ def test_run_all_in_jupyterlab_keeps_the_kernel(notebook, tmp_path):
             cgroup.remove()
 
     assert not {"dead", "restarting", "autorestarting"} & set(result["states"]), result["states"]
+    assert not result["hung"], f"a cell still running after {HANG} s"
     assert result["status"] == "idle" and oom_kills == 0
     assert all(cell["count"] is not None for cell in result["cells"]), json.dumps(result["cells"])
     for cell in result["cells"]:

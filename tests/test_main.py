@@ -101,6 +101,18 @@ def test_enable_is_idempotent_and_disable_restores_the_bytes(ipythondir, origina
     assert path.read_bytes() == original and path.stat().st_mode & 0o777 == 0o600
 
 
+def test_a_symlinked_config_stays_a_symlink(ipythondir, tmp_path):
+    dotfiles = tmp_path / "dotfiles" / "kernel_config.py"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text("c.KernelGuard.timeout = 60\n")
+    config(ipythondir).parent.mkdir(parents=True)
+    config(ipythondir).symlink_to(dotfiles)
+    assert enable.main("enable", []) == 0
+    assert config(ipythondir).is_symlink() and "kernel_guard" in dotfiles.read_text()
+    assert enable.main("disable", []) == 0
+    assert config(ipythondir).is_symlink() and dotfiles.read_text() == "c.KernelGuard.timeout = 60\n"
+
+
 def test_lines_the_user_added_after_the_block_are_kept(ipythondir):
     assert enable.main("enable", ["--auto"]) == 0
     path = config(ipythondir)
