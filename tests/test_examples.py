@@ -132,6 +132,8 @@ def test_example_is_stripped_and_safe_to_run_all(name):
             assert cell.source.startswith("%%guard") or "SystemExit" in cell.source
     if name != "00_start_here.ipynb":
         assert unguarded(name) and nb.cells[-1].source.startswith(WITHOUT)
+        (selected,) = re.findall(r"pytest tests/test_examples.py -k (\w+)`", nb.cells[-1].source)
+        assert [test for test in globals() if test.startswith(f"test_{selected}")], selected  # what it says to run
 
 
 def test_kernel_lint_reports_what_each_example_is_about(capsys):
