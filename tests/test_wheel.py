@@ -21,6 +21,8 @@ import pytest
 
 from kernel_guard.cli import main as editable_lint
 
+pytestmark = pytest.mark.install
+
 ROOT = Path(__file__).resolve().parent.parent
 IGNORED = shutil.ignore_patterns(
     ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
