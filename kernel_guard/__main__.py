@@ -5,7 +5,15 @@
 import os
 import sys
 
-if not sys.flags.safe_path and sys.path and sys.path[0] in ("", os.getcwd()):
+
+def _working_directory() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # deleted while we run: nothing is imported from it
+        return None
+
+
+if not sys.flags.safe_path and sys.path and sys.path[0] in ("", _working_directory()):
     del sys.path[0]
 
 import argparse  # after the sys.path fix, on purpose
