@@ -74,8 +74,29 @@ def check_cell(source: str, namespace, *, offset: int, budget: Callable[[], Budg
                 verdict.refusals.append(problem)
             else:
                 verdict.warnings.append(problem)
+    _spawn_hangs(source, namespace, offset, verdict, tree)
     _estimate(source, namespace, offset, verdict, program, tree)
     return verdict
+
+
+def _spawn_hangs(source: str, namespace, offset: int, verdict: Verdict, tree: ast.Module | None) -> None:
+    """Pools over notebook functions under the start method in force (KG507 sees one set in the cell)."""
+    from kernel_guard.estimator import parse_cell
+    from kernel_guard.extension.spawn import find_hangs
+
+    if tree is None:
+        parsed = parse_cell(source)
+        if parsed is None:
+            return
+        tree = parsed[0]
+    else:
+        offset = 0  # parsed with the blank lines above: lines are as shown
+    linted = {p.line for p in verdict.refusals if p.code == "KG507"}
+    for hang in find_hangs(tree, namespace):
+        line = hang.line + offset
+        if line not in linted:
+            text = f"KG507 {hang.text}"
+            verdict.refusals.append(Problem(line, text, "KG507", f"line {line}: {text.split(': ', 1)[0]}"))
 
 
 def check_session(cells: list[tuple[int, str]], *, budget: Budget) -> list[tuple[int, Verdict]]:
