@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 from kernel_guard.estimator.interpreter import Program
-from kernel_guard.estimator.results import Allocation, Estimate, Growth, LiveOver
+from kernel_guard.estimator.results import (
+    Allocation,
+    Estimate,
+    Growth,
+    LiveOver,
+    Notice,
+)
 from kernel_guard.estimator.values import UNKNOWN, evaluate
 from kernel_guard.source import python_source
 
-__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Program", "estimate", "evaluate", "parse_cell"]
+__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Notice", "Program", "estimate", "evaluate", "parse_cell"]
 
 
 def parse_cell(source: str) -> tuple[ast.Module, str, dict[int, int]] | None:
@@ -51,7 +57,8 @@ def estimate(source: str, namespace: Mapping | None = None) -> Estimate:
     tree, python, shifts = parsed
     program = Program(namespace)
     allocations = [_shifted(a, shifts) for a in program.run(tree, python)]
-    return Estimate(allocations, [_shifted(g, shifts) for g in program.growth])
+    return Estimate(allocations, [_shifted(g, shifts) for g in program.growth],
+                    [_shifted(n, shifts) for n in program.notices])
 
 
 def _shifted(found, shifts: dict[int, int]):

@@ -27,18 +27,26 @@ class Loop:
 
 @dataclass(eq=False)
 class Site:
-    """One array the interpreted code allocates (an ``Allocation`` in the making)."""
+    """One array the interpreted code allocates (an ``Allocation`` in the making).
+
+    Library objects (a DataFrame of mixed columns) give their size in ``size``
+    and their dtype as a name; ``cause`` says in the user's terms why it is that large.
+    """
 
     node: ast.AST
     shape: tuple[int, ...]
-    dtype: np.dtype
+    dtype: np.dtype | str
     loops: tuple[Loop, ...]
     count: int = 1
     unbounded: bool = False
+    size: int | None = None
+    cause: str | None = None
 
     @property
     def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
+        if self.size is not None:
+            return self.size
+        return math.prod(self.shape) * self.dtype.itemsize  # type: ignore[union-attr]
 
 
 class _New:
@@ -123,6 +131,30 @@ class UserFunction:
     node: ast.FunctionDef | ast.Lambda
     defaults: tuple[object, ...] = ()
     kw_defaults: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Foreign:
+    """Base of the abstract values of library objects (``estimator.libraries``).
+
+    ``site`` is the allocation that made it in the interpreted code (``None`` for
+    an object that existed before); a library module subclasses it with what it knows.
+    """
+
+    site: Site | None = field(default=None, kw_only=True)
+
+
+@dataclass(eq=False)
+class Made:
+    """What a library call returns when it allocates: ``value`` is what the
+    expression evaluates to (an ``Array`` with site ``NEW`` or a ``Foreign``), the
+    rest becomes its ``Site`` (``dtype`` may be a name, such as ``"mixed"``)."""
+
+    value: object
+    shape: tuple[int, ...]
+    dtype: np.dtype | str
+    nbytes: int
+    cause: str | None = None
 
 
 class _Opaque:

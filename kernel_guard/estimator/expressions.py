@@ -8,10 +8,11 @@ import ast
 
 import numpy as np
 
-from kernel_guard.estimator import shapes
+from kernel_guard.estimator import libraries, shapes
 from kernel_guard.estimator.abstract import (
     Array,
     Container,
+    Foreign,
     Instance,
     Loop,
     Method,
@@ -21,7 +22,13 @@ from kernel_guard.estimator.abstract import (
 )
 from kernel_guard.estimator.control import Stop
 from kernel_guard.estimator.dtypes import NAMED, as_dtype
-from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS, new, operator_call, ufunc_call
+from kernel_guard.estimator.signatures import (
+    SIGNATURES,
+    UFUNCS,
+    new,
+    operator_call,
+    ufunc_call,
+)
 from kernel_guard.estimator.values import BUILTINS, UNKNOWN, Folder, is_constant
 
 MAX_CALL_DEPTH = 3
@@ -136,6 +143,8 @@ class Expressions(Folder):
             return self._array_attribute(base, attr)
         if kind in (Instance, Container):
             return Method(base, attr)
+        if isinstance(base, Foreign):
+            return libraries.attribute(base, attr, self)
         return UNKNOWN
 
     def _array_attribute(self, base: Array, attr: str) -> object:
@@ -252,6 +261,9 @@ class Expressions(Folder):
         return UNKNOWN
 
     def _call_ref(self, qualname: str, positional: list, keywords: dict, node: ast.Call) -> object:
+        known = libraries.call(qualname, positional, keywords, self)
+        if known is not None:
+            return known
         sig = SIGNATURES.get(qualname)
         if sig is not None:
             args = sig.bind(positional, keywords)
@@ -312,6 +324,8 @@ class Expressions(Folder):
     def _call_method(self, method: Method, positional: list, keywords: dict, node: ast.Call) -> object:
         receiver = method.receiver
         kind = type(receiver)
+        if isinstance(receiver, Foreign):
+            return libraries.method(receiver, method.name, positional, keywords, self)
         if kind is Array:
             sig = SIGNATURES.get(f"numpy.ndarray.{method.name}")
             if sig is None:

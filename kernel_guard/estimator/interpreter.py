@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from kernel_guard.estimator import namespace as ns_reader
 from kernel_guard.estimator.abstract import (
@@ -21,7 +21,9 @@ from kernel_guard.estimator.abstract import (
     OPAQUE,
     Array,
     Container,
+    Foreign,
     Loop,
+    Made,
     Ref,
     Site,
     Sized,
@@ -40,8 +42,13 @@ from kernel_guard.estimator.control import (
     trange_like,
 )
 from kernel_guard.estimator.dtypes import NAMED
-from kernel_guard.estimator.expressions import NUMPY_CONSTANTS, STAR_REFS, Expressions, target_name
-from kernel_guard.estimator.results import Allocation, Growth, LiveOver
+from kernel_guard.estimator.expressions import (
+    NUMPY_CONSTANTS,
+    STAR_REFS,
+    Expressions,
+    target_name,
+)
+from kernel_guard.estimator.results import Allocation, Growth, LiveOver, Notice
 from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import UNKNOWN, is_constant
 
@@ -90,6 +97,7 @@ class Program(Expressions):
         self.bindings = self.globals  # the innermost scope being interpreted
         self.loops: list[Loop] = []
         self.growth: list[Growth] = []
+        self.notices: list[Notice] = []  # lines whose library sizes were not read (too costly)
         # With a live_budget: the points of the last run where the arrays kept
         # alive went over it, none of them over it alone.
         self.live_over: list[LiveOver] = []
@@ -168,7 +176,7 @@ class Program(Expressions):
         while stack:
             value = stack.pop()
             kind = type(value)
-            if kind is Array:
+            if kind is Array or isinstance(value, Foreign):
                 if type(value.site) is Site:
                     found[id(value.site)] = value.site
             elif kind in (tuple, list):
@@ -210,6 +218,7 @@ class Program(Expressions):
             count=site.count,
             kept=kept,
             unbounded=site.unbounded,
+            cause=site.cause,
         )
 
     def allocate(self, value: object, node: ast.AST | None = None) -> object:
@@ -222,10 +231,29 @@ class Program(Expressions):
                 value.site = site
                 if not self._quiet:
                     self._sites.append(site)
+        elif type(value) is Made:
+            site = Site(self._anchor or node or self._current, value.shape, value.dtype, tuple(self.loops),
+                        size=value.nbytes, cause=value.cause)
+            made = value.value
+            if type(made) is Array or isinstance(made, Foreign):
+                made.site = site
+            if not self._quiet:
+                self._sites.append(site)
+            return made
         elif type(value) is tuple:
             for item in value:
                 self.allocate(item, node)
         return value
+
+    def notice(self, text: str) -> None:
+        """Say that the call being interpreted was not estimated, and why (once per call)."""
+        node = self._anchor or self._current
+        if node is None or self._quiet:
+            return
+        line, col, end_line, end_col, expr = self._position(node)
+        notice = Notice(line, col, end_line, end_col, expr, text)
+        if notice not in self.notices:
+            self.notices.append(notice)
 
     def _record_growth(self, node: ast.AST, target: str, nbytes: int = 0) -> None:
         node = self._anchor or node
@@ -680,6 +708,8 @@ _DTYPE_NAMES: dict = {}
 
 def _dtype_name(dtype) -> str:
     """``dtype.name``, memoized: numpy computes it in Python on every access."""
+    if type(dtype) is str:
+        return dtype
     name = _DTYPE_NAMES.get(dtype)
     if name is None:
         name = _DTYPE_NAMES[dtype] = dtype.name

@@ -1,6 +1,7 @@
 """Reading a kernel's namespace without running a line of user code.
 
-Only exact builtin and numpy types are read (``type(v) is int``, never
+Only exact builtin and numpy types (and, through ``libraries``, exact types of
+libraries already imported) are read (``type(v) is int``, never
 ``isinstance``, which can consult a user ``__class__``). Anything else is
 ``OPAQUE``: present, but not looked into. No ``__index__``, ``__len__``,
 ``__int__``, property or ``__getattr__`` of a user object can run from here.
@@ -13,7 +14,15 @@ import types
 
 import numpy as np
 
-from kernel_guard.estimator.abstract import OPAQUE, Array, Container, Instance, Ref, Sized
+from kernel_guard.estimator import libraries
+from kernel_guard.estimator.abstract import (
+    OPAQUE,
+    Array,
+    Container,
+    Instance,
+    Ref,
+    Sized,
+)
 from kernel_guard.estimator.dtypes import NAMED
 from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import MAX_LENGTH
@@ -114,6 +123,9 @@ def read(value: object) -> object:
     hit = _known_objects().get(id(value))
     if hit is not None and hit[0] is value:
         return hit[1]
+    foreign = libraries.read(value)
+    if foreign is not None:
+        return foreign
     if kind is types.ModuleType:
         name = vars(value).get("__name__")
         return Ref(name) if type(name) is str else OPAQUE

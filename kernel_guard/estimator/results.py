@@ -13,7 +13,8 @@ class Allocation:
     last character (as ruff reports it). ``count`` is how many of these arrays
     are alive at once (a loop with a known trip count appending to a list);
     ``kept`` says whether the array is still bound once the code has run;
-    ``unbounded`` that it is kept by a loop that never ends.
+    ``unbounded`` that it is kept by a loop that never ends. ``cause``, for
+    library objects (a pandas merge, ...), says why it is that large.
     """
 
     line: int
@@ -27,6 +28,7 @@ class Allocation:
     count: int = 1
     kept: bool = False
     unbounded: bool = False
+    cause: str | None = None
 
     @property
     def total_nbytes(self) -> int:
@@ -61,10 +63,23 @@ class LiveOver:
     arrays: list[tuple[str, int]]
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A line the estimate gave up on (reading its sizes would cost too much), and why."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    expr: str
+    text: str
+
+
 @dataclass
 class Estimate:
     allocations: list[Allocation] = field(default_factory=list)
     growth: list[Growth] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
 
     @property
     def total_nbytes(self) -> int:

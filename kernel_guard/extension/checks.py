@@ -145,8 +145,11 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
             tree, python, _ = parsed
         program = program or Program(namespace)
         grown = len(program.growth)
+        noticed = len(program.notices)
         allocations = program.run(tree, python)
-        result = Estimate(allocations, program.growth[grown:])
+        result = Estimate(allocations, program.growth[grown:], program.notices[noticed:])
+    for notice in result.notices:  # library sizes not read: the cap still protects these lines
+        verdict.warnings.append(Problem(notice.line + offset, f"`{short(notice.expr)}` {notice.text}"))
     if not result.allocations and not result.growth:
         return
     budget = verdict.budget
@@ -157,9 +160,10 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
         if allocation.total_nbytes > budget.nbytes:
             allocates = (f"allocates {allocation.count:,} arrays of " if allocation.count > 1 else "allocates "
                          ) + format_bytes(allocation.nbytes)
+            cause = f": {allocation.cause}" if allocation.cause else ""
             verdict.refusals.append(Problem(line, (
                 f"`{short(allocation.expr)}` {allocates} ({_describe(allocation)}), "
-                f"but only {format_bytes(budget.nbytes)} {budget.why}"
+                f"but only {format_bytes(budget.nbytes)} {budget.why}{cause}"
             ), brief=f"line {line} {allocates}, only {format_bytes(budget.nbytes)} left"))
     if any(p.code is None for p in verdict.refusals):
         return

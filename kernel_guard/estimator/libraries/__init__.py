@@ -1,0 +1,182 @@
+"""Library objects in the estimator: pandas, scipy.sparse, scikit-learn, dask, torch.
+
+How a library module plugs in (one module per library, registered in ``LIBRARIES`` below):
+
+- Subclass ``Library`` with ``module`` set to the module name (``"pandas"``,
+  ``"scipy.sparse"``: calls of ``Ref``s under it come to the library). Nothing of
+  the library is looked at unless ``sys.modules`` already holds that module:
+  kernel_guard never imports it. Every hook gets the live module as ``module`` and
+  reads names from it with ``vars(module)`` (never ``getattr``: a module
+  ``__getattr__`` is code).
+- ``read(value, module)`` turns a live namespace value into an abstract value, or
+  returns ``None``. Only by EXACT type (``type(value) is vars(module)["DataFrame"]``),
+  never a subclass, never ``isinstance``. The abstract value is a dataclass
+  subclassing ``abstract.Foreign`` with ``library`` (a ``ClassVar``) set to
+  ``module``; it may keep the live object to run the library's own code on it later.
+- ``functions``: qualnames (``"pandas.merge"``) of the library's callables; a name
+  bound to one of them in the namespace (``from pandas import merge``) is
+  recognised by identity and becomes ``Ref(qualname)``.
+- ``call(qualname, args, ctx, module)``: a call of ``Ref(qualname)`` under the
+  library's module, or of any callable (``numpy.asarray(df)``) when an argument is
+  one of the library's ``Foreign`` values. ``method(receiver, name, args, ctx,
+  module)``: ``receiver.name(...)``. ``attribute(receiver, name, ctx, module)``:
+  ``receiver.name`` (default: a ``Method`` to be called).
+  Each returns an abstract value, ``UNKNOWN`` when it does not know, or ``Made``
+  (``abstract.Made(value, shape, dtype, nbytes, cause)``) for an allocation: the
+  interpreter records a site with that size and ``cause`` (the sentence shown in
+  the refusal: why it is that large, and the fix) and binds ``value`` (an ``Array``
+  with site ``NEW`` or a ``Foreign``, whose ``site`` it sets).
+- ``args`` (``Args``) holds the abstract arguments; ``args.constant(i, name)``
+  gives a plain Python constant or ``UNKNOWN``. ``ctx`` is the interpreter:
+  ``ctx.unwrap(value)``, ``ctx.notice(text)``.
+- Time: running the library's code on the user's data is allowed within
+  ``cost.Allowance`` (10% of the operation's own time predicted from sizes, at
+  most 0.5 s). A hook predicts its work (``cost.probe``) and calls
+  ``allowance.spend(seconds, what)``, which raises ``cost.GiveUp``; the
+  registry turns that into a one-line notice on that line and ``UNKNOWN``.
+  Any other exception from library code means "not known" (``UNKNOWN``).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from kernel_guard.estimator.abstract import Foreign, Method, Ref
+from kernel_guard.estimator.libraries.cost import GiveUp
+from kernel_guard.estimator.values import UNKNOWN
+
+__all__ = ["LIBRARIES", "Args", "Library", "attribute", "call", "loaded", "method", "read"]
+
+
+def loaded(name: str) -> types.ModuleType | None:
+    """The module ``name`` if something already imported it, else ``None``."""
+    module = sys.modules.get(name)
+    return module if type(module) is types.ModuleType else None
+
+
+def attr(module: types.ModuleType, name: str) -> object:
+    """``module.name`` without running a module ``__getattr__`` (``None`` if absent)."""
+    return vars(module).get(name)
+
+
+@dataclass
+class Args:
+    """The abstract arguments of a call."""
+
+    positional: list
+    keywords: dict
+    unwrap: Callable[[object], object]
+
+    def get(self, index: int | None, name: str, default: object = UNKNOWN) -> object:
+        if name in self.keywords:
+            return self.keywords[name]
+        if index is not None and index < len(self.positional):
+            return self.positional[index]
+        return default
+
+    def constant(self, index: int | None, name: str, default: object = None) -> object:
+        """The argument as a Python constant (``UNKNOWN`` if not one); ``default`` when absent."""
+        missing = object()
+        value = self.get(index, name, missing)
+        return default if value is missing else self.unwrap(value)
+
+    def names(self) -> set[str]:
+        return set(self.keywords)
+
+
+class Library:
+    """One library the estimator understands; see the module docstring."""
+
+    module: ClassVar[str] = ""
+    functions: ClassVar[frozenset[str]] = frozenset()
+
+    def read(self, value: object, module: types.ModuleType) -> object | None:
+        return None
+
+    def call(self, qualname: str, args: Args, ctx, module: types.ModuleType) -> object:
+        return UNKNOWN
+
+    def method(self, receiver: Foreign, name: str, args: Args, ctx, module: types.ModuleType) -> object:
+        return UNKNOWN
+
+    def attribute(self, receiver: Foreign, name: str, ctx, module: types.ModuleType) -> object:
+        return Method(receiver, name)
+
+
+def _registry() -> dict[str, Library]:
+    from kernel_guard.estimator.libraries.pandas import Pandas
+
+    return {library.module: library for library in (Pandas(),)}
+
+
+LIBRARIES: dict[str, Library] = _registry()
+
+
+def _guarded(run: Callable[[], object], ctx) -> object:
+    try:
+        return run()
+    except GiveUp as reason:
+        ctx.notice(str(reason))
+        return UNKNOWN
+    except Exception:  # the library's own code refused the user's data: size not known
+        return UNKNOWN
+
+
+def _owner(value: object) -> tuple[Library, types.ModuleType] | None:
+    library = LIBRARIES.get(getattr(type(value), "library", "")) if isinstance(value, Foreign) else None
+    module = loaded(library.module) if library is not None else None
+    return None if library is None or module is None else (library, module)
+
+
+def read(value: object) -> object | None:
+    """The abstract value of a live library object, ``Ref`` of a known library
+    function, or ``None`` (not a library object)."""
+    for library in LIBRARIES.values():
+        module = loaded(library.module)
+        if module is None:
+            continue
+        found = library.read(value, module)
+        if found is not None:
+            return found
+        for qualname in library.functions:
+            owner, _, name = qualname.rpartition(".")
+            home = loaded(owner)
+            if home is not None and attr(home, name) is value:
+                return Ref(qualname)
+    return None
+
+
+def call(qualname: str, positional: list, keywords: dict, ctx) -> object | None:
+    """The value of calling ``Ref(qualname)`` if a library knows it, else ``None``."""
+    owners = [_owner(value) for value in [*positional, *keywords.values()]]
+    found = next((owner for owner in owners if owner is not None), None)
+    if found is None:
+        library = next((lib for name, lib in LIBRARIES.items() if qualname.startswith(name + ".")), None)
+        module = loaded(library.module) if library is not None else None
+        if library is None or module is None:
+            return None
+        found = library, module
+    library, module = found
+    args = Args(positional, keywords, ctx.unwrap)
+    return _guarded(lambda: library.call(qualname, args, ctx, module), ctx)
+
+
+def method(receiver: Foreign, name: str, positional: list, keywords: dict, ctx) -> object:
+    owner = _owner(receiver)
+    if owner is None:
+        return UNKNOWN
+    library, module = owner
+    args = Args(positional, keywords, ctx.unwrap)
+    return _guarded(lambda: library.method(receiver, name, args, ctx, module), ctx)
+
+
+def attribute(receiver: Foreign, name: str, ctx) -> object:
+    owner = _owner(receiver)
+    if owner is None:
+        return UNKNOWN
+    library, module = owner
+    return _guarded(lambda: library.attribute(receiver, name, ctx, module), ctx)
