@@ -35,6 +35,13 @@ How a library module plugs in (one module per library, registered in ``LIBRARIES
   ``allowance.spend(seconds, what)``, which raises ``cost.GiveUp``; the
   registry turns that into a one-line notice on that line and ``UNKNOWN``.
   Any other exception from library code means "not known" (``UNKNOWN``).
+- ``static = True``: the library's calls and ``Foreign`` values are also estimated
+  when its module is NOT loaded (``module`` is then ``None``): forms whose sizes
+  come from the code alone (``torch.zeros(n, n)``, ``da.ones((n, n)).compute()``),
+  for kernel-lint and for a cell that imports the library itself. Such hooks read
+  live objects only when ``module`` is given.
+- A call goes first to the library its qualname is under, then to the owners of
+  its ``Foreign`` arguments; the first answer other than ``UNKNOWN`` wins.
 """
 
 from __future__ import annotations
@@ -93,6 +100,7 @@ class Library:
 
     module: ClassVar[str] = ""
     functions: ClassVar[frozenset[str]] = frozenset()
+    static: ClassVar[bool] = False
 
     def read(self, value: object, module: types.ModuleType) -> object | None:
         return None
@@ -109,8 +117,9 @@ class Library:
 
 def _registry() -> dict[str, Library]:
     from kernel_guard.estimator.libraries.pandas import Pandas
+    from kernel_guard.estimator.libraries.scipy_sparse import ScipySparse
 
-    return {library.module: library for library in (Pandas(),)}
+    return {library.module: library for library in (Pandas(), ScipySparse())}
 
 
 LIBRARIES: dict[str, Library] = _registry()
@@ -126,10 +135,16 @@ def _guarded(run: Callable[[], object], ctx) -> object:
         return UNKNOWN
 
 
-def _owner(value: object) -> tuple[Library, types.ModuleType] | None:
-    library = LIBRARIES.get(getattr(type(value), "library", "")) if isinstance(value, Foreign) else None
-    module = loaded(library.module) if library is not None else None
-    return None if library is None or module is None else (library, module)
+def _usable(library: Library | None) -> tuple[Library, types.ModuleType | None] | None:
+    """The library with its module, if loaded (or not needed: ``static``)."""
+    if library is None:
+        return None
+    module = loaded(library.module)
+    return None if module is None and not library.static else (library, module)
+
+
+def _owner(value: object) -> tuple[Library, types.ModuleType | None] | None:
+    return _usable(LIBRARIES.get(getattr(type(value), "library", ""))) if isinstance(value, Foreign) else None
 
 
 def read(value: object) -> object | None:
@@ -152,17 +167,19 @@ def read(value: object) -> object | None:
 
 def call(qualname: str, positional: list, keywords: dict, ctx) -> object | None:
     """The value of calling ``Ref(qualname)`` if a library knows it, else ``None``."""
-    owners = [_owner(value) for value in [*positional, *keywords.values()]]
-    found = next((owner for owner in owners if owner is not None), None)
-    if found is None:
-        library = next((lib for name, lib in LIBRARIES.items() if qualname.startswith(name + ".")), None)
-        module = loaded(library.module) if library is not None else None
-        if library is None or module is None:
-            return None
-        found = library, module
-    library, module = found
-    args = Args(positional, keywords, ctx.unwrap)
-    return _guarded(lambda: library.call(qualname, args, ctx, module), ctx)
+    named = next((lib for name, lib in LIBRARIES.items() if qualname.startswith(name + ".")), None)
+    candidates = [_usable(named)] + [_owner(value) for value in [*positional, *keywords.values()]]
+    tried: list[Library] = []
+    for found in candidates:
+        if found is None or any(found[0] is library for library in tried):
+            continue
+        library, module = found
+        tried.append(library)
+        args = Args(positional, keywords, ctx.unwrap)
+        result = _guarded(lambda: library.call(qualname, args, ctx, module), ctx)
+        if result is not UNKNOWN:
+            return result
+    return UNKNOWN if tried else None
 
 
 def method(receiver: Foreign, name: str, positional: list, keywords: dict, ctx) -> object:
