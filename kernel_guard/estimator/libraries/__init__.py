@@ -116,10 +116,11 @@ class Library:
 
 
 def _registry() -> dict[str, Library]:
+    from kernel_guard.estimator.libraries.dask import Dask
     from kernel_guard.estimator.libraries.pandas import Pandas
     from kernel_guard.estimator.libraries.scipy_sparse import ScipySparse
 
-    return {library.module: library for library in (Pandas(), ScipySparse())}
+    return {library.module: library for library in (Pandas(), ScipySparse(), Dask())}
 
 
 LIBRARIES: dict[str, Library] = _registry()
