@@ -119,8 +119,10 @@ def _registry() -> dict[str, Library]:
     from kernel_guard.estimator.libraries.dask import Dask
     from kernel_guard.estimator.libraries.pandas import Pandas
     from kernel_guard.estimator.libraries.scipy_sparse import ScipySparse
+    from kernel_guard.estimator.libraries.sklearn_pairwise import SklearnPairwise
+    from kernel_guard.estimator.libraries.torch import Torch
 
-    return {library.module: library for library in (Pandas(), ScipySparse(), Dask())}
+    return {library.module: library for library in (Pandas(), ScipySparse(), Dask(), SklearnPairwise(), Torch())}
 
 
 LIBRARIES: dict[str, Library] = _registry()
