@@ -94,6 +94,8 @@ class Expressions(Folder):
     def fold_subscript(self, node: ast.Subscript, base: object) -> object:
         if type(base) is Array:
             return self._index_array(base, node)
+        if isinstance(base, Foreign):
+            return self.allocate(libraries.subscript(base, self.unwrap(self.visit(node.slice)), self), node)
         if type(base) in (tuple, list) and not is_constant(base):
             key = self.unwrap(self.visit(node.slice))
             return base[key] if type(key) is int and -len(base) <= key < len(base) else UNKNOWN
@@ -144,7 +146,7 @@ class Expressions(Folder):
         if kind in (Instance, Container):
             return Method(base, attr)
         if isinstance(base, Foreign):
-            return libraries.attribute(base, attr, self)
+            return self.allocate(libraries.attribute(base, attr, self), node)
         return UNKNOWN
 
     def _array_attribute(self, base: Array, attr: str) -> object:

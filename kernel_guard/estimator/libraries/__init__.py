@@ -20,7 +20,8 @@ How a library module plugs in (one module per library, registered in ``LIBRARIES
   library's module, or of any callable (``numpy.asarray(df)``) when an argument is
   one of the library's ``Foreign`` values. ``method(receiver, name, args, ctx,
   module)``: ``receiver.name(...)``. ``attribute(receiver, name, ctx, module)``:
-  ``receiver.name`` (default: a ``Method`` to be called).
+  ``receiver.name`` (default: a ``Method`` to be called). ``subscript(receiver,
+  key, ctx, module)``: ``receiver[key]``, ``key`` a constant or ``UNKNOWN``.
   Each returns an abstract value, ``UNKNOWN`` when it does not know, or ``Made``
   (``abstract.Made(value, shape, dtype, nbytes, cause)``) for an allocation: the
   interpreter records a site with that size and ``cause`` (the sentence shown in
@@ -50,13 +51,13 @@ import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from kernel_guard.estimator.abstract import Foreign, Method, Ref
 from kernel_guard.estimator.libraries.cost import GiveUp
 from kernel_guard.estimator.values import UNKNOWN
 
-__all__ = ["LIBRARIES", "Args", "Library", "attribute", "call", "loaded", "method", "read"]
+__all__ = ["LIBRARIES", "Args", "Library", "attribute", "call", "loaded", "method", "read", "subscript"]
 
 
 def loaded(name: str) -> types.ModuleType | None:
@@ -65,7 +66,7 @@ def loaded(name: str) -> types.ModuleType | None:
     return module if type(module) is types.ModuleType else None
 
 
-def attr(module: types.ModuleType, name: str) -> object:
+def attr(module: types.ModuleType, name: str) -> Any:
     """``module.name`` without running a module ``__getattr__`` (``None`` if absent)."""
     return vars(module).get(name)
 
@@ -78,14 +79,14 @@ class Args:
     keywords: dict
     unwrap: Callable[[object], object]
 
-    def get(self, index: int | None, name: str, default: object = UNKNOWN) -> object:
+    def get(self, index: int | None, name: str, default: object = UNKNOWN) -> Any:
         if name in self.keywords:
             return self.keywords[name]
         if index is not None and index < len(self.positional):
             return self.positional[index]
         return default
 
-    def constant(self, index: int | None, name: str, default: object = None) -> object:
+    def constant(self, index: int | None, name: str, default: object = None) -> Any:
         """The argument as a Python constant (``UNKNOWN`` if not one); ``default`` when absent."""
         missing = object()
         value = self.get(index, name, missing)
@@ -113,6 +114,9 @@ class Library:
 
     def attribute(self, receiver: Foreign, name: str, ctx, module: types.ModuleType) -> object:
         return Method(receiver, name)
+
+    def subscript(self, receiver: Foreign, key: object, ctx, module: types.ModuleType) -> object:
+        return UNKNOWN
 
 
 def _registry() -> dict[str, Library]:
@@ -200,3 +204,11 @@ def attribute(receiver: Foreign, name: str, ctx) -> object:
         return UNKNOWN
     library, module = owner
     return _guarded(lambda: library.attribute(receiver, name, ctx, module), ctx)
+
+
+def subscript(receiver: Foreign, key: object, ctx) -> object:
+    owner = _owner(receiver)
+    if owner is None:
+        return UNKNOWN
+    library, module = owner
+    return _guarded(lambda: library.subscript(receiver, key, ctx, module), ctx)

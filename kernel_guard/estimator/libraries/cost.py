@@ -1,20 +1,29 @@
 """The time a pre-run check may spend running a library's code on the user's data.
 
 SPEC section 3: at most 10% of what the operation itself would take (predicted
-from its sizes), never more than 0.5 s. Work under ``FLOOR`` is always allowed:
-counting the keys of a small frame costs less than the user can notice, and a
-small input can still make a huge result (2,000 equal keys merge into 4 M rows).
+from its sizes), never more than 0.5 s. What the operation takes is learnt as the
+check goes: counting the first rows of the keys gives a lower bound of the result,
+and so of the operation's time (writing its bytes). Work under ``FLOOR`` is always
+allowed: it is below what a user can notice, and a small input can still make a huge
+result (2,000 equal keys merge into 4 M rows).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 SHARE = 0.10
 MAX_SECONDS = 0.5
-FLOOR = 0.005
-PROBE_ROWS = 32_768
+FLOOR = 0.02
+PROBE_ROWS = 131_072  # enough rows that a call's fixed cost does not inflate the prediction
+# Seconds per byte pandas takes at least to write a result (get_dummies fills 200 MB of
+# booleans in 68 ms), measured with benchmarks/bench_libraries.py on a busy 2-core machine.
+SECONDS_PER_BYTE = 0.3e-9
+
+
+T = TypeVar("T")
 
 
 class GiveUp(Exception):
@@ -25,9 +34,14 @@ class Allowance:
     """What the checks of one call may still spend."""
 
     def __init__(self, operation_seconds: float, operation: str):
-        self.seconds = min(MAX_SECONDS, max(FLOOR, SHARE * operation_seconds))
-        self.operation = operation
         self.started = time.perf_counter()
+        self.operation = operation
+        self.seconds = FLOOR
+        self.learn(operation_seconds)
+
+    def learn(self, operation_seconds: float) -> None:
+        """The operation takes at least ``operation_seconds``: allow its share."""
+        self.seconds = min(MAX_SECONDS, max(self.seconds, SHARE * operation_seconds))
 
     @property
     def left(self) -> float:
@@ -35,18 +49,28 @@ class Allowance:
 
     def spend(self, predicted: float, what: str) -> None:
         """Go on only if ``predicted`` seconds of work fit in what is left."""
-        if predicted > self.left:
+        left = self.left
+        if predicted > left:
             raise GiveUp(
-                f"not checked before it runs: {what} would take about {predicted:.2f} s, more than "
-                f"{self.seconds:.2f} s ({SHARE:.0%} of the {self.operation}); the memory cap still protects it"
+                f"not checked before it runs: {what} would take about {predicted:.2f} s, more than the "
+                f"{max(left, 0):.2f} s left of {self.seconds:.2f} s (at most {SHARE:.0%} of the {self.operation}); "
+                "the memory cap still protects it"
             )
 
 
-def probe(work: Callable[[int], object], rows: int) -> float:
-    """Seconds ``work(rows)`` would take, predicted from timing it on the first rows
-    (0 when those are all the rows: then the work is done already)."""
+def probe(work: Callable[[int], T], rows: int) -> tuple[float, T]:
+    """Seconds ``work(rows)`` would take (0 when the first rows are all the rows: then it is
+    done), and what it gave for the first rows. Timed on a quarter of the sample and on all
+    of it, so that a call's fixed cost is not taken for a cost per row."""
     sample = min(rows, PROBE_ROWS)
+    if sample == rows:
+        return 0.0, work(rows)
+    quarter = max(sample // 4, 1)
     started = time.perf_counter()
-    work(sample)
-    elapsed = time.perf_counter() - started
-    return 0.0 if sample == rows else elapsed * rows / max(sample, 1)
+    work(quarter)
+    middle = time.perf_counter()
+    first = work(sample)
+    ended = time.perf_counter()
+    per_row = max(0.0, ((ended - middle) - (middle - started)) / (sample - quarter))
+    fixed = max(0.0, (ended - middle) - per_row * sample)
+    return fixed + per_row * rows, first
