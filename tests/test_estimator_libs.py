@@ -169,6 +169,31 @@ def test_tensors_on_a_gpu_are_not_counted_against_host_memory():
     assert estimate("import torch\nt = torch.zeros(100_000, 100_000, device='cuda')").allocations == []
 
 
+# -- pandas.DataFrame(array) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", [
+    "import pandas as pd\nimport numpy as np\ndf = pd.DataFrame(np.zeros((300, 40), dtype=np.float32))",
+    "import pandas as pd\nimport numpy as np\ndf = pd.DataFrame(data=np.random.rand(300, 40))",
+])
+def test_a_frame_built_from_a_2d_array_is_a_copy(source):
+    pd = pytest.importorskip("pandas")
+    if pd.__version__.split(".")[0] < "3":
+        pytest.skip("pandas before 3 shares the array")
+    found = only(source)
+    namespace: dict = {}
+    exec(source, namespace)
+    real = namespace["df"]
+    assert found.shape == real.shape and close(found.nbytes, int(real.memory_usage(index=False).sum()))
+    assert found.cause.startswith("pandas copies the array into the frame: 300 × 40")
+
+
+def test_a_frame_sharing_its_array_allocates_nothing():
+    pytest.importorskip("pandas")
+    source = "import pandas as pd\nimport numpy as np\na = np.ones((30, 4))\ndf = pd.DataFrame(a, copy=False)"
+    assert [a.line for a in estimate(source).allocations] == [3]
+
+
 # -- the libraries are never imported; user code never runs ---------------------------------------
 
 
@@ -185,13 +210,16 @@ def test_constant_forms_are_known_without_importing_the_libraries():
         b = da.ones((100_000, 100_000)).compute()
         c = torch.zeros(100_000, 100_000)
         d = cosine_similarity(sparse.random(50_000, 300, format="csr"))
+        import pandas as pd
+        import numpy as np
+        e = pd.DataFrame(np.zeros((10_000, 1_000)))
         '''
         sizes = [a.nbytes for a in estimate(cell).allocations]
         loaded = sorted(m for m in ("scipy", "dask", "torch", "sklearn", "pandas") if m in sys.modules)
         print(sizes, loaded)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == "[80000000000, 80000000000, 40000000000, 20000000000] []", out.stderr
+    assert out.stdout.strip() == "[80000000000, 80000000000, 40000000000, 20000000000, 80000000, 80000000] []", out.stderr
 
 
 def test_subclasses_are_not_read():

@@ -41,8 +41,9 @@ How a library module plugs in (one module per library, registered in ``LIBRARIES
   come from the code alone (``torch.zeros(n, n)``, ``da.ones((n, n)).compute()``),
   for kernel-lint and for a cell that imports the library itself. Such hooks read
   live objects only when ``module`` is given.
-- A call goes first to the library its qualname is under, then to the owners of
-  its ``Foreign`` arguments; the first answer other than ``UNKNOWN`` wins.
+- A call goes first to the libraries its qualname is under (the most specific
+  first: ``pandas.DataFrame`` before ``pandas``), then to the owners of its
+  ``Foreign`` arguments; the first answer other than ``UNKNOWN`` wins.
 """
 
 from __future__ import annotations
@@ -122,11 +123,13 @@ class Library:
 def _registry() -> dict[str, Library]:
     from kernel_guard.estimator.libraries.dask import Dask
     from kernel_guard.estimator.libraries.pandas import Pandas
+    from kernel_guard.estimator.libraries.pandas_constructor import PandasConstructor
     from kernel_guard.estimator.libraries.scipy_sparse import ScipySparse
     from kernel_guard.estimator.libraries.sklearn_pairwise import SklearnPairwise
     from kernel_guard.estimator.libraries.torch import Torch
 
-    return {library.module: library for library in (Pandas(), ScipySparse(), Dask(), SklearnPairwise(), Torch())}
+    return {library.module: library for library in (Pandas(), ScipySparse(), Dask(), SklearnPairwise(), Torch(),
+                                                    PandasConstructor())}
 
 
 LIBRARIES: dict[str, Library] = _registry()
@@ -174,8 +177,9 @@ def read(value: object) -> object | None:
 
 def call(qualname: str, positional: list, keywords: dict, ctx) -> object | None:
     """The value of calling ``Ref(qualname)`` if a library knows it, else ``None``."""
-    named = next((lib for name, lib in LIBRARIES.items() if qualname.startswith(name + ".")), None)
-    candidates = [_usable(named)] + [_owner(value) for value in [*positional, *keywords.values()]]
+    named = sorted((name for name in LIBRARIES if qualname == name or qualname.startswith(name + ".")), key=len)
+    candidates = [_usable(LIBRARIES[name]) for name in reversed(named)]  # the most specific first
+    candidates += [_owner(value) for value in [*positional, *keywords.values()]]
     tried: list[Library] = []
     for found in candidates:
         if found is None or any(found[0] is library for library in tried):

@@ -132,7 +132,8 @@ class AllocationOverBudget(_MemoryRule):
     too, where their sizes are constants in the code (the libraries are never
     imported): torch tensor constructors on the CPU, `toarray()`/`todense()` of a
     scipy sparse matrix (`sparse.random(n, m)`), `.compute()`/`np.asarray()` of a
-    dask array (`da.ones((n, n))`), scikit-learn's pairwise functions (n × m).
+    dask array (`da.ones((n, n))`), scikit-learn's pairwise functions (n × m),
+    and the copy pandas makes of a 2-D array in `pd.DataFrame(array)`.
 
     ## Why is this bad?
     numpy either fails after the fact ("Unable to allocate 74.5 GiB for an array
@@ -195,6 +196,8 @@ class AllocationOverBudget(_MemoryRule):
              message="the sparse matrix stores 1,000,000 values, but .toarray() makes every cell"),
         Case("import dask.array as da\nx = da.ones((100_000, 100_000), chunks=1000)\ny = x.compute()", line=3,
              message="reduce it before .compute()"),
+        Case(("import pandas as pd\nimport numpy as np\na = np.random.rand(60_000, 40_000)", "df = pd.DataFrame(a)"),
+             line=1, column=6, message="pandas copies the array into the frame"),
         Case("from sklearn.metrics.pairwise import cosine_similarity\nimport numpy as np\n"
              "S = cosine_similarity(np.zeros((100_000, 300)))", line=3, message="compares every row of X"),
     ]
