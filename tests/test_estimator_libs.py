@@ -149,6 +149,29 @@ def test_constant_size_dask_constructors(source):
     assert found.shape == real.shape and found.dtype == str(real.dtype) and close(found.nbytes, real.nbytes)
 
 
+@pytest.mark.parametrize("expr", ["d.compute()", "d[['a', 'c']].compute()"])
+def test_computing_a_dask_frame_of_known_partition_lengths(expr):
+    pytest.importorskip("pyarrow")  # dask.dataframe needs it
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    frame = pd.DataFrame({"a": np.arange(10_000), "b": np.ones(10_000, dtype=np.float32), "c": np.zeros(10_000, bool)})
+    d = dd.from_pandas(frame, npartitions=7)
+    found = only(f"r = {expr}", {"d": d})
+    real = eval(expr, {"d": d})
+    assert found.shape == real.shape and close(found.nbytes, int(real.memory_usage(deep=True).sum()))
+    assert found.cause.startswith(".compute() gathers the dask frame's 7 partitions into one pandas frame")
+    assert "to_parquet" in found.cause
+
+
+def test_dask_frames_of_unknown_lengths_or_sizes_are_not_read():
+    pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    d = dd.from_pandas(pd.DataFrame({"a": np.arange(100), "s": ["x"] * 100}), npartitions=2)
+    for source in ("r = d[d.a > 5].compute()", "r = d.compute()"):  # filtered; strings of unknown size
+        assert estimate(source, {"d": d}).allocations == []
+
+
 # -- torch ---------------------------------------------------------------------------------------
 
 

@@ -122,6 +122,7 @@ class Library:
 
 def _registry() -> dict[str, Library]:
     from kernel_guard.estimator.libraries.dask import Dask
+    from kernel_guard.estimator.libraries.dask_dataframe import DaskFrames
     from kernel_guard.estimator.libraries.pandas import Pandas
     from kernel_guard.estimator.libraries.pandas_constructor import PandasConstructor
     from kernel_guard.estimator.libraries.scipy_sparse import ScipySparse
@@ -129,7 +130,7 @@ def _registry() -> dict[str, Library]:
     from kernel_guard.estimator.libraries.torch import Torch
 
     return {library.module: library for library in (Pandas(), ScipySparse(), Dask(), SklearnPairwise(), Torch(),
-                                                    PandasConstructor())}
+                                                    PandasConstructor(), DaskFrames())}
 
 
 LIBRARIES: dict[str, Library] = _registry()

@@ -28,7 +28,7 @@ _RANDOM = {"random": (), "random_sample": (), "normal": ("loc", "scale"), "unifo
            "standard_normal": (), "exponential": ("scale",), "poisson": ("lam",)}
 _SAME_SHAPE = ("rechunk", "copy")
 _REDUCTIONS = ("sum", "mean", "std", "var", "min", "max", "prod", "any", "all")
-_FIX = ("reduce it before .compute() (x.mean(axis=0), x[:1000]), .persist() it on a distributed "
+FIX = ("reduce it before .compute() (x.mean(axis=0), x[:1000]), .persist() it on a distributed "
         "cluster, or write it out with x.to_zarr(...) / dd.to_parquet(...)")
 
 
@@ -94,7 +94,7 @@ class Dask(Library):
 def _computed(array: Lazy, dtype: np.dtype, how: str) -> object:
     chunks = f"of {array.chunks:,} chunks " if array.chunks else ""
     cause = (f"{how} gathers the dask array {chunks}into one numpy array in this kernel: "
-             f"{described(array.shape, dtype)}; {_FIX}")
+             f"{described(array.shape, dtype)}; {FIX}")
     return dense(array.shape, dtype, cause)
 
 
