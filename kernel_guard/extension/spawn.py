@@ -18,6 +18,7 @@ import functools
 import sys
 import types
 from dataclasses import dataclass
+from typing import Any
 
 HANGING = ("spawn", "forkserver")
 POOL_METHODS = frozenset({"map", "imap", "imap_unordered", "starmap", "apply", "apply_async", "map_async",
@@ -91,7 +92,7 @@ class _Walker(ast.NodeVisitor):
             return None
         return self.read(self.namespace[name], name) if present else None
 
-    def read(self, value: object, name: str) -> _Value | None:
+    def read(self, value: Any, name: str) -> _Value | None:
         """A live value, by exact type or identity with the stdlib's own objects."""
         mp = self.mp
         context = sys.modules.get("multiprocessing.context")
@@ -129,12 +130,11 @@ class _Walker(ast.NodeVisitor):
         return None
 
     def resolve(self, node: ast.expr) -> _Value | None:
-        kind = type(node)
-        if kind is ast.Name:
+        if isinstance(node, ast.Name):  # the cell's own syntax tree: isinstance runs nothing of the user's
             return self.lookup(node.id)
-        if kind is ast.Attribute:
+        if isinstance(node, ast.Attribute):
             return _attribute(self.resolve(node.value), node.attr)
-        if kind is ast.Call:
+        if isinstance(node, ast.Call):
             return self.called(node)
         return None
 
@@ -215,7 +215,7 @@ class _Walker(ast.NodeVisitor):
             if alias.name == "multiprocessing" or (alias.name.startswith("multiprocessing.") and not alias.asname):
                 self.bound[alias.asname or "multiprocessing"] = _Value("module")
             elif alias.name == "multiprocessing.pool":
-                self.bound[alias.asname] = _Value("pool_module")
+                self.bound[alias.asname or "multiprocessing"] = _Value("pool_module")
             else:
                 self.bound[alias.asname or alias.name.partition(".")[0]] = None
 

@@ -107,16 +107,17 @@ class Library:
     def read(self, value: object, module: types.ModuleType) -> object | None:
         return None
 
-    def call(self, qualname: str, args: Args, ctx, module: types.ModuleType) -> object:
+    # ``module`` is None only for a ``static`` library whose module is not loaded.
+    def call(self, qualname: str, args: Args, ctx, module: Any) -> object:
         return UNKNOWN
 
-    def method(self, receiver: Foreign, name: str, args: Args, ctx, module: types.ModuleType) -> object:
+    def method(self, receiver: Foreign, name: str, args: Args, ctx, module: Any) -> object:
         return UNKNOWN
 
-    def attribute(self, receiver: Foreign, name: str, ctx, module: types.ModuleType) -> object:
+    def attribute(self, receiver: Foreign, name: str, ctx, module: Any) -> object:
         return Method(receiver, name)
 
-    def subscript(self, receiver: Foreign, key: object, ctx, module: types.ModuleType) -> object:
+    def subscript(self, receiver: Foreign, key: object, ctx, module: Any) -> object:
         return UNKNOWN
 
 

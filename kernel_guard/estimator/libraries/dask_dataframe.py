@@ -66,7 +66,7 @@ class DaskFrames(Library):
         return Made(Frame(None, receiver.rows, receiver.columns), (receiver.rows, width), dtype, nbytes, cause)
 
 
-    def subscript(self, receiver: Foreign, key: object, ctx, module: types.ModuleType | None) -> object:
+    def subscript(self, receiver: Foreign, key: Any, ctx, module: types.ModuleType | None) -> object:
         """``ddf[["a", "b"]]``: the same partitions, fewer columns."""
         if type(receiver) is not LazyFrame or type(key) not in (list, tuple):
             return UNKNOWN
@@ -76,12 +76,12 @@ class DaskFrames(Library):
         return LazyFrame(receiver.rows, receiver.partitions, tuple(by_label[k] for k in key))
 
 
-def _lengths(expr: object) -> tuple[int, ...] | None:
+def _lengths(expr: Any) -> tuple[int, ...] | None:
     """Rows per partition of a frame read from pandas, through column selections."""
-    modules = [sys.modules.get(name) for name in _EXPR_MODULES]
-    if any(type(m) is not types.ModuleType for m in modules):
+    core, io = (sys.modules.get(name) for name in _EXPR_MODULES)
+    if type(core) is not types.ModuleType or type(io) is not types.ModuleType:
         return None
-    projection, from_pandas = attr(modules[0], "Projection"), attr(modules[1], "FromPandas")
+    projection, from_pandas = attr(core, "Projection"), attr(io, "FromPandas")
     while projection is not None and type(expr) is projection:
         expr = expr.frame
     if from_pandas is None or type(expr) is not from_pandas:

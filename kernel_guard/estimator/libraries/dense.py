@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def dense(shape: tuple[int, ...], dtype: np.dtype, cause: str | None) -> Made:
     return Made(Array(shape, dtype, NEW), shape, dtype, math.prod(shape) * dtype.itemsize, cause)
 
 
-def int_shape(value: object) -> tuple[int, ...] | None:
+def int_shape(value: Any) -> tuple[int, ...] | None:
     """A shape of known, non-negative ints (a live library's may hold NaN: unknown)."""
     if type(value) is int:
         value = (value,)

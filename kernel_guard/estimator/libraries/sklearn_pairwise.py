@@ -9,6 +9,7 @@ in float32 only when every input is float32. Known without scikit-learn (``stati
 from __future__ import annotations
 
 import types
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class SklearnPairwise(Library):
         return dense(shape, dtype, cause)
 
 
-def _rows(value: object) -> int | None:
+def _rows(value: Any) -> int | None:
     kind = type(value)
     if kind is Array and value.shape is not None and len(value.shape) == 2:
         return value.shape[0]
@@ -69,7 +70,7 @@ def _rows(value: object) -> int | None:
     return None
 
 
-def _dtype(value: object) -> np.dtype | None:
+def _dtype(value: Any) -> np.dtype | None:
     kind = type(value)
     if kind is Array or kind is Sparse:
         return value.dtype

@@ -10,6 +10,7 @@ host's budget (checking it against ``torch.cuda.mem_get_info()`` needs a GPU).
 from __future__ import annotations
 
 import types
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from kernel_guard.estimator.values import UNKNOWN
 
 FLOAT32 = np.dtype("float32")
 INT64 = np.dtype("int64")
-DTYPES = {
+DTYPES: dict[str, np.dtype] = {
     **dict.fromkeys(("float32", "float"), FLOAT32),
     **dict.fromkeys(("float64", "double"), np.dtype("float64")),
     **dict.fromkeys(("float16", "half"), np.dtype("float16")),
@@ -71,7 +72,7 @@ def _on_host(args: Args) -> bool:
     return type(device) is str and device.partition(":")[0] == "cpu"
 
 
-def _dtype(value: object, default: np.dtype) -> np.dtype | None:
+def _dtype(value: Any, default: np.dtype) -> np.dtype | None:
     if value is None:
         return default
     if type(value) is Ref and value.qualname.startswith("torch."):
@@ -89,7 +90,7 @@ def _size(args: Args, start: int) -> tuple[int, ...] | None:
     return _size_arg(tuple(dims)) if dims else None
 
 
-def _size_arg(value: object) -> tuple[int, ...] | None:
+def _size_arg(value: Any) -> tuple[int, ...] | None:
     if type(value) is int:
         value = (value,)
     if type(value) not in (tuple, list) or not all(type(d) is int and d >= 0 for d in value):
