@@ -55,6 +55,17 @@ def test_context_and_pool_objects_in_the_namespace_carry_their_method():
         (2, "pool.starmap", "square", "spawn")]
 
 
+def test_a_pool_made_in_an_earlier_cell_carries_its_context():
+    ns = namespace()
+    ns["pool"] = multiprocessing.get_context("spawn").Pool(1)
+    try:
+        assert hangs("results = pool.map(square, range(3))", ns) == [(1, "pool.map", "square", "spawn")]
+        assert hangs("results = pool.map(abs, range(3))", ns) == []
+    finally:
+        ns["pool"].terminate()
+        ns["pool"].join()
+
+
 def test_start_method_set_in_the_cell_counts_from_there_on():
     if multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0] != "fork":
         pytest.skip("needs fork as this platform's default start method")
