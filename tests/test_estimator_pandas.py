@@ -197,6 +197,11 @@ def test_a_series_view_allocates_nothing_but_stays_known():
     assert [(a.shape, a.nbytes) for a in found.allocations] == [((1000, 1000), 8_000_000)]
 
 
+def test_shape_of_a_frame_sizes_what_follows(table):
+    found = only("import numpy as np\nx = np.zeros(df.shape)", {"df": table})
+    assert found.shape == table.shape
+
+
 def test_concat_stacks_rows(table):
     found = only("c = pd.concat([df, df, df])", {"df": table, "pd": pd})
     real = pd.concat([table, table, table])
@@ -237,6 +242,15 @@ def test_read_csv_of_a_gzip_file_uses_its_uncompressed_size(csv_file, tmp_path):
     real = pd.read_csv(packed)
     assert close(found.nbytes, real_deep(real), 0.25)
     assert "uncompressed" in found.cause
+
+
+def test_read_fwf_and_read_table(tmp_path):
+    path = tmp_path / "fixed.txt"
+    np.savetxt(path, np.random.default_rng(3).random((50_000, 4)), fmt="%12.6f")
+    for reader, options in (("read_fwf", ", header=None"), ("read_table", r", sep=r'\s+', header=None")):
+        found = only(f"df = pd.{reader}({str(path)!r}{options})", {"pd": pd})
+        real = eval(f"pd.{reader}({str(path)!r}{options})")
+        assert found.shape == real.shape and close(found.nbytes, real_deep(real), 0.25)
 
 
 def test_read_csv_in_chunks_or_of_a_url_is_not_estimated(csv_file):

@@ -32,9 +32,12 @@ How a library module plugs in (one module per library, registered in ``LIBRARIES
   ``ctx.unwrap(value)``, ``ctx.notice(text)``.
 - Time: running the library's code on the user's data is allowed within
   ``cost.Allowance`` (10% of the operation's own time predicted from sizes, at
-  most 0.5 s). A hook predicts its work (``cost.probe``) and calls
-  ``allowance.spend(seconds, what)``, which raises ``cost.GiveUp``; the
-  registry turns that into a one-line notice on that line and ``UNKNOWN``.
+  most 0.5 s, in CPU time of the checking thread). A hook times its work on the
+  first rows (``allowance.probe(work, rows, what)``: ``work(n)`` does it for the
+  first ``n`` rows), tells what that taught about the operation's size
+  (``allowance.learn(seconds)``) and calls ``allowance.spend(predicted, what)``;
+  both raise ``cost.GiveUp`` when it would not fit, which the registry turns
+  into a one-line notice on that line and ``UNKNOWN``.
   Any other exception from library code means "not known" (``UNKNOWN``).
 - ``static = True``: the library's calls and ``Foreign`` values are also estimated
   when its module is NOT loaded (``module`` is then ``None``): forms whose sizes

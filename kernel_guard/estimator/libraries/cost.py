@@ -31,10 +31,11 @@ class GiveUp(Exception):
 
 
 class Allowance:
-    """What the checks of one call may still spend."""
+    """What the checks of one call may still spend, in CPU time of the checking thread:
+    on a busy machine the operation would be slowed as much as the check."""
 
     def __init__(self, operation_seconds: float, operation: str):
-        self.started = time.perf_counter()
+        self.started = time.thread_time()
         self.operation = operation
         self.seconds = FLOOR
         self.learn(operation_seconds)
@@ -45,7 +46,7 @@ class Allowance:
 
     @property
     def left(self) -> float:
-        return self.seconds - (time.perf_counter() - self.started)
+        return self.seconds - (time.thread_time() - self.started)
 
     def spend(self, predicted: float, what: str) -> None:
         """Go on only if ``predicted`` seconds of work fit in what is left."""
@@ -57,20 +58,28 @@ class Allowance:
                 "the memory cap still protects it"
             )
 
-
-def probe(work: Callable[[int], T], rows: int) -> tuple[float, T]:
-    """Seconds ``work(rows)`` would take (0 when the first rows are all the rows: then it is
-    done), and what it gave for the first rows. Timed on a quarter of the sample and on all
-    of it, so that a call's fixed cost is not taken for a cost per row."""
-    sample = min(rows, PROBE_ROWS)
-    if sample == rows:
-        return 0.0, work(rows)
-    quarter = max(sample // 4, 1)
-    started = time.perf_counter()
-    work(quarter)
-    middle = time.perf_counter()
-    first = work(sample)
-    ended = time.perf_counter()
-    per_row = max(0.0, ((ended - middle) - (middle - started)) / (sample - quarter))
-    fixed = max(0.0, (ended - middle) - per_row * sample)
-    return fixed + per_row * rows, first
+    def probe(self, work: Callable[[int], T], rows: int, what: str,
+              teach: Callable[[T], float] | None = None) -> tuple[float, T]:
+        """Seconds ``work(rows)`` would take (0 when the first rows are all the rows: then it
+        is done), and what it gave for the first rows. Timed on a few rows, then (if that
+        much fits) on more, so that a call's fixed cost is not taken for a cost per row.
+        ``teach(result)``: the least the operation takes, given the first rows' result."""
+        few = min(rows, PROBE_ROWS // 16)
+        started = time.thread_time()
+        result = work(few)
+        small = time.thread_time() - started
+        if teach is not None:
+            self.learn(teach(result))
+        if few == rows:
+            return 0.0, result
+        sample = min(rows, PROBE_ROWS)
+        self.spend(small * sample / few, what)  # the larger sample must fit, at worst as costly per row
+        started = time.thread_time()
+        result = work(sample)
+        large = time.thread_time() - started
+        if teach is not None:
+            self.learn(teach(result))
+        if sample == rows:
+            return 0.0, result
+        per_row = max(0.0, (large - small) / (sample - few))
+        return max(0.0, large - per_row * sample) + per_row * rows, result

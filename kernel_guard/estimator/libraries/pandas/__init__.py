@@ -19,6 +19,7 @@ from kernel_guard.estimator.libraries.pandas.frames import (
     Frame,
     Grouped,
     column,
+    described,
     read_frame,
 )
 from kernel_guard.estimator.values import UNKNOWN
@@ -74,6 +75,11 @@ class Pandas(Library):
     def attribute(self, receiver: Foreign, name: str, ctx, module: types.ModuleType) -> object:
         if type(receiver) is Frame and name == "values":
             return arrays.as_array(receiver, None, copy_only=False)
+        if type(receiver) is Frame and name == "shape" and receiver.rows is not None:
+            columns = described(receiver) if receiver.live is not None else receiver.columns
+            if receiver.series or columns is None:
+                return (receiver.rows,) if receiver.series else UNKNOWN
+            return (receiver.rows, len(columns))
         return super().attribute(receiver, name, ctx, module)
 
     def subscript(self, receiver: Foreign, key: object, ctx, module: types.ModuleType) -> object:

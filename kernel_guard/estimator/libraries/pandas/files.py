@@ -18,7 +18,7 @@ from kernel_guard.estimator.values import UNKNOWN
 from kernel_guard.sizes import format_bytes
 
 SAMPLE_ROWS = 2_000
-READERS = {"pandas.read_csv": 0, "pandas.read_table": 0}
+READERS = frozenset({"pandas.read_csv", "pandas.read_table", "pandas.read_fwf"})
 # Options that change what is read but are safe to pass on to the sample (constants only).
 _NOT_PASSED = frozenset({"nrows", "chunksize", "iterator", "skipfooter", "filepath_or_buffer", "memory_map"})
 _COMPRESSED = {".gz": "gzip", ".zip": "zip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".tar": "tar"}

@@ -27,7 +27,7 @@ from kernel_guard.sizes import format_bytes
 
 # Seconds pandas takes per input row to merge on one key (hash, join), measured with
 # benchmarks/bench_libraries.py on a busy 2-core machine: the operation's own time.
-SECONDS_PER_ROW = 50e-9
+SECONDS_PER_ROW = 60e-9
 _HOWS = ("inner", "left", "right", "outer", "cross", "left_anti", "right_anti")
 
 
@@ -106,10 +106,16 @@ def _counted(left: Frame, right: Frame, left_keys: list, right_keys: list, how: 
     row_bytes = sum(c.row_bytes for c in described(left)) + sum(c.row_bytes for c in described(right))
     allowance = cost.Allowance(SECONDS_PER_ROW * (left.rows + right.rows), f"{how} {verb}")
     spans = [keys.span([a, b]) for a, b in zip(lv, rv)]
-    predicted, first = cost.probe(lambda n: keys.counts(lv, rv, module, spans, n), max(left.rows, right.rows))
-    at_least = int((first[0] * first[1]).sum())  # the first rows' pairs alone
-    allowance.learn(SECONDS_PER_ROW * (left.rows + right.rows) + cost.SECONDS_PER_BYTE * at_least * row_bytes)
-    allowance.spend(predicted, "counting the keys of both sides")
+    what = "counting the keys of both sides"
+
+    input_seconds = SECONDS_PER_ROW * (left.rows + right.rows)
+
+    def teach(found: tuple) -> float:  # the first rows' pairs alone make that many rows
+        return input_seconds + cost.SECONDS_PER_BYTE * int((found[0] * found[1]).sum()) * row_bytes
+
+    predicted, first = allowance.probe(lambda n: keys.counts(lv, rv, module, spans, n), max(left.rows, right.rows),
+                                       what, teach)
+    allowance.spend(predicted, what)
     count_left, count_right, left_codes, _ = keys.counts(lv, rv, module, spans) if predicted else first
     pairs = count_left * count_right
     matched = int(pairs.sum())

@@ -49,10 +49,12 @@ def _distinct(frame: Frame, label: object, allowance: cost.Allowance, module: ty
         return None
     rows = len(values)
     short = keys.span([values])
-    predicted, first = cost.probe(lambda n: keys.distinct(values, module, short, n), rows)
-    allowance.learn(SECONDS_PER_ROW * rows + cost.SECONDS_PER_BYTE * first * rows * bytes_per_value)  # type: ignore
-    allowance.spend(predicted, f"counting the distinct values of {_name(label)}")
-    return keys.distinct(values, module, short) if predicted else first  # type: ignore[return-value]
+    what = f"counting the distinct values of {_name(label)}"
+    predicted, first = allowance.probe(lambda n: keys.distinct(values, module, short, n), rows, what,
+                                       lambda found: SECONDS_PER_ROW * rows + cost.SECONDS_PER_BYTE * found * rows
+                                       * bytes_per_value)
+    allowance.spend(predicted, what)
+    return keys.distinct(values, module, short) if predicted else first
 
 
 def _name(label: object) -> str:
@@ -173,9 +175,10 @@ def _combinations(frame: Frame, labels: list, allowance: cost.Allowance, module:
         return None
     rows = frame.rows or 0
     spans = [keys.span([a]) for a in arrays]
-    predicted, first = cost.probe(lambda n: len(np.unique(keys.combined([a[:n] for a in arrays], module, spans))),
-                                  rows)
-    allowance.spend(predicted, f"counting the combinations of {_names(labels)}")
+    what = f"counting the combinations of {_names(labels)}"
+    predicted, first = allowance.probe(
+        lambda n: len(np.unique(keys.combined([a[:n] for a in arrays], module, spans))), rows, what)
+    allowance.spend(predicted, what)
     return len(np.unique(keys.combined(arrays, module, spans))) if predicted else first  # type: ignore
 
 
