@@ -18,6 +18,9 @@ from kernel_guard.estimator.libraries.pandas.frames import Column, Frame
 from kernel_guard.estimator.values import UNKNOWN
 
 
+_WIDE = 10_000
+
+
 class PandasConstructor(Library):
     module = "pandas.DataFrame"
     static = True
@@ -31,7 +34,10 @@ class PandasConstructor(Library):
         if args.constant(None, "copy", None) is False or not _copies():
             return UNKNOWN
         rows, width = data.shape
-        columns = tuple(Column(i, data.dtype.name, data.dtype.itemsize, data.dtype.kind) for i in range(width))
+        column = Column(None, data.dtype.name, data.dtype.itemsize, data.dtype.kind)
+        # one shared description per column, labels 0..width-1; past _WIDE columns not described
+        columns = tuple(Column(i, column.dtype, column.row_bytes, column.kind) for i in range(width)) \
+            if width <= _WIDE else None
         cause = (f"pandas copies the array into the frame: {described(data.shape, data.dtype)} more while both are "
                  "alive; pass copy=False to share it, or build the frame from a smaller dtype")
         nbytes = rows * width * data.dtype.itemsize
