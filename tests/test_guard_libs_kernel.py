@@ -78,3 +78,20 @@ def test_guard_on_refuses_densifying_in_a_later_cell_but_runs_a_reduction(kernel
     finally:
         kernel.run("%guard off")
     assert kernel.eval("'dense' in globals()") is False
+
+
+def test_torch_tensor_refused_before_it_runs_and_stopped_by_the_cap_when_forced():
+    pytest.importorskip("torch", reason="torch is not installed (optional)")
+    require_cgroup()
+    with Kernel("libs-torch", mem_limit="1G") as k:
+        k.run("import torch\n%load_ext kernel_guard", timeout=120)
+        result = k.execute("%%guard --max-mem 700M\nt = torch.zeros(30_000, 30_000)", timeout=60)
+        assert result.ename == "GuardRefused", str(result)
+        assert result.evalue.startswith("line 2: torch.zeros(30_000, 30_000) allocates 3.4 GiB (float32, shape "
+                                        "30,000 × 30,000), but only "), result.evalue
+        # run anyway: torch's own allocator error under the cap comes out as GuardMemoryError
+        result = k.execute("%%guard --max-mem 700M --force\nt = torch.zeros(30_000, 30_000)", timeout=60)
+        assert result.ename == "GuardMemoryError", str(result)
+        assert "an array of 3.4 GiB in torch would take the kernel from" in result.evalue
+        assert k.eval("'t' in globals()") is False
+        assert k.eval("int(torch.ones(1000).sum())") == 1000  # the kernel goes on
