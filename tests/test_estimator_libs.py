@@ -110,7 +110,8 @@ def test_sparse_output_when_asked_is_not_counted_as_dense():
 
 @pytest.mark.parametrize("expr", [
     "x.compute()", "np.asarray(x)", "np.array(x, dtype=np.float32)", "x.T.compute()", "x.astype('int8').compute()",
-    "x.sum(axis=0).compute()", "x.rechunk((50, 50)).compute()",
+    "x.sum(axis=0).compute()", "x.rechunk((50, 50)).compute()", "(x - x.mean()).compute()",
+    "(1 - x * 2).astype('float32').compute()", "(x @ x.T).compute()",
 ])
 def test_computing_a_live_dask_array(expr):
     da = pytest.importorskip("dask.array")

@@ -22,6 +22,8 @@ How a library module plugs in (one module per library, registered in ``LIBRARIES
   module)``: ``receiver.name(...)``. ``attribute(receiver, name, ctx, module)``:
   ``receiver.name`` (default: a ``Method`` to be called). ``subscript(receiver,
   key, ctx, module)``: ``receiver[key]``, ``key`` a constant or ``UNKNOWN``.
+  ``operator(op, operands, ctx, module)``: ``a + b`` (``op`` the ast operator's
+  name, ``"Add"``) where an operand is one of the library's ``Foreign`` values.
   Each returns an abstract value, ``UNKNOWN`` when it does not know, or ``Made``
   (``abstract.Made(value, shape, dtype, nbytes, cause)``) for an allocation: the
   interpreter records a site with that size and ``cause`` (the sentence shown in
@@ -61,7 +63,7 @@ from kernel_guard.estimator.abstract import Foreign, Method, Ref
 from kernel_guard.estimator.libraries.cost import GiveUp
 from kernel_guard.estimator.values import UNKNOWN
 
-__all__ = ["LIBRARIES", "Args", "Library", "attribute", "call", "loaded", "method", "read", "subscript"]
+__all__ = ["LIBRARIES", "Args", "Library", "attribute", "call", "loaded", "method", "operator", "read", "subscript"]
 
 
 def loaded(name: str) -> types.ModuleType | None:
@@ -121,6 +123,9 @@ class Library:
         return Method(receiver, name)
 
     def subscript(self, receiver: Foreign, key: object, ctx, module: Any) -> object:
+        return UNKNOWN
+
+    def operator(self, op: str, operands: list, ctx, module: Any) -> object:
         return UNKNOWN
 
 
@@ -221,3 +226,11 @@ def subscript(receiver: Foreign, key: object, ctx) -> object:
         return UNKNOWN
     library, module = owner
     return _guarded(lambda: library.subscript(receiver, key, ctx, module), ctx)
+
+
+def operator(op: str, operands: list, ctx) -> object:
+    owner = next((found for found in map(_owner, operands) if found is not None), None)
+    if owner is None:
+        return UNKNOWN
+    library, module = owner
+    return _guarded(lambda: library.operator(op, operands, ctx, module), ctx)

@@ -20,6 +20,7 @@ from kernel_guard.estimator import shapes
 from kernel_guard.estimator.abstract import Array, Foreign
 from kernel_guard.estimator.dtypes import DEFAULT_INT, FLOAT64, dtype_arg, scalar_dtype
 from kernel_guard.estimator.libraries import Args, Library, attr
+from kernel_guard.estimator.signatures import operator_call
 from kernel_guard.estimator.libraries.dense import dense, described, int_shape, numpy_dtype
 from kernel_guard.estimator.values import UNKNOWN
 
@@ -79,6 +80,14 @@ class Dask(Library):
             dtype = receiver.dtype if name in ("min", "max") else np.dtype(bool) if name in ("any", "all") else FLOAT64
             return UNKNOWN if shape is None else Lazy(shape, dtype, None)
         return UNKNOWN
+
+    def operator(self, op: str, operands: list, ctx, module: types.ModuleType | None) -> object:
+        """Elementwise arithmetic (and ``@``) stays lazy: shape and dtype as numpy would give them."""
+        stand_ins = [Array(v.shape, v.dtype) if type(v) is Lazy else ctx.unwrap(v) for v in operands]
+        result = operator_call(op, stand_ins)
+        if type(result) is not Array or result.shape is None or result.dtype is None:
+            return UNKNOWN
+        return Lazy(result.shape, result.dtype)
 
     def attribute(self, receiver: Foreign, name: str, ctx, module: types.ModuleType | None) -> object:
         if type(receiver) is Lazy:
