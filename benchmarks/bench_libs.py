@@ -31,7 +31,8 @@ def namespace() -> dict:
     tfidf = sp.csr_matrix((rng.random(k), (rng.integers(0, 4_000, k), rng.integers(0, 10_000, k))),
                           shape=(4_000, 10_000))
     return {
-        "np": np, "pd": pd, "tfidf": tfidf, "docs": sp.csr_matrix(tfidf[:, :300]), "queries": sp.csr_matrix(tfidf[:2000, :300]),
+        "np": np, "pd": pd, "tfidf": tfidf,
+        "docs": sp.csr_matrix(tfidf[:, :300]), "queries": sp.csr_matrix(tfidf[:2000, :300]),
         "x": da.random.random((4_000, 10_000), chunks=(500, 10_000)),
         "frame": dd.from_pandas(pd.DataFrame({"a": np.arange(4_000_000), "b": rng.random(4_000_000)}),
                                 npartitions=16),
@@ -62,7 +63,8 @@ def main() -> None:
 
     ns = namespace() | {"torch": torch, "cosine_similarity": cosine_similarity,
                         "euclidean_distances": euclidean_distances}
-    print(f"load average {os.getloadavg()[0]:.1f}; medians of {repeat} runs; CPU time: the check's thread, the operation's process\n")
+    print(f"load average {os.getloadavg()[0]:.1f}; medians of {repeat} runs; "
+          "CPU time: the check's thread, the operation's process\n")
     print("| line | estimate | real | error | check | operation | ratio |")
     print("|---|---|---|---|---|---|---|")
     for expr, size in CASES:

@@ -57,7 +57,8 @@ def test_toarray_into_the_users_own_buffer_allocates_nothing():
     ("import scipy.sparse as sp\nD = sp.eye(500, 300).toarray()", lambda: sparse.eye(500, 300).toarray()),
     ("import scipy.sparse as sp\nD = sp.identity(256, dtype='int8').toarray()",
      lambda: sparse.identity(256, dtype="int8").toarray()),
-    ("import scipy.sparse as sp\nD = sp.lil_matrix((300, 200)).toarray()", lambda: sparse.lil_matrix((300, 200)).toarray()),
+    ("import scipy.sparse as sp\nD = sp.lil_matrix((300, 200)).toarray()",
+     lambda: sparse.lil_matrix((300, 200)).toarray()),
 ])
 def test_constant_size_sparse_constructors(source, make):
     found, real = only(source), make()
@@ -243,7 +244,8 @@ def test_constant_forms_are_known_without_importing_the_libraries():
         print(sizes, loaded)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == "[80000000000, 80000000000, 40000000000, 20000000000, 80000000, 80000000] []", out.stderr
+    sizes = "[80000000000, 80000000000, 40000000000, 20000000000, 80000000, 80000000]"
+    assert out.stdout.strip() == f"{sizes} []", out.stderr
 
 
 def test_subclasses_are_not_read():

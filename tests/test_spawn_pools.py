@@ -36,7 +36,8 @@ def default_spawn(monkeypatch):
 
 @pytest.mark.parametrize("cell, found", [
     ("with mp.Pool(2) as pool:\n    print(pool.map(square, range(4)))", (2, "pool.map", "square", "spawn")),
-    ("from multiprocessing import Pool\nPool(2).imap_unordered(square, [1])", (2, "pool.imap_unordered", "square", "spawn")),
+    ("from multiprocessing import Pool\nPool(2).imap_unordered(square, [1])",
+     (2, "pool.imap_unordered", "square", "spawn")),
     ("p = mp.Process(target=square, args=(2,))\np.start()", (1, "Process", "square", "spawn")),
     ("def cube(x):\n    return x ** 3\nwith mp.Pool() as pool:\n    pool.apply_async(cube, (2,))",
      (4, "pool.apply_async", "cube", "spawn")),
@@ -78,7 +79,8 @@ def test_start_method_set_in_the_cell_counts_from_there_on():
     "with mp.get_context('fork').Pool(2) as pool:\n    pool.map(square, [1])",  # fork copies __main__
     "import math\nwith mp.Pool(2) as pool:\n    pool.map(math.sqrt, [1])",  # importable in the workers
     "with mp.Pool(2) as pool:\n    pool.map(lambda x: x, [1])",  # fails to pickle in the kernel: no hang
-    "def outer():\n    def inner(x):\n        return x\n    return inner\nwith mp.Pool(2) as pool:\n    pool.map(inner, [1])",
+    "def outer():\n    def inner(x):\n        return x\n    return inner\n"
+    "with mp.Pool(2) as pool:\n    pool.map(inner, [1])",
     "with mp.Pool(2) as pool:\n    pool.map(print, [1])",
     "square = abs\nwith mp.Pool(2) as pool:\n    pool.map(square, [1])",  # rebound in the cell
 ])

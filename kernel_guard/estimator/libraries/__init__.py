@@ -197,7 +197,8 @@ def call(qualname: str, positional: list, keywords: dict, ctx) -> object | None:
         library, module = found
         tried.append(library)
         args = Args(positional, keywords, ctx.unwrap)
-        result = _guarded(lambda: library.call(qualname, args, ctx, module), ctx)
+        result = _guarded(lambda library=library, module=module, args=args: library.call(qualname, args, ctx, module),
+                          ctx)
         if result is not UNKNOWN:
             return result
     return UNKNOWN if tried else None

@@ -46,7 +46,7 @@ class DaskFrames(Library):
         if lengths is None or pandas is None or type(meta) is not attr(pandas, "DataFrame"):
             return None
         columns = []
-        for label, dtype in zip(meta.columns.tolist(), meta.dtypes.tolist()):
+        for label, dtype in zip(meta.columns.tolist(), meta.dtypes.tolist(), strict=True):
             dtype = numpy_dtype(dtype)
             if dtype is None or dtype.kind == "O":  # object and extension columns: sizes not known
                 return None

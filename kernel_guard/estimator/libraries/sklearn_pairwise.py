@@ -52,7 +52,8 @@ class SklearnPairwise(Library):
         metric = args.constant(2, "metric", "euclidean") if name == "pairwise_distances" else "euclidean"
         dtype = FLOAT32 if both32 and metric == "euclidean" else FLOAT64  # scipy's metrics work in float64
         shape = (rows[0], rows[1])
-        cause = (f"{name} compares every row of X with every row of {'Y' if args.get(1, 'Y', None) is not None else 'X'}"
+        other = "Y" if args.get(1, "Y", None) is not None else "X"
+        cause = (f"{name} compares every row of X with every row of {other}"
                  f"{', and its result is dense however sparse the input' if sparse_in else ''}: "
                  f"{described(shape, dtype)}; keep the nearest few per row (sklearn.neighbors.NearestNeighbors), "
                  "or go through it in blocks (sklearn.metrics.pairwise_distances_chunked)")
