@@ -22,10 +22,11 @@ events = pd.DataFrame({"user_id": np.arange(40_000), "clicks": 1})
 # 144 M rows × 3 columns (3.2 GiB), and 40,000 × 40,000 booleans (1.5 GiB): both over the 1 GiB cgroup.
 CASES = {
     "merge": ("m = left.merge(right, on='name')",
-              (r"line 3: left\.merge\(right, on='name'\) allocates 3\.2 GiB \(mixed, shape 144,000,000 × 3\), but only "
-              r".*: key 'name' = 'x' is on 12,000 rows of the left and 12,000 of the right \(144,000,000 rows from it "
-              r"alone\): the inner merge makes 144,000,000 rows × 3 columns, 3\.2 GiB; check the keys with "
-              r"validate='one_to_one' \(or 'many_to_one'\), or drop_duplicates\(subset=\.\.\.\) first")),
+              (r"line 3: left\.merge\(right, on='name'\) allocates 3\.2 GiB \(mixed, shape 144,000,000 × 3\), "
+               r"but only .*: key 'name' = 'x' is on 12,000 rows of the left and 12,000 of the right "
+               r"\(144,000,000 rows from it alone\): the inner merge makes 144,000,000 rows × 3 columns, 3\.2 GiB; "
+               r"check the keys with validate='one_to_one' \(or 'many_to_one'\), or drop_duplicates\(subset=\.\.\.\) "
+               r"first")),
     "get_dummies": ("d = pd.get_dummies(events['user_id'])",
                     (r"line 3: pd\.get_dummies\(events\['user_id'\]\) allocates 1\.5 GiB \(bool, shape 40,000 × "
                     r"40,000\), but only .*: the series has 40,000 distinct values: get_dummies makes a bool column "

@@ -2,28 +2,25 @@
 
 ``estimate(source, namespace)`` parses a cell (IPython syntax included),
 follows it with an abstract interpreter (``Program``) and lists every array
-whose shape and dtype are known. ``namespace`` (a kernel's ``user_ns``) is read
-only through exact builtin and numpy types; no user code ever runs.
+whose shape and dtype are known, and the library objects (``libraries``: a
+pandas merge, ...) whose size is, each with its ``cause``. ``namespace`` (a
+kernel's ``user_ns``) is read only through exact builtin, numpy and library
+types; no user code ever runs.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-from collections.abc import Mapping
+from typing import Mapping
 
 from kernel_guard.estimator.interpreter import Program
-from kernel_guard.estimator.results import (
-    Allocation,
-    Estimate,
-    Growth,
-    LiveOver,
-    Notice,
-)
+from kernel_guard.estimator.results import Allocation, Estimate, Growth, LiveOver, Notice
 from kernel_guard.estimator.values import UNKNOWN, evaluate
 from kernel_guard.source import python_source
 
-__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Notice", "Program", "estimate", "evaluate", "parse_cell"]
+__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Notice", "Program", "estimate", "evaluate",
+           "parse_cell"]
 
 
 def parse_cell(source: str) -> tuple[ast.Module, str, dict[int, int]] | None:

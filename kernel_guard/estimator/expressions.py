@@ -22,13 +22,7 @@ from kernel_guard.estimator.abstract import (
 )
 from kernel_guard.estimator.control import Stop
 from kernel_guard.estimator.dtypes import NAMED, as_dtype
-from kernel_guard.estimator.signatures import (
-    SIGNATURES,
-    UFUNCS,
-    new,
-    operator_call,
-    ufunc_call,
-)
+from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS, new, operator_call, ufunc_call
 from kernel_guard.estimator.values import BUILTINS, UNKNOWN, Folder, is_constant
 
 MAX_CALL_DEPTH = 3

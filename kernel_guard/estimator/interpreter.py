@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from collections.abc import Mapping
+from typing import Mapping
 
 from kernel_guard.estimator import namespace as ns_reader
 from kernel_guard.estimator.abstract import (
@@ -42,12 +42,7 @@ from kernel_guard.estimator.control import (
     trange_like,
 )
 from kernel_guard.estimator.dtypes import NAMED
-from kernel_guard.estimator.expressions import (
-    NUMPY_CONSTANTS,
-    STAR_REFS,
-    Expressions,
-    target_name,
-)
+from kernel_guard.estimator.expressions import NUMPY_CONSTANTS, STAR_REFS, Expressions, target_name
 from kernel_guard.estimator.results import Allocation, Growth, LiveOver, Notice
 from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import UNKNOWN, is_constant

@@ -15,14 +15,7 @@ import types
 import numpy as np
 
 from kernel_guard.estimator import libraries
-from kernel_guard.estimator.abstract import (
-    OPAQUE,
-    Array,
-    Container,
-    Instance,
-    Ref,
-    Sized,
-)
+from kernel_guard.estimator.abstract import OPAQUE, Array, Container, Instance, Ref, Sized
 from kernel_guard.estimator.dtypes import NAMED
 from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import MAX_LENGTH

@@ -7,7 +7,7 @@ understood or numpy would raise.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import Sequence
 
 from kernel_guard.estimator.abstract import Array, Container
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -28,10 +28,10 @@ from kernel_guard.estimator.dtypes import (
     INT64,
     const_dtype,
     dtype_arg,
-    operation_dtype,
     promoted,
     result_dtype,
     scalar_dtype,
+    operation_dtype,
 )
 from kernel_guard.estimator.values import UNKNOWN
 

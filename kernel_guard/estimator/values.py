@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable
+from typing import Callable
 
 
 class _Unknown:

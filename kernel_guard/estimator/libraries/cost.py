@@ -82,4 +82,5 @@ class Allowance:
         if sample == rows:
             return 0.0, result
         per_row = max(0.0, (large - small) / (sample - few))
-        return max(0.0, large - per_row * sample) + per_row * rows, result
+        fitted = max(0.0, large - per_row * sample) + per_row * rows
+        return min(fitted, large * rows / sample), result  # a noisy first timing can only overstate the rate

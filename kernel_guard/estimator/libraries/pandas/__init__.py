@@ -46,11 +46,12 @@ class Pandas(Library):
             return reshape.get_dummies(args.get(0, "data"), _after(args, 1, ("data",)), module)
         if qualname == "pandas.concat":
             return arrays.concat(args.get(0, "objs"), args)
-        if qualname in files.READERS:
+        if qualname in files.READERS and ctx.namespace is not None:
+            # a live kernel only: kernel-lint's findings must not depend on the files it can see
             return files.read(qualname, args, module)
         if qualname in _ARRAY_FUNCTIONS and args.positional:
             return arrays.as_array(args.positional[0], _after(args, 1, ("a", "object")),
-                                   copy_only=qualname == "numpy.array")
+                                   copy_only=qualname == "numpy.array", module=module)
         return UNKNOWN
 
     def method(self, receiver: Foreign, name: str, args: Args, ctx, module: types.ModuleType) -> object:
@@ -63,7 +64,7 @@ class Pandas(Library):
         if name == "join":
             return merge.join(receiver, args.get(0, "other"), _after(args, 1, ("other",)), module)
         if name == "to_numpy":
-            return arrays.as_array(receiver, args, copy_only=args.constant(1, "copy", False) is True)
+            return arrays.as_array(receiver, args, copy_only=args.constant(1, "copy", False) is True, module=module)
         if name in ("pivot", "pivot_table"):
             return reshape.pivot(receiver, args, module, name == "pivot_table")
         if name == "unstack":
@@ -74,7 +75,7 @@ class Pandas(Library):
 
     def attribute(self, receiver: Foreign, name: str, ctx, module: types.ModuleType) -> object:
         if type(receiver) is Frame and name == "values":
-            return arrays.as_array(receiver, None, copy_only=False)
+            return arrays.as_array(receiver, None, copy_only=False, module=module)
         if type(receiver) is Frame and name == "shape" and receiver.rows is not None:
             columns = described(receiver) if receiver.live is not None else receiver.columns
             if receiver.series or columns is None:

@@ -8,13 +8,14 @@ makes an object array, and every number in it becomes a new Python object too
 from __future__ import annotations
 
 import sys
+import types
 from typing import Any
 
 import numpy as np
 
 from kernel_guard.estimator.abstract import NEW, Array, Made
 from kernel_guard.estimator.dtypes import as_dtype
-from kernel_guard.estimator.libraries import Args
+from kernel_guard.estimator.libraries import Args, attr
 from kernel_guard.estimator.libraries.pandas.frames import (
     Column,
     Frame,
@@ -25,12 +26,20 @@ from kernel_guard.estimator.libraries.pandas.frames import (
 from kernel_guard.estimator.values import UNKNOWN
 from kernel_guard.sizes import format_bytes
 
-# Bytes of the Python object each value of a numeric column becomes in an object array.
+# Bytes of the Python object each value of a numeric column becomes in an object array
+# (True and False are shared; strings and categories already exist: the array points to them).
 _BOXED = {"f": sys.getsizeof(1.5), "i": sys.getsizeof(1000), "u": sys.getsizeof(1000), "c": sys.getsizeof(1j),
-          "b": 0}  # True and False are shared
+          "b": 0}
 
 
-def as_array(frame: object, args: Args | None, copy_only: bool) -> object:
+def _boxed(kind: str, module: types.ModuleType) -> int:
+    """Bytes of the object a value of this kind becomes; dates become pandas Timestamps/Timedeltas."""
+    if kind in "mM":
+        return sys.getsizeof(attr(module, "Timestamp" if kind == "M" else "Timedelta")(0))
+    return _BOXED.get(kind, 0)
+
+
+def as_array(frame: object, args: Args | None, copy_only: bool, module: types.ModuleType) -> object:
     """``frame.values`` / ``frame.to_numpy(dtype=...)`` / ``np.asarray(frame, dtype)``.
 
     A series of numbers is a view of its own buffer: no allocation (the ``Array`` is
@@ -48,20 +57,22 @@ def as_array(frame: object, args: Args | None, copy_only: bool) -> object:
             wanted = as_dtype(given)
             if wanted is None:
                 return UNKNOWN
-    numeric = all(c.kind in "biufc" for c in columns)
-    if wanted is None:
-        wanted = np.result_type(*[np.dtype(c.dtype) for c in columns]) if numeric and columns else np.dtype(object)
+    kinds = {c.kind for c in columns}
+    if wanted is None:  # numbers share a dtype, and so do dates; anything else is an object
+        alike = kinds <= set("biufc") or kinds == {"M"} or kinds == {"m"}
+        wanted = np.result_type(*[np.dtype(c.dtype) for c in columns]) if alike and columns else np.dtype(object)
     shape = (frame.rows,) if frame.series else (frame.rows, len(columns))
     if _is_view(frame, wanted) and not copy_only:
         return Array(shape, wanted)
     nbytes = frame.rows * len(columns) * wanted.itemsize
     boxed = 0
     if wanted.kind == "O":
-        boxed = sum(_BOXED.get(c.kind, 0) for c in columns) * frame.rows
+        boxed = sum(_boxed(c.kind, module) for c in columns) * frame.rows
     array = Array(shape, wanted, NEW)
+    boxes = sum(_boxed(c.kind, module) > 0 for c in columns) * frame.rows
     cause = (f"{frame.rows:,} rows × {len(columns)} columns of {wanted.name}"
-             + (f", and a new Python object for each of the {sum(c.kind in 'iufc' for c in columns) * frame.rows:,} "
-                f"numbers ({format_bytes(boxed)})" if boxed else "")
+             + (f", and a new Python object for each of the {boxes:,} numbers and dates ({format_bytes(boxed)})"
+                if boxed else "")
              + "; select the columns you need (of one numeric dtype) first, or work column by column")
     return Made(array, shape, wanted, nbytes + boxed, cause)
 

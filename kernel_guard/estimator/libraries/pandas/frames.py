@@ -67,7 +67,24 @@ def read_frame(value: Any, module: types.ModuleType) -> Frame | None:
         return None
     if not exact_index(value.index, module) or not (series or exact_index(value.columns, module)):
         return None
+    if not _own_arrays(value, module):
+        return None
     return Frame(value, len(value.index), None, series)
+
+
+def _own_arrays(value: Any, module: types.ModuleType) -> bool:
+    """Every column is held in a numpy array or one of pandas' own extension arrays: a
+    user's ``ExtensionArray`` would run its code on ``nbytes``, ``dtype``, ``to_numpy``..."""
+    exported = attr(module, "arrays")
+    if type(exported) is not types.ModuleType:
+        return False
+    own = tuple(kind for kind in vars(exported).values() if type(kind) is type)
+    manager = vars(value).get("_mgr")  # pandas' block manager (a private attribute, read without lookup hooks)
+    blocks = getattr(manager, "blocks", None) if type(manager).__module__.startswith("pandas.") else None
+    if type(blocks) not in (tuple, list):
+        return False
+    return all(type(block.values) is np.ndarray or any(type(block.values) is kind for kind in own)
+               for block in blocks)
 
 
 def exact_index(value: object, module: types.ModuleType) -> bool:

@@ -72,6 +72,8 @@ def codes(values: np.ndarray, module: types.ModuleType, short: tuple[int, int] |
     integers within ``short`` (a ``span``) need no hashing."""
     values = checked(values)
     if short is not None:
+        if short[0] == 0 and values.dtype == np.intp:
+            return values  # already codes
         return np.subtract(_ints(values), short[0], dtype=np.intp)
     return attr(module, "factorize")(values, use_na_sentinel=False)[0]
 

@@ -111,14 +111,13 @@ def _counted(left: Frame, right: Frame, left_keys: list, right_keys: list, how: 
     input_seconds = SECONDS_PER_ROW * (left.rows + right.rows)
 
     def teach(found: tuple) -> float:  # the first rows' pairs alone make that many rows
-        return input_seconds + cost.SECONDS_PER_BYTE * int((found[0] * found[1]).sum()) * row_bytes
+        return input_seconds + cost.SECONDS_PER_BYTE * int(np.dot(found[0], found[1])) * row_bytes
 
     predicted, first = allowance.probe(lambda n: keys.counts(lv, rv, module, spans, n), max(left.rows, right.rows),
                                        what, teach)
     allowance.spend(predicted, what)
     count_left, count_right, left_codes, _ = keys.counts(lv, rv, module, spans) if predicted else first
-    pairs = count_left * count_right
-    matched = int(pairs.sum())
+    matched = int(np.dot(count_left, count_right))  # Σ count_left(k) × count_right(k)
     # rows of one side whose key the other lacks, only where the merge keeps them
     only_left = int(count_left[count_right == 0].sum()) if how in ("left", "outer", "left_anti") else 0
     only_right = int(count_right[count_left == 0].sum()) if how in ("right", "outer", "right_anti") else 0
@@ -130,18 +129,24 @@ def _counted(left: Frame, right: Frame, left_keys: list, right_keys: list, how: 
         pad_left = True
     columns = [padded(c) if pad_left else c for c in described(left)]
     columns += [padded(c) if pad_right else c for c in described(right) if c.label not in shared or c.label is None]
-    why, fix = _why(left_keys, lv, count_left, count_right, pairs, left_codes)
+    if how.endswith("_anti"):
+        side = how.partition("_")[0]
+        why, fix = f"{rows:,} rows of the {side} have no key on the other side", "select the columns you need first"
+    else:
+        why, fix = _why(left_keys, lv, count_left, count_right, matched, left_codes)
     return _made(rows, columns, how, verb, why, fix, index_bytes)
 
 
-def _why(labels: list, lv: list, count_left: np.ndarray, count_right: np.ndarray, pairs: np.ndarray,
+def _why(labels: list, lv: list, count_left: np.ndarray, count_right: np.ndarray, matched: int,
          left_codes: np.ndarray) -> tuple[str, str]:
     names = ", ".join("the index" if k is None else repr(k) for k in labels)
-    worst = int(np.argmax(pairs)) if len(pairs) else -1
-    if worst < 0 or pairs[worst] <= 1:
-        matched = int(pairs.sum())
+    if not len(count_left) or max(int(count_left.max()), int(count_right.max())) <= 1:  # one row per key
         return f"{matched:,} rows match on {names}", "select the columns you need before merging"
+    pairs = count_left * count_right
+    worst = int(np.argmax(pairs))
     most = int(pairs[worst])
+    if most <= 1:
+        return f"{matched:,} rows match on {names}", "select the columns you need before merging"
     if count_left[worst] > 1 and count_right[worst] > 1:
         value = _shown(lv, int(np.argmax(left_codes == worst)))
         return ((f"key {names}{value} is on {int(count_left[worst]):,} rows of the left and "
