@@ -280,3 +280,11 @@ def test_subclasses_are_not_read():
     for cell in cells:
         assert [a for a in estimate(cell, ns).allocations if a.cause] == []
     assert touched == []
+
+
+def test_a_users_own_function_of_the_same_name_is_not_taken_for_the_library():
+    def cosine_similarity(matrix):  # the user's, in the namespace: not scikit-learn's
+        raise AssertionError("user code run")
+
+    ns = {"cosine_similarity": cosine_similarity, "X": sparse.random(300, 20, density=0.1, format="csr")}
+    assert [a for a in estimate("S = cosine_similarity(X)", ns).allocations if a.cause] == []
