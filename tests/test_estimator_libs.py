@@ -194,6 +194,33 @@ def test_tensors_on_a_gpu_are_not_counted_against_host_memory():
     assert estimate("import torch\nt = torch.zeros(100_000, 100_000, device='cuda')").allocations == []
 
 
+def test_the_check_never_initialises_cuda_itself():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_initialized():
+        pytest.skip("CUDA already initialised in this process")
+    found = estimate("t = torch.zeros(100_000, 100_000, device='cuda:0')", {"torch": torch}).allocations
+    assert found == [] and not torch.cuda.is_initialized()
+
+
+def test_a_cuda_tensor_over_the_free_device_memory_is_refused():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    from kernel_guard.extension.checks import Budget, check_cell
+
+    torch.cuda.init()
+    free, _ = torch.cuda.mem_get_info()
+    budget = lambda: Budget(1 << 50, "fit")  # noqa: E731 - the host has room: only the device matters
+    over = check_cell(f"t = torch.empty({free // 4 + (1 << 20)}, device='cuda')", {"torch": torch},
+                      offset=1, lint=False, budget=budget)
+    [refusal] = over.refusals
+    assert refusal.line == 2 and " on cuda (float32, shape " in refusal.text
+    assert "are free (torch.cuda.mem_get_info())" in refusal.text
+    fits = check_cell(f"t = torch.empty({free // 16}, device='cuda')", {"torch": torch}, offset=1, lint=False,
+                      budget=budget)
+    assert fits.refusals == []
+
+
 # -- pandas.DataFrame(array) ------------------------------------------------------------------------
 
 

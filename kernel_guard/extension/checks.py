@@ -156,6 +156,11 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
     verdict.total_nbytes = result.total_nbytes
     for allocation in result.allocations:
         line = allocation.line + offset
+        if allocation.device:  # on an accelerator, reported only when it does not fit there (its cause says so)
+            size = f"allocates {format_bytes(allocation.nbytes)} on {allocation.device}"
+            verdict.refusals.append(Problem(line, f"`{short(allocation.expr)}` {size} ({_describe(allocation)}): "
+                                                  f"{allocation.cause}", brief=f"line {line} {size}"))
+            continue
         verdict.allocations.append((line, allocation))
         if allocation.total_nbytes > budget.nbytes:
             allocates = (f"allocates {allocation.count:,} arrays of " if allocation.count > 1 else "allocates "

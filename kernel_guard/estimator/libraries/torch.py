@@ -4,20 +4,24 @@
 from the code (sizes as varargs or one sequence) and dtypes from ``torch.<dtype>``
 names, so these forms are known without torch (``static``). A tensor on another
 device (``device="cuda"``) takes no host memory: it is not counted against the
-host's budget (checking it against ``torch.cuda.mem_get_info()`` needs a GPU).
+host's budget; when torch has already initialised CUDA in the kernel, it is checked
+against the device's free memory (``torch.cuda.mem_get_info()``) and reported only
+when it does not fit there.
 """
 
 from __future__ import annotations
 
+import math
 import types
 from typing import Any
 
 import numpy as np
 
-from kernel_guard.estimator.abstract import Ref
-from kernel_guard.estimator.libraries import Args, Library
+from kernel_guard.estimator.abstract import NEW, Array, Made, Ref
+from kernel_guard.estimator.libraries import Args, Library, attr, loaded
 from kernel_guard.estimator.signatures import new
 from kernel_guard.estimator.values import UNKNOWN
+from kernel_guard.sizes import format_bytes
 
 FLOAT32 = np.dtype("float32")
 INT64 = np.dtype("int64")
@@ -45,8 +49,10 @@ class Torch(Library):
         name = qualname.removeprefix("torch.")
         if name not in _SIZED and name not in ("full", "eye", "randint"):
             return UNKNOWN
-        if not _on_host(args):
-            return UNKNOWN
+        device = args.constant(None, "device", None)
+        on_host = device is None or type(device) is str and device.partition(":")[0] == "cpu"
+        if not on_host and (type(device) is not str or device.partition(":")[0] != "cuda"):
+            return UNKNOWN  # another device, or one not spelled as a constant
         dtype = _dtype(args.get(None, "dtype", None), INT64 if name == "randint" else FLOAT32)
         if name in _SIZED:
             shape = _size(args, 0)
@@ -62,14 +68,27 @@ class Torch(Library):
             shape = _size_arg(args.constant(None, "size")) if "size" in args.keywords else None
             if shape is None and args.positional:
                 shape = _size_arg(args.constant(len(args.positional) - 1, "size"))
-        return UNKNOWN if shape is None or dtype is None else new(shape, dtype)
+        if shape is None or dtype is None:
+            return UNKNOWN
+        return new(shape, dtype) if on_host else _on_gpu(shape, dtype, device, module)
 
 
-def _on_host(args: Args) -> bool:
-    device = args.constant(None, "device", None)
-    if device is None:
-        return True
-    return type(device) is str and device.partition(":")[0] == "cpu"
+def _on_gpu(shape: tuple[int, ...], dtype: np.dtype, device: str, module: types.ModuleType | None) -> object:
+    """A tensor on ``cuda[:N]`` against that device's free memory, read only where torch has
+    initialised CUDA already (``mem_get_info`` would otherwise create a context in the kernel)."""
+    cuda = loaded("torch.cuda") if module is not None else None
+    if cuda is None or attr(cuda, "is_initialized") is None or not cuda.is_initialized():
+        return UNKNOWN
+    index = device.partition(":")[2]
+    if index and not index.isdigit():
+        return UNKNOWN
+    free, total = cuda.mem_get_info(int(index) if index else cuda.current_device())
+    nbytes = math.prod(shape) * dtype.itemsize
+    if type(free) is not int or nbytes <= free:
+        return UNKNOWN
+    cause = (f"only {format_bytes(free)} of its {format_bytes(total)} are free (torch.cuda.mem_get_info()); "
+             "use a smaller batch or dtype (torch.float16), or free tensors first (del, torch.cuda.empty_cache())")
+    return Made(Array(shape, dtype, NEW), shape, dtype, nbytes, cause, device=device)
 
 
 def _dtype(value: Any, default: np.dtype) -> np.dtype | None:
