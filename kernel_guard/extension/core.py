@@ -460,7 +460,7 @@ def _refuse(verdict: checks.Verdict, holders: list[str]) -> GuardRefused:
     tips = list(holders)
     if any(p.code is None for p in problems):
         tips += _MEMORY_TIPS
-    if any(p.code for p in problems):
+    if any(p.code and p.code != "KG507" for p in problems):  # KG507's text says its own fix
         tips.append("remove the call that ends the kernel process")
     tips.append("`%%guard --force ...` runs it anyway, still under its limits")
     Message("this cell was not run", "error", [f"line {p.line}: {p.text}" for p in problems], tips=tips).show()

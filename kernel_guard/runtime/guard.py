@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ..errors import GuardMemoryError, GuardOutputLimit, GuardTimeout
 from ..sizes import format_bytes
-from . import interrupt, memcap
+from . import interrupt, library_oom, memcap
 from .interrupt import Interrupter, is_guard_code
 from .limits import Limits, RunReport
 from .output import OutputCap
@@ -199,6 +199,10 @@ class Guard:
             _trim_guard_frames(exc.__traceback__)
         if isinstance(exc, MemoryError) and not isinstance(exc, GuardMemoryError) and self._rlimit_armed:
             return GuardMemoryError(_over_the_cap(exc, self.limits.max_mem, rss_and_anon()[1]))
+        refused = library_oom.refused_allocation(exc) if self._rlimit_armed else None
+        if refused is not None:  # torch's allocator hit the cap: a RuntimeError of its own
+            library, size = refused
+            return GuardMemoryError(_over_the_cap(exc, self.limits.max_mem, rss_and_anon()[1], size, library))
         return None
 
     def _undelivered(self) -> BaseException | None:
@@ -226,11 +230,13 @@ class Guard:
         return None
 
 
-def _over_the_cap(exc: MemoryError, cap: int, used: int) -> str:
-    """Why the rlimit refused an allocation, with its size when numpy says it. The
-    rlimit stops allocations short of the cap: say so, or the numbers look wrong."""
+def _over_the_cap(exc: BaseException, cap: int, used: int, size: int | None = None, library: str | None = None) -> str:
+    """Why the rlimit refused an allocation, with its size when numpy (or ``library``,
+    giving ``size``) says it. The rlimit stops allocations short of the cap: say so,
+    or the numbers look wrong."""
     reserve = f"kernel_guard keeps up to {format_bytes(memcap.MARGIN)} free below the cap to stop the cell cleanly"
-    size = getattr(exc, "_total_size", None)  # numpy's _ArrayMemoryError
+    if size is None:
+        size = getattr(exc, "_total_size", None)  # numpy's _ArrayMemoryError
     if not isinstance(size, int):
         detail = f" ({exc})" if str(exc) else ""
         return (f"the cell ran out of room under its {format_bytes(cap)} memory cap{detail}: "
@@ -239,6 +245,7 @@ def _over_the_cap(exc: MemoryError, cap: int, used: int) -> str:
     if getattr(exc, "shape", None):
         parts.append("shape " + " × ".join(f"{d:,}" for d in exc.shape))
     what = f" ({', '.join(parts)})" if parts else ""
+    what += f" in {library}" if library else ""
     grown = (f"an array of {format_bytes(size)}{what} would take the kernel "
              f"from {format_bytes(used)} to {format_bytes(used + size)}")
     if used + size > cap:
