@@ -10,6 +10,7 @@ from collections.abc import Callable
 from ..errors import GuardMemoryError, GuardOutputLimit, GuardTimeout
 from ..sizes import format_bytes
 from . import interrupt, memcap
+from .children import UserLimitForChildren
 from .interrupt import Interrupter, is_guard_code
 from .limits import Limits, RunReport
 from .output import OutputCap
@@ -66,6 +67,7 @@ class Guard:
         self._output: OutputCap | None = None
         self._rlimit: tuple[int, int] | None = None
         self._rlimit_armed = False
+        self._children: UserLimitForChildren | None = None
 
     # -- entering --------------------------------------------------------------------
 
@@ -140,6 +142,8 @@ class Guard:
             armed = memcap.arm(limits.max_mem, rss_and_anon()[1])
             if armed is not None:
                 self._rlimit, watch.trip = armed
+                self._children = UserLimitForChildren(self._rlimit)
+                self._children.apply()
             self._rlimit_armed = armed is not None
         interrupter.armed = True
         watch.begin()
@@ -176,6 +180,7 @@ class Guard:
         step runs even if another fails (a KeyboardInterrupt can land anywhere)."""
         steps = (
             lambda: memcap.restore(self._rlimit),
+            self._children and self._children.restore,
             self._watchdog and self._watchdog.unwatch,
             self._own_watchdog and self._own_watchdog.stop,
             self._interrupter and self._interrupter.uninstall,
