@@ -126,7 +126,9 @@ class Guard:
         if watchdog is None:
             watchdog = self._watchdog = self._own_watchdog = Watchdog()
             watchdog.start()  # its thread exists before the rlimit
-        if limits.timeout is not None or limits.max_mem is not None:
+        signals = limits.timeout is not None or limits.max_mem is not None or (
+            limits.max_output is not None and threading.current_thread() is threading.main_thread())
+        if signals:
             interrupter.install()
         if limits.max_depth is not None:
             self._depth = DepthLimit(limits.max_depth)
@@ -136,7 +138,7 @@ class Guard:
             self._depth.apply()
             self.depth_notice = self._depth.notice
         if limits.max_output is not None:
-            self._output = OutputCap(limits.max_output)
+            self._output = OutputCap(limits.max_output, interrupter.stop if signals else None)
             self._output.apply()
         if limits.max_mem is not None:  # last: nothing of ours allocates after it
             armed = memcap.arm(limits.max_mem, rss_and_anon()[1])
@@ -216,6 +218,10 @@ class Guard:
         if interrupter.memory_message is not None:
             interrupter.raised.add("memory")
             return GuardMemoryError(interrupter.memory_message + " (in a call that could not be interrupted)")
+        if interrupter.stop_error is not None:  # e.g. output still in the kernel's pipe at the end
+            error, interrupter.stop_error = interrupter.stop_error, None
+            interrupter.raised.add("stop")
+            return error
         return None
 
     def _limit_hit(self, exc: BaseException | None) -> str | None:

@@ -68,7 +68,7 @@ class Watch:
         self._next_on_sample = 0.0
         self._interval = MAX_INTERVAL
         self._last: tuple[float, int, int] | None = None  # (time, anon, data) of the previous read
-        self._next_send = {"timeout": 0.0, "memory": 0.0, "reserve": 0.0}
+        self._next_send = {"timeout": 0.0, "memory": 0.0, "reserve": 0.0, "stop": 0.0}
 
     def begin(self) -> None:
         """The cell starts now: the deadline counts from here; the first sample."""
@@ -121,6 +121,8 @@ class Watch:
                                       f"over its {format_bytes(self.cap)} cap")
         elif in_reserve:
             self._send("reserve", now, "")
+        elif interrupter.stop_error is not None:  # not raised yet: the signal found guard code
+            self._send("stop", now, "")
 
     def _pace(self, now: float, anon: int, data: int | None) -> None:
         """Set the next sleep so that memory growing at its last pace reaches the
