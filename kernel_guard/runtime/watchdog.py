@@ -30,12 +30,16 @@ import time
 from collections.abc import Callable
 
 from ..sizes import format_bytes
+from .disk import DiskWatch
 from .interrupt import RESEND, Interrupter
 from .limits import MAX_SAMPLES
 from .rss import sample
 
 MIN_INTERVAL = 0.01
 MAX_INTERVAL = 0.05
+# A disk fills faster than memory (GB/s into a page cache or a tmpfs, each write a
+# syscall the signal waits for): samples come this close while it runs out.
+DISK_MIN_INTERVAL = 0.0005
 SAMPLE_EVERY = 1.0  # seconds between calls of on_sample
 
 
@@ -53,12 +57,14 @@ class Watch:
         cap: int | None,
         timeout: float | None,
         on_sample: Callable[[int], None] | None,
+        disk: DiskWatch | None = None,
     ):
         self.interrupter = interrupter
         self.cap = cap
         self.trip: int | None = None
         self.timeout = timeout
         self.on_sample = on_sample
+        self.disk = disk
         self.start_time = time.monotonic()
         self.deadline: float | None = None
         self.peak = 0
@@ -66,8 +72,8 @@ class Watch:
         self._stride = 1  # keep one read in this many, doubled when the list is full
         self._reads = 0
         self._next_on_sample = 0.0
-        self._interval = MAX_INTERVAL
-        self._last: tuple[float, int, int] | None = None  # (time, anon, data) of the previous read
+        self._interval = MIN_INTERVAL if disk is not None else MAX_INTERVAL  # learn a writer's pace soon
+        self._last: tuple[float, int, int | None, int | None] | None = None  # (time, anon, data, disk) last read
         self._next_send = {"timeout": 0.0, "memory": 0.0, "reserve": 0.0, "stop": 0.0}
 
     def begin(self) -> None:
@@ -100,8 +106,9 @@ class Watch:
         now = time.monotonic()
         rss, anon, data = sample()
         self.record(now, rss)
-        if self.cap is not None:
-            self._pace(now, anon, data)
+        added = self.disk.added() if self.disk is not None else None
+        if self.cap is not None or added is not None:
+            self._pace(now, anon, data, added)
         if self.on_sample is not None and now >= self._next_on_sample:
             self._next_on_sample = now + SAMPLE_EVERY
             try:
@@ -114,6 +121,11 @@ class Watch:
             interrupter.reserve = False  # freed again: nothing to stop
         if not interrupter.armed:
             return
+        if added is not None and interrupter.stop_error is None:
+            error = self.disk.error(added)
+            if error is not None:
+                self._next_send["stop"] = now + RESEND  # stop() sends the first signal
+                interrupter.stop(error)
         if self.deadline is not None and now >= self.deadline:
             self._send("timeout", now, f"the cell ran longer than its {self.timeout:g} s timeout")
         elif self.cap is not None and anon > self.cap:
@@ -124,17 +136,20 @@ class Watch:
         elif interrupter.stop_error is not None:  # not raised yet: the signal found guard code
             self._send("stop", now, "")
 
-    def _pace(self, now: float, anon: int, data: int | None) -> None:
-        """Set the next sleep so that memory growing at its last pace reaches the
-        cap (or the trip) no sooner than two samples from now."""
-        last, self._last = self._last, (now, anon, data)
+    def _pace(self, now: float, anon: int, data: int | None, added: int | None) -> None:
+        """Set the next sleep so that memory (or disk use) growing at its last pace
+        reaches the cap (the trip, the disk limit) no sooner than two samples from now."""
+        last, self._last = self._last, (now, anon, data, added)
         if last is None or now <= last[0]:
             return
         interval = MAX_INTERVAL
-        for value, before, limit in ((anon, last[1], self.cap), (data, last[2], self.trip)):
+        allowed = self.disk.allowed if self.disk is not None else None
+        for value, before, limit, shortest in ((anon, last[1], self.cap, MIN_INTERVAL),
+                                               (data, last[2], self.trip, MIN_INTERVAL),
+                                               (added, last[3], allowed, DISK_MIN_INTERVAL)):
             if limit is not None and value is not None and before is not None and value > before:
                 rate = (value - before) / (now - last[0])
-                interval = min(interval, max(MIN_INTERVAL, (limit - value) / rate / 2))
+                interval = min(interval, max(shortest, (limit - value) / rate / 2))
         self._interval = interval
 
     def _send(self, reason: str, now: float, message: str) -> None:
