@@ -7,7 +7,9 @@ at each of its samples, and has the cell stopped with
 ``max_disk`` of it, or when the free space fell below the floor: 1% of the
 filesystem or 256 MiB, whichever is lower, so that the notebook can still be
 saved. Like memory, the samples come closer together as the free space runs
-out faster. The space counted is the filesystem's, so other processes writing
+out faster, and as a writer can fill a fast disk (a tmpfs, a page cache) faster
+than a thread of Python can look, the cell is stopped once the free space, at
+the pace it falls, could pass the floor before the next look. The space counted is the filesystem's, so other processes writing
 there meanwhile count too; space freed by the cell gives room back. A cell that
 starts below the floor is stopped only if it takes more.
 
@@ -46,23 +48,41 @@ class DiskWatch:
         self.max_disk = max_disk
         # The most the cell may take: its own limit, or what leaves the floor free.
         self.allowed = max(0, min(max_disk, self.start - self.floor))
+        self._stopped_at: int | None = None  # what the cell had taken when it was last stopped
 
     def added(self) -> int:
         """Bytes the filesystem's free space fell by since the cell started (negative: freed)."""
         stats = os.fstatvfs(self._fd)
         return self.start - stats.f_bavail * stats.f_frsize
 
-    def error(self, added: int) -> GuardDiskLimit | None:
-        """The error that stops the cell, once it took more than it may."""
-        if added <= self.allowed:
-            return None
-        free = self.start - added
+    def error(self, added: int, rate: float = 0.0, gap: float = 0.0) -> GuardDiskLimit | None:
+        """The error that stops the cell, once it took more than ``max_disk``, or when the
+        free space would fall below the floor before the next look: ``rate`` (bytes/s)
+        is how fast it fell over the last ``gap`` seconds between two looks."""
+        if self._stopped_at is not None and added <= self._stopped_at:
+            return None  # told already; again only if the cell goes on taking more
+        error = self._error(added, rate, gap)
+        if error is not None:
+            self._stopped_at = added
+        return error
+
+    def _error(self, added: int, rate: float, gap: float) -> GuardDiskLimit | None:
         where = f"the filesystem of {self.path}"
-        if self.max_disk <= self.start - self.floor:
+        if added > self.max_disk:
             return GuardDiskLimit(f"the cell added {format_bytes(added)} to {where}, "
                                   f"over its {format_bytes(self.max_disk)} disk limit")
-        return GuardDiskLimit(f"{where} has {format_bytes(max(0, free))} free, below the "
-                              f"{format_bytes(self.floor)} kept free so that the notebook can still be saved")
+        ahead = max(0.0, rate) * gap * 2  # what the next look may find gone
+        if added > 0 and added + ahead > self.start - self.floor:
+            free = format_bytes(max(0, self.start - added))
+            pace = f", falling {format_bytes(int(rate))}/s" if ahead else ""
+            return GuardDiskLimit(f"{where} is down to {free} free{pace}: the cell was stopped to keep "
+                                  f"{format_bytes(self.floor)} free so that the notebook can still be saved")
+        return None
+
+    def told(self, added: int) -> None:
+        """The cell got the error and had taken ``added`` by then: stop it again only if
+        it takes more."""
+        self._stopped_at = added
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -207,9 +207,10 @@ class Guard:
 
     def _disk_last_look(self) -> None:
         """What the cell took since the last sample counts too (a writer that ended in
-        one call); then the descriptor of the working directory is closed."""
+        one call), unless the cell was stopped already; then the descriptor of the
+        working directory is closed."""
         try:
-            error = self._disk.error(self._disk.added())
+            error = None if "stop" in self._interrupter.raised else self._disk.error(self._disk.added())
             if error is not None:
                 self._interrupter.stop(error)
         finally:

@@ -119,6 +119,7 @@ class Interrupter:
         self.memory_message: str | None = None  # set while over the cap, until raised
         self.reserve = False  # set while the mapped memory is in the rlimit's reserve
         self.stop_error: Exception | None = None  # from stop(), until raised
+        self.stops_raised = 0  # how many of those reached the cell
         self.raised: set[str] = set()  # "timeout", "memory": what reached the cell
         self.missed = False  # the last signal found guard code running; send again soon
         self.signum = SIGNAL if SIGNAL is not None else signal.SIGINT
@@ -203,6 +204,7 @@ class Interrupter:
         if self.stop_error is not None and self.memory_message is None and not self.reserve:
             error, self.stop_error = self.stop_error, None
             self.raised.add("stop")
+            self.stops_raised += 1
             raise error
         self.raised.add("memory")
         if self.memory_message is None:  # the reserve

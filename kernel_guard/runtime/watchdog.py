@@ -74,6 +74,8 @@ class Watch:
         self._next_on_sample = 0.0
         self._interval = MIN_INTERVAL if disk is not None else MAX_INTERVAL  # learn a writer's pace soon
         self._last: tuple[float, int, int | None, int | None] | None = None  # (time, anon, data, disk) last read
+        self._stops_seen = 0  # the interrupter's stops_raised at the last read
+        self._disk_pace = (0.0, 0.0)  # (bytes/s the disk filled, seconds) between the last two reads
         self._next_send = {"timeout": 0.0, "memory": 0.0, "reserve": 0.0, "stop": 0.0}
 
     def begin(self) -> None:
@@ -121,8 +123,11 @@ class Watch:
             interrupter.reserve = False  # freed again: nothing to stop
         if not interrupter.armed:
             return
-        if added is not None and interrupter.stop_error is None:
-            error = self.disk.error(added)
+        if added is not None and interrupter.stops_raised != self._stops_seen:
+            self._stops_seen = interrupter.stops_raised  # what it wrote before it saw the error is no news
+            self.disk.told(added)
+        elif added is not None and interrupter.stop_error is None:
+            error = self.disk.error(added, *self._disk_pace)
             if error is not None:
                 self._next_send["stop"] = now + RESEND  # stop() sends the first signal
                 interrupter.stop(error)
@@ -142,6 +147,8 @@ class Watch:
         last, self._last = self._last, (now, anon, data, added)
         if last is None or now <= last[0]:
             return
+        if added is not None and last[3] is not None:
+            self._disk_pace = ((added - last[3]) / (now - last[0]), now - last[0])
         interval = MAX_INTERVAL
         allowed = self.disk.allowed if self.disk is not None else None
         for value, before, limit, shortest in ((anon, last[1], self.cap, MIN_INTERVAL),
