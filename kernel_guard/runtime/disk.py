@@ -55,23 +55,23 @@ class DiskWatch:
         stats = os.fstatvfs(self._fd)
         return self.start - stats.f_bavail * stats.f_frsize
 
-    def error(self, added: int, rate: float = 0.0, gap: float = 0.0) -> GuardDiskLimit | None:
+    def error(self, added: int, rate: float = 0.0, horizon: float = 0.0) -> GuardDiskLimit | None:
         """The error that stops the cell, once it took more than ``max_disk``, or when the
-        free space would fall below the floor before the next look: ``rate`` (bytes/s)
-        is how fast it fell over the last ``gap`` seconds between two looks."""
+        free space, falling ``rate`` bytes a second, could pass the floor within
+        ``horizon`` seconds (until the next look has been made and acted on)."""
         if self._stopped_at is not None and added <= self._stopped_at:
             return None  # told already; again only if the cell goes on taking more
-        error = self._error(added, rate, gap)
+        error = self._error(added, rate, horizon)
         if error is not None:
             self._stopped_at = added
         return error
 
-    def _error(self, added: int, rate: float, gap: float) -> GuardDiskLimit | None:
+    def _error(self, added: int, rate: float, horizon: float) -> GuardDiskLimit | None:
         where = f"the filesystem of {self.path}"
         if added > self.max_disk:
             return GuardDiskLimit(f"the cell added {format_bytes(added)} to {where}, "
                                   f"over its {format_bytes(self.max_disk)} disk limit")
-        ahead = max(0.0, rate) * gap * 2  # what the next look may find gone
+        ahead = max(0.0, rate) * horizon  # what may be gone before the next look is acted on
         if added > 0 and added + ahead > self.start - self.floor:
             free = format_bytes(max(0, self.start - added))
             pace = f", falling {format_bytes(int(rate))}/s" if ahead else ""

@@ -25,6 +25,7 @@ costs no CPU, and a guarded cell no thread start and join.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -75,7 +76,8 @@ class Watch:
         self._interval = MIN_INTERVAL if disk is not None else MAX_INTERVAL  # learn a writer's pace soon
         self._last: tuple[float, int, int | None, int | None] | None = None  # (time, anon, data, disk) last read
         self._stops_seen = 0  # the interrupter's stops_raised at the last read
-        self._disk_pace = (0.0, 0.0)  # (bytes/s the disk filled, seconds) between the last two reads
+        self._disk_rate = 0.0  # bytes a second the disk filled between the last two reads
+        self._disk_late = 0.0  # how much later than planned reads came lately (a loaded machine)
         self._next_send = {"timeout": 0.0, "memory": 0.0, "reserve": 0.0, "stop": 0.0}
 
     def begin(self) -> None:
@@ -127,7 +129,10 @@ class Watch:
             self._stops_seen = interrupter.stops_raised  # what it wrote before it saw the error is no news
             self.disk.told(added)
         elif added is not None and interrupter.stop_error is None:
-            error = self.disk.error(added, *self._disk_pace)
+            # The next look comes after the interval, as late as looks came lately, and may
+            # wait for the GIL a switch interval; the cell sees the signal after its call.
+            horizon = self._interval + self._disk_late + 2 * sys.getswitchinterval()
+            error = self.disk.error(added, self._disk_rate, horizon)
             if error is not None:
                 self._next_send["stop"] = now + RESEND  # stop() sends the first signal
                 interrupter.stop(error)
@@ -148,7 +153,8 @@ class Watch:
         if last is None or now <= last[0]:
             return
         if added is not None and last[3] is not None:
-            self._disk_pace = ((added - last[3]) / (now - last[0]), now - last[0])
+            self._disk_rate = (added - last[3]) / (now - last[0])
+            self._disk_late = max(self._disk_late * 0.9, now - last[0] - self._interval)
         interval = MAX_INTERVAL
         allowed = self.disk.allowed if self.disk is not None else None
         for value, before, limit, shortest in ((anon, last[1], self.cap, MIN_INTERVAL),
