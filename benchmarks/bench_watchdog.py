@@ -240,7 +240,7 @@ def tmpfs(size: int):
 
     path = tempfile.mkdtemp(prefix="kgbench-disk-")
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "kgbench", path],
-                             capture_output=True).returncode == 0
+                             capture_output=True, check=False).returncode == 0
     try:
         yield path if mounted else None
     finally:
@@ -252,7 +252,7 @@ def tmpfs(size: int):
 def disk_stops(path: str, limit: int, runs: int) -> list[dict]:
     results = []
     for _ in range(runs):
-        proc = subprocess.run([sys.executable, "-c", DISK_CHILD.format(path=path, limit=limit)],
+        proc = subprocess.run([sys.executable, "-c", DISK_CHILD.format(path=path, limit=limit)], check=False,
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise SystemExit(f"disk writer failed ({proc.returncode})\n{proc.stderr}")

@@ -4,7 +4,13 @@ Public API (SPEC section 6), imported lazily so that ``kernel-lint --help`` and
 ``%load_ext kernel_guard`` stay fast.
 """
 
-from kernel_guard.errors import GuardDiskLimit, GuardMemoryError, GuardOutputLimit, GuardRefused, GuardTimeout
+from kernel_guard.errors import (
+    GuardDiskLimit,
+    GuardMemoryError,
+    GuardOutputLimit,
+    GuardRefused,
+    GuardTimeout,
+)
 
 __version__ = "0.1.0"
 

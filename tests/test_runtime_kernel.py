@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from kernel_harness import Kernel
 
 pytestmark = [pytest.mark.kernel, pytest.mark.cgroup]

@@ -17,7 +17,7 @@ _fd = -1
 _process = None  # psutil.Process, when there is no /proc
 # VmRSS - RssFile is anonymous plus shared memory (RssAnon + RssShmem); VmData +
 # VmStk is statm's "data", what RLIMIT_DATA counts (and the main thread's stack).
-_STATUS = re.compile(rb"VmRSS:\s*(\d+) kB.*?RssFile:\s*(\d+) kB.*?VmData:\s*(\d+) kB.*?VmStk:\s*(\d+) kB", re.S)
+_STATUS = re.compile(rb"VmRSS:\s*(\d+) kB.*?RssFile:\s*(\d+) kB.*?VmData:\s*(\d+) kB.*?VmStk:\s*(\d+) kB", re.DOTALL)
 
 
 def _open_status() -> None:
