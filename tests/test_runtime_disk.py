@@ -144,3 +144,19 @@ def test_auto_mode_with_max_disk(kernel, clean):
     finally:
         kernel.run("%guard off")
     kernel.run("open('small.txt', 'w').write('ok')")  # the next cell writes as before
+
+
+def test_a_removed_working_directory_runs_the_cell_without_a_disk_limit_and_says_so():
+    from test_runtime import check, run_child
+
+    proc, result = run_child("""
+        import tempfile
+        gone = tempfile.mkdtemp(); os.chdir(gone); os.rmdir(gone)
+        with Guard(Limits(max_disk=1 << 20)) as guard:
+            ran = True
+        result(ran=ran, notices=guard.report.notices)
+    """)
+    result = check(proc, result)
+    assert result["ran"] and result["notices"] == [
+        "max_disk: the free space of the working directory cannot be read (No such file or directory), "
+        "so the cell runs without a disk limit"]

@@ -124,7 +124,11 @@ class Guard:
             self.notices.append(NO_RLIMIT)
         interrupter = self._interrupter = Interrupter(boundary)
         if limits.max_disk is not None:
-            self._disk = DiskWatch(limits.max_disk)
+            try:
+                self._disk = DiskWatch(limits.max_disk)
+            except OSError as error:  # the working directory was removed, or cannot be opened
+                self.notices.append(f"max_disk: the free space of the working directory cannot be read "
+                                    f"({error.strerror}), so the cell runs without a disk limit")
         watch = self._watch = Watch(interrupter, cap=limits.max_mem, timeout=limits.timeout,
                                     on_sample=self.on_sample, disk=self._disk)
         watchdog = self._watchdog = kept()
