@@ -44,7 +44,7 @@ def kernel():
         if hidden is not None:
             os.environ["PYTEST_CURRENT_TEST"] = hidden
     with k:
-        k.run("import os, resource, subprocess, multiprocessing\n%load_ext kernel_guard")
+        k.run("import os, resource, subprocess, sys, multiprocessing\n%load_ext kernel_guard")
         yield k
 
 
@@ -68,7 +68,7 @@ def test_unguarded_shared_memory_control_is_killed_by_the_oom_killer(kernel):
     assert result.died, str(result)
     assert kernel.cgroup.oom_kills() == kills + 1
     kernel.restart()
-    kernel.run("import os, resource, subprocess, multiprocessing\n%load_ext kernel_guard")
+    kernel.run("import os, resource, subprocess, sys, multiprocessing\n%load_ext kernel_guard")
 
 
 @pytest.mark.parametrize("kind", SHARED)
@@ -98,6 +98,10 @@ def test_fd_output_of_subprocesses_and_os_write_counts_against_max_output(kernel
     assert len((result.stdout + result.stderr).encode()) <= 101
     assert result.stdout.startswith(printed)
     assert result.elapsed < 30  # seq was stopped, not run to its end
+    # unhooked: IPython puts a write of its own on the stream instances for each cell
+    # (its output tee); the guard's goes, IPython's stays
+    hooks = kernel.eval("[getattr(vars(s).get('write'), '__qualname__', '') for s in (sys.stdout, sys.stderr)]")
+    assert not any("_CapturedFd" in hook for hook in hooks), hooks
 
 
 def test_fd_output_under_the_cap_and_after_the_cell_passes_untouched(kernel, unchanged):

@@ -11,7 +11,7 @@ class Limits:
     """The limits of one guarded cell; ``None`` leaves that resource alone.
 
     ``max_mem``: bytes of resident memory for the whole process (not an increment),
-    not counting pages of memory-mapped files. ``timeout``: seconds of wall-clock
+    anonymous and shared memory, not counting pages of memory-mapped files. ``timeout``: seconds of wall-clock
     time. ``max_depth``: the recursion limit, in ``sys.setrecursionlimit``'s sense.
     ``max_output``: bytes of text (UTF-8) written to ``sys.stdout`` and ``sys.stderr``
     (and to fds 1 and 2 where ipykernel captures them). ``max_disk``: bytes the cell

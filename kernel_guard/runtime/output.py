@@ -121,7 +121,9 @@ class _CapturedFd:
         self.fd = vars(stream)["_original_stdstream_fd"]
         self.meter = meter
         self.stop = stop  # called with the error, from the reader thread
-        self.original = type(stream).write.__get__(stream)
+        # IPython's own wrapper on the instance (its output tee), if any, else the class's
+        self._before = vars(stream).get("write")
+        self.original = self._before if self._before is not None else type(stream).write.__get__(stream)
         self._line = _LineEnd()
         self._drained = threading.Event()
         self._draining = False
@@ -164,8 +166,13 @@ class _CapturedFd:
         self._drained.wait(DRAIN_WAIT)
 
     def uninstall(self) -> None:
-        if vars(self.stream).get("write") == self.write:
-            del vars(self.stream)["write"]
+        attributes = vars(self.stream)
+        if attributes.get("write") != self.write:  # replaced since: leave it
+            return
+        if self._before is None:
+            del attributes["write"]
+        else:
+            attributes["write"] = self._before
 
 
 def _captured_fd(stream, meter: _Meter, stop) -> _CapturedFd | None:
