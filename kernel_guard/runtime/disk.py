@@ -51,8 +51,12 @@ class DiskWatch:
         self._stopped_at: int | None = None  # what the cell had taken when it was last stopped
 
     def added(self) -> int:
-        """Bytes the filesystem's free space fell by since the cell started (negative: freed)."""
-        stats = os.fstatvfs(self._fd)
+        """Bytes the filesystem's free space fell by since the cell started (negative: freed);
+        0 when it cannot be read (the watchdog must go on)."""
+        try:
+            stats = os.fstatvfs(self._fd)
+        except OSError:
+            return 0
         return self.start - stats.f_bavail * stats.f_frsize
 
     def error(self, added: int, rate: float = 0.0, horizon: float = 0.0) -> GuardDiskLimit | None:

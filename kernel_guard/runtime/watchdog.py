@@ -1,7 +1,7 @@
 """The watchdog thread: memory samples, the memory cap past the rlimit, the deadline.
 
 While a guarded block runs, the thread reads the resident memory every 10 to 50 ms
-(a ``pread`` of ``/proc/self/status``, about 7 µs), keeps the peak and a bounded
+(a ``pread`` of ``/proc/self/status``, about 10 µs), keeps the peak and a bounded
 series of samples, hands one sample a second to ``on_sample`` (the crash journal),
 and tells the cell's thread when the memory is over the cap, when its mapped memory
 reached the rlimit's reserve (``memcap``), or when the deadline has passed. It wakes
