@@ -43,6 +43,7 @@ import dis
 import functools
 import os
 import signal
+import subprocess
 import sys
 import threading
 
@@ -62,6 +63,7 @@ SWALLOWED = " (raised again here: an except swallowed it)"
 _HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _JUMPS = frozenset(getattr(dis, "hasjump", dis.hasjrel + dis.hasjabs))
 _current: Interrupter | None = None  # the interrupter of the running Guard
+_POPEN_INIT = subprocess.Popen.__init__.__code__
 
 
 def is_guard_code(code) -> bool:
@@ -223,9 +225,11 @@ class Interrupter:
         return None
 
     def _in_cell(self, frame) -> bool:
-        """False while guard code runs (entering, leaving, a counted ``print``)."""
+        """False while guard code runs (entering, leaving, a counted ``print``), and while
+        ``subprocess.Popen`` starts a child: raised there, the error would leave the
+        child running, unwaited, where raised a moment later ``subprocess.run`` kills it."""
         while frame is not None and frame is not self.boundary:
-            if is_guard_code(frame.f_code):
+            if is_guard_code(frame.f_code) or frame.f_code is _POPEN_INIT:
                 return False
             frame = frame.f_back
         return True

@@ -11,8 +11,8 @@ What is written to file descriptors 1 and 2 (subprocesses, C ``printf``,
 points them at pipes that a thread of its own reads and hands, as text, to the
 ``OutStream``'s ``write``. For the cell that ``write`` is wrapped on the
 instance: text from that thread is counted against the same cap, what passes it
-is dropped, and the cell is told with the Guard's signal (``Interrupter.stop``),
-since it is not the thread that wrote. At the end of the cell a NUL byte is
+is dropped, and the cell is told once with the Guard's signal
+(``Interrupter.stop``), since it is not the thread that wrote. At the end of the cell a NUL byte is
 written into each pipe and the wrapper waits (at most :data:`DRAIN_WAIT`) until
 the thread hands it over: output still in the pipe is counted before the cell
 is done. Text written through a stream object saved before the cell (an existing
@@ -35,10 +35,11 @@ _MARK = "\0"
 
 
 class _Meter:
-    __slots__ = ("cap", "used", "lines", "hit")
+    __slots__ = ("cap", "used", "lines", "hit", "told")
 
     def __init__(self, cap: int):
         self.cap, self.used, self.lines, self.hit = cap, 0, 0, False
+        self.told = False  # the cell was sent the error for fd output
 
     def take(self, text: str) -> str | None:
         """The part of ``text`` that fits, counted; ``None`` when all of it fits."""
@@ -142,7 +143,10 @@ class _CapturedFd:
             self.original(fits)
             self._line.after(fits)
         self._line.close(self.original)
-        self.stop(self.meter.error())
+        error = self.meter.error()
+        if not self.meter.told:  # once: sent again, it would land in the cleanup of the
+            self.meter.told = True  # cell's own handlers (subprocess.run killing its child)
+            self.stop(error)
         return len(text)
 
     def install(self) -> None:
