@@ -23,6 +23,7 @@ class Problem:
     text: str  # one sentence, `code` in backticks
     code: str | None = None  # KG code, None for a size estimate
     brief: str | None = None  # with its line, short enough for a one-line error; None: ``text`` is
+    explained: bool = False  # a library size whose text gives its own cause and fix (not numpy's tips)
 
     def short(self) -> str:
         """``line 3: KG501 os._exit() ends the kernel process at once``, without backticks."""
@@ -163,7 +164,8 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
         if allocation.device:  # on an accelerator, reported only when it does not fit there (its cause says so)
             size = f"allocates {format_bytes(allocation.nbytes)} on {allocation.device}"
             verdict.refusals.append(Problem(line, f"`{short(allocation.expr)}` {size} ({_describe(allocation)}): "
-                                                  f"{allocation.cause}", brief=f"line {line} {size}"))
+                                                  f"{allocation.cause}", brief=f"line {line} {size}",
+                                            explained=True))
             continue
         verdict.allocations.append((line, allocation))
         if allocation.total_nbytes > budget.nbytes:
@@ -173,7 +175,8 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
             verdict.refusals.append(Problem(line, (
                 f"`{short(allocation.expr)}` {allocates} ({_describe(allocation)}), "
                 f"but only {format_bytes(budget.nbytes)} {budget.why}{cause}"
-            ), brief=f"line {line} {allocates}, only {format_bytes(budget.nbytes)} left"))
+            ), brief=f"line {line} {allocates}, only {format_bytes(budget.nbytes)} left",
+                explained=allocation.cause is not None))
     if any(p.code is None for p in verdict.refusals):
         return
     kept = [(line, a) for line, a in verdict.allocations if a.kept]

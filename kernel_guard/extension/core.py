@@ -460,7 +460,7 @@ def _refuse(verdict: checks.Verdict, holders: list[str]) -> GuardRefused:
     return the GuardRefused to raise."""
     problems = sorted(verdict.refusals, key=_by_line)
     tips = list(holders)
-    if any(p.code is None for p in problems):
+    if any(p.code is None and not p.explained for p in problems):  # a library size says its own fix
         tips += _MEMORY_TIPS
     if any(p.code and p.code != "KG507" for p in problems):  # KG507's text says its own fix
         tips.append("remove the call that ends the kernel process")
