@@ -17,6 +17,11 @@
   mapped before the cell), and the growth a single 3 GB ``np.ones`` caused.
   Each run is a fresh process, inside a 1 GiB memory cgroup when root can make one.
 - timeout lateness: how long after a 0.2 s timeout the cell really stopped.
+- sampling cost: one memory read (``/proc/self/status``: anonymous and shared
+  memory) and one free-space read (``fstatvfs``), as the watchdog makes them at
+  every sample.
+- disk: a writer of 1 MiB blocks on a 512 MiB tmpfs (root only) stopped by the
+  free-space floor (free space left) and by ``max_disk=64M`` (bytes past it).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import time
 
 from kernel_guard.errors import GuardTimeout
 from kernel_guard.runtime import Guard, Limits, watchdog
+from kernel_guard.runtime.disk import DiskWatch
+from kernel_guard.runtime.rss import sample
 from kernel_guard.sizes import format_bytes
 
 CAP = 512 << 20
@@ -192,6 +199,67 @@ def lateness(cell: str, runs: int) -> list[float]:
     return late
 
 
+def sampling_cost(calls: int = 20000) -> tuple[float, float]:
+    """Microseconds per memory sample and per free-space sample."""
+    disk = DiskWatch(1 << 40)
+    try:
+        times = []
+        for read in (sample, disk.added):
+            start = time.perf_counter()
+            for _ in range(calls):
+                read()
+            times.append((time.perf_counter() - start) / calls * 1e6)
+    finally:
+        disk.close()
+    return times[0], times[1]
+
+
+DISK_CHILD = """
+import json, os
+from kernel_guard.errors import GuardDiskLimit
+from kernel_guard.runtime import Guard, Limits
+os.chdir({path!r})
+start = os.statvfs('.')
+try:
+    with Guard(Limits(max_disk={limit})):
+        with open('big.bin', 'wb') as f:
+            while True:
+                f.write(b'x' * 2**20)
+except GuardDiskLimit:
+    pass
+st = os.statvfs('.')
+os.remove('big.bin')
+print(json.dumps({{"free": st.f_bavail * st.f_frsize, "added": (start.f_bavail - st.f_bavail) * st.f_frsize}}))
+"""
+
+
+@contextlib.contextmanager
+def tmpfs(size: int):
+    """A tmpfs of ``size`` bytes mounted on a temporary directory, or None without root."""
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="kgbench-disk-")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "kgbench", path],
+                             capture_output=True, check=False).returncode == 0
+    try:
+        yield path if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", path], check=True)
+        os.rmdir(path)
+
+
+def disk_stops(path: str, limit: int, runs: int) -> list[dict]:
+    results = []
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-c", DISK_CHILD.format(path=path, limit=limit)], check=False,
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise SystemExit(f"disk writer failed ({proc.returncode})\n{proc.stderr}")
+        results.append(json.loads(proc.stdout.splitlines()[-1]))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 s CPU measurement, fewer runs")
@@ -220,6 +288,19 @@ def main() -> None:
             what = "growth" if name.startswith("one") else "over the cap"
             rows.append((f"memory {what}, {name}, cap {format_bytes(CAP)}",
                          f"median {_mib(statistics.median(values))}, max {_mib(max(values))}", where))
+    memory_us, disk_us = sampling_cost()
+    rows.append(("sampling cost: memory (status) / free space (fstatvfs)",
+                 f"{memory_us:.1f} / {disk_us:.1f} us a read", ""))
+    with tmpfs(512 << 20) as path:
+        if path is None:
+            rows.append(("disk stops", "skipped: cannot mount a tmpfs", ""))
+        else:
+            floor = [r["free"] for r in disk_stops(path, 1 << 40, runs)]
+            rows.append(("disk floor (5.1 MiB of a 512 MiB tmpfs), free left, 1 MiB blocks",
+                         f"median {_mib(statistics.median(floor))}, min {_mib(min(floor))}", "> 0"))
+            over = [r["added"] - (64 << 20) for r in disk_stops(path, 64 << 20, runs)]
+            rows.append(("max_disk 64 MiB, tmpfs, 1 MiB blocks: written past it",
+                         f"median {_mib(statistics.median(over))}, max {_mib(max(over))}", ""))
     for name, cell in LATE_CELLS.items():
         late = lateness(cell, runs)
         rows.append((f"timeout lateness, {name}",

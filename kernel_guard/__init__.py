@@ -4,7 +4,13 @@ Public API (SPEC section 6), imported lazily so that ``kernel-lint --help`` and
 ``%load_ext kernel_guard`` stay fast.
 """
 
-from kernel_guard.errors import GuardMemoryError, GuardOutputLimit, GuardRefused, GuardTimeout
+from kernel_guard.errors import (
+    GuardDiskLimit,
+    GuardMemoryError,
+    GuardOutputLimit,
+    GuardRefused,
+    GuardTimeout,
+)
 
 __version__ = "0.1.0"
 
@@ -14,6 +20,7 @@ __all__ = [
     "GuardMemoryError",
     "GuardTimeout",
     "GuardOutputLimit",
+    "GuardDiskLimit",
     "GuardRefused",
     "load_ipython_extension",
     "unload_ipython_extension",

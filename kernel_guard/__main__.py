@@ -1,15 +1,39 @@
-"""``python -m kernel_guard``: the linter (same as ``kernel-lint``), plus ``doctor``."""
+"""``python -m kernel_guard``: the linter (same as ``kernel-lint``), plus ``doctor``, ``enable`` and ``disable``."""
 
-from __future__ import annotations
-
-import argparse
-import json
+# `python -m` puts the working directory first on sys.path: a `numpy.py` or `libcst.py` there would run
+# on our next import. Drop it before importing anything (os and sys are loaded by the interpreter itself).
+import os
 import sys
+
+
+def _working_directory() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # deleted while we run: nothing is imported from it
+        return None
+
+
+if not sys.flags.safe_path and sys.path and sys.path[0] in ("", _working_directory()):
+    del sys.path[0]
+
+import argparse  # after the sys.path fix, on purpose
+import json
+
+PROG = "python -m kernel_guard"
+COMMANDS = """\
+commands:
+  [lint] PATH...   find code that will kill or hang a kernel (the same as `kernel-lint`; options below)
+  doctor           the memory this kernel can really use, and settings known to kill kernels
+  enable [--auto]  load the extension in every IPython kernel of this user (--auto: guard every cell)
+  disable          undo `enable`
+
+`python -m kernel_guard COMMAND --help` for a command's options; a path named like a command
+is linted as `./doctor`."""
 
 
 def doctor_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m kernel_guard doctor",
+        prog=f"{PROG} doctor",
         description="Show the memory this kernel can really use and why, with a warning "
         "beside each setting known to kill kernels.",
     )
@@ -25,10 +49,30 @@ def doctor_main(argv: list[str]) -> int:
     return 0
 
 
+def lint_help() -> int:
+    from kernel_guard.cli import build_parser
+
+    parser = build_parser()
+    parser.prog = f"{PROG} [lint]"
+    parser.description = f"{parser.description}\n\n{COMMANDS}"
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.print_help()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int | None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["doctor"]:
+    command = argv[0] if argv else ""
+    if command == "doctor":
         return doctor_main(argv[1:])
+    if command in ("enable", "disable"):
+        from kernel_guard.enable import main as enable_main
+
+        return enable_main(command, argv[1:])
+    if command == "lint":
+        argv = argv[1:]
+    if argv[:1] in (["-h"], ["--help"]):
+        return lint_help()
     from kernel_guard.cli import main as lint_main
 
     return lint_main(argv)

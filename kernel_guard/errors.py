@@ -22,3 +22,8 @@ class GuardTimeout(BaseException):
 
 class GuardOutputLimit(Exception):
     """The cell printed more than ``--max-output`` bytes."""
+
+
+class GuardDiskLimit(OSError):
+    """The cell wrote more than ``--max-disk`` to the filesystem of the working
+    directory, or left it with less free space than the notebook needs to be saved."""

@@ -205,3 +205,46 @@ def test_without_rlimit_data_or_proc_the_watchdog_alone_enforces_the_cap():
     assert result["soft"] == -1  # RLIM_INFINITY: the rlimit was left alone
     assert result["error"].startswith("the cell's memory reached ") and result["error"].endswith("over its 512.0 MiB cap")
     assert CAP < result["peak"] < CAP + (128 << 20)
+
+
+def test_shared_memory_counts_as_memory_the_cap_sees():
+    proc, result = run_child("""
+        import mmap
+        from kernel_guard.runtime.rss import sample
+        before = sample()[1]
+        m = mmap.mmap(-1, 64 << 20)  # MAP_SHARED: RLIMIT_DATA does not count it
+        for i in range(0, len(m), 4096):
+            m[i] = 1
+        result(grew=sample()[1] - before)
+    """)
+    assert check(proc, result)["grew"] >= 64 << 20
+
+
+def test_every_way_of_starting_a_child_gets_the_users_rlimit_data_and_the_wrappers_go_afterwards():
+    proc, result = run_child("""
+        import subprocess
+        user = 50 << 30
+        resource.setrlimit(resource.RLIMIT_DATA, (user, resource.RLIM_INFINITY))
+        originals = (subprocess._fork_exec, os.system, os.posix_spawn, os.posix_spawnp)
+        test = f'test "$(ulimit -d)" = {user >> 10}'  # sh counts KiB
+        argv = ["sh", "-c", test]
+        with Guard(Limits(max_mem=500 << 20)):
+            lowered = resource.getrlimit(resource.RLIMIT_DATA)[0] < user
+            codes = {
+                "subprocess": subprocess.run(argv).returncode,
+                "os.system": os.waitstatus_to_exitcode(os.system(test)),
+                "posix_spawnp": os.waitpid(os.posix_spawnp("sh", argv, os.environ), 0)[1],
+            }
+            pid = os.fork()
+            if pid == 0:
+                os._exit(resource.getrlimit(resource.RLIMIT_DATA)[0] != user)
+            codes["fork"] = os.waitpid(pid, 0)[1]
+            still = resource.getrlimit(resource.RLIMIT_DATA)[0] < user
+        back = originals == (subprocess._fork_exec, os.system, os.posix_spawn, os.posix_spawnp)
+        result(lowered=lowered, codes=codes, still=still, back=back,
+               after=resource.getrlimit(resource.RLIMIT_DATA)[0] == user)
+    """)
+    result = check(proc, result)
+    assert result["lowered"] and result["still"]  # the kernel itself stays capped around each spawn
+    assert result["codes"] == {"subprocess": 0, "os.system": 0, "posix_spawnp": 0, "fork": 0}
+    assert result["back"] and result["after"]

@@ -41,6 +41,7 @@ class Site:
     unbounded: bool = False
     size: int | None = None
     cause: str | None = None
+    device: str | None = None  # memory of an accelerator (``cuda:0``), not of this host
 
     @property
     def nbytes(self) -> int:
@@ -155,6 +156,7 @@ class Made:
     dtype: np.dtype | str
     nbytes: int
     cause: str | None = None
+    device: str | None = None  # made on an accelerator that has no room for it (``cuda:0``)
 
 
 class _Opaque:

@@ -86,6 +86,8 @@ class Expressions(Folder):
         return self.value_of_binop(node.op, left, right, node)
 
     def value_of_binop(self, op: ast.operator, left: object, right: object, node: ast.AST) -> object:
+        if isinstance(left, Foreign) or isinstance(right, Foreign):
+            return self.allocate(libraries.operator(type(op).__name__, [left, right], self), node)
         if type(left) is Array or type(right) is Array:
             return self._array_op(type(op).__name__, [left, right], node)
         left, right = self.unwrap(left), self.unwrap(right)

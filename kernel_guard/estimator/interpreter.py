@@ -233,6 +233,7 @@ class Program(Expressions):
             kept=kept,
             unbounded=site.unbounded,
             cause=site.cause,
+            device=site.device,
         )
 
     def allocate(self, value: object, node: ast.AST | None = None) -> object:
@@ -247,7 +248,7 @@ class Program(Expressions):
                     self._sites.append(site)
         elif type(value) is Made:
             site = Site(self._anchor or node or self._current, value.shape, value.dtype, tuple(self.loops),
-                        size=value.nbytes, cause=value.cause)
+                        size=value.nbytes, cause=value.cause, device=value.device)
             made = value.value
             if type(made) is Array or isinstance(made, Foreign):
                 made.site = site

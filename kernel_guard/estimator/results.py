@@ -29,6 +29,7 @@ class Allocation:
     kept: bool = False
     unbounded: bool = False
     cause: str | None = None
+    device: str | None = None  # an accelerator's memory (``cuda:0``): reported only when it does not fit there
 
     @property
     def total_nbytes(self) -> int:

@@ -23,6 +23,7 @@ class Problem:
     text: str  # one sentence, `code` in backticks
     code: str | None = None  # KG code, None for a size estimate
     brief: str | None = None  # with its line, short enough for a one-line error; None: ``text`` is
+    explained: bool = False  # a library size whose text gives its own cause and fix (not numpy's tips)
 
     def short(self) -> str:
         """``line 3: KG501 os._exit() ends the kernel process at once``, without backticks."""
@@ -74,12 +75,33 @@ def check_cell(source: str, namespace, *, offset: int, budget: Callable[[], Budg
                 verdict.refusals.append(problem)
             else:
                 verdict.warnings.append(problem)
-    try:
-        _estimate(source, namespace, offset, verdict, program, tree)
-    except Exception as exc:  # a bug of the estimator: the lint's refusals above still stand
-        verdict.warnings.append(Problem(offset + 1, f"size estimate skipped ({type(exc).__name__}); "
-                                                    "the cell runs under its limits"))
+    for check, what in ((_spawn_hangs, "spawn pool check"), (_estimate, "size estimate")):
+        try:
+            check(source, namespace, offset, verdict, program, tree)
+        except Exception as exc:  # a bug of one check: the refusals of the others still stand
+            verdict.warnings.append(Problem(offset + 1, f"{what} skipped ({type(exc).__name__}); "
+                                                        "the cell runs under its limits"))
     return verdict
+
+
+def _spawn_hangs(source: str, namespace, offset: int, verdict: Verdict, program, tree: ast.Module | None) -> None:
+    """Pools over notebook functions under the start method in force (KG507 sees one set in the cell)."""
+    from kernel_guard.estimator import parse_cell
+    from kernel_guard.extension.spawn import find_hangs
+
+    if tree is None:
+        parsed = parse_cell(source)
+        if parsed is None:
+            return
+        tree = parsed[0]
+    else:
+        offset = 0  # parsed with the blank lines above: lines are as shown
+    linted = {p.line for p in verdict.refusals if p.code == "KG507"}
+    for hang in find_hangs(tree, namespace):
+        line = hang.line + offset
+        if line not in linted:
+            text = f"KG507 {hang.text}"
+            verdict.refusals.append(Problem(line, text, "KG507", f"line {line}: {text.split(': ', 1)[0]}"))
 
 
 def check_session(cells: list[tuple[int, str]], *, budget: Budget) -> list[tuple[int, Verdict]]:
@@ -139,6 +161,12 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
     verdict.total_nbytes = result.total_nbytes
     for allocation in result.allocations:
         line = allocation.line + offset
+        if allocation.device:  # on an accelerator, reported only when it does not fit there (its cause says so)
+            size = f"allocates {format_bytes(allocation.nbytes)} on {allocation.device}"
+            verdict.refusals.append(Problem(line, f"`{short(allocation.expr)}` {size} ({_describe(allocation)}): "
+                                                  f"{allocation.cause}", brief=f"line {line} {size}",
+                                            explained=True))
+            continue
         verdict.allocations.append((line, allocation))
         if allocation.total_nbytes > budget.nbytes:
             allocates = (f"allocates {allocation.count:,} arrays of " if allocation.count > 1 else "allocates "
@@ -147,7 +175,8 @@ def _estimate(source: str, namespace, offset: int, verdict: Verdict, program, tr
             verdict.refusals.append(Problem(line, (
                 f"`{short(allocation.expr)}` {allocates} ({_describe(allocation)}), "
                 f"but only {format_bytes(budget.nbytes)} {budget.why}{cause}"
-            ), brief=f"line {line} {allocates}, only {format_bytes(budget.nbytes)} left"))
+            ), brief=f"line {line} {allocates}, only {format_bytes(budget.nbytes)} left",
+                explained=allocation.cause is not None))
     if any(p.code is None for p in verdict.refusals):
         return
     kept = [(line, a) for line, a in verdict.allocations if a.kept]

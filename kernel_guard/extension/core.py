@@ -30,7 +30,7 @@ USABLE_TTL = 5.0  # seconds
 FREEING_ROOM = 64 * 1024 * 1024  # what a cell may add to a kernel already over its cap
 
 _LIMIT_NAMES = {"memory": "memory cap", "timeout": "timeout", "recursion": "recursion limit",
-                "output": "output cap"}
+                "output": "output cap", "disk": "disk limit"}
 _MEMORY_TIPS = [
     "a smaller shape, or a smaller dtype (`dtype=np.float32` takes half of float64)",
     "work in chunks, or keep the data on disk with `np.memmap`",
@@ -295,7 +295,7 @@ class KernelGuardExtension:
         cell = self._compile(body, shown, offset, number)
         guard = Guard(
             Limits(max_mem=self._cell_cap(options, limits), timeout=limits.timeout,
-                   max_depth=limits.max_depth, max_output=limits.max_output),
+                   max_depth=limits.max_depth, max_output=limits.max_output, max_disk=limits.max_disk),
             on_sample=self.recorder.sample,
         )
         self.recorder.cell_started(number, shown, _journal_limits(limits))
@@ -429,6 +429,8 @@ class KernelGuardExtension:
             other.append(f"recursion limit {depth:,}")
         if limits.max_output:
             other.append(f"output cap {format_bytes(limits.max_output)}")
+        if limits.max_disk is not None:
+            other.append(f"disk limit {format_bytes(limits.max_disk)}")
         lines.append(", ".join(other))
         return Message(title, "info", lines)
 
@@ -458,9 +460,9 @@ def _refuse(verdict: checks.Verdict, holders: list[str]) -> GuardRefused:
     return the GuardRefused to raise."""
     problems = sorted(verdict.refusals, key=_by_line)
     tips = list(holders)
-    if any(p.code is None for p in problems):
+    if any(p.code is None and not p.explained for p in problems):  # a library size says its own fix
         tips += _MEMORY_TIPS
-    if any(p.code for p in problems):
+    if any(p.code and p.code != "KG507" for p in problems):  # KG507's text says its own fix
         tips.append("remove the call that ends the kernel process")
     tips.append("`%%guard --force ...` runs it anyway, still under its limits")
     Message("this cell was not run", "error", [f"line {p.line}: {p.text}" for p in problems], tips=tips).show()

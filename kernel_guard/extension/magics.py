@@ -43,8 +43,9 @@ class GuardMagics(Magics):
 
         While it runs, passing a limit raises GuardMemoryError (a MemoryError),
         GuardTimeout (a BaseException, so `except Exception` cannot swallow it),
-        RecursionError or GuardOutputLimit in the cell. The kernel stays alive,
-        your variables from before the cell are intact, and every limit, signal
+        RecursionError, GuardOutputLimit or GuardDiskLimit (an OSError) in the
+        cell. The kernel stays alive, your variables from before the cell are
+        intact, and every limit, signal
         handler, recursion limit and stream is restored afterwards. A long call
         into C (one huge numpy operation) cannot be interrupted before it returns.
 
@@ -114,6 +115,7 @@ class GuardMagics(Magics):
                 f"--max-depth {limits.max_depth:,}" if limits.max_depth
                 else f"recursion limit {sys.getrecursionlimit():,}",
                 f"--max-output {format_bytes(limits.max_output)}" if limits.max_output else "no output cap",
+                f"--max-disk {format_bytes(limits.max_disk)}" if limits.max_disk is not None else "no disk limit",
             ]),
             f"memory: this kernel holds {format_bytes(current_rss())}; it can get "
             f"{format_bytes(usable)} ({_limited_by(cgroup, usable)}), "

@@ -82,6 +82,10 @@ LIMIT_ARGUMENTS = [
              help="check and estimate only; do not run the cell."),
     argument("--force", action="store_true", default=None,
              help="run even if the pre-run checks say the cell will not fit or will kill the kernel."),
+    argument("--max-disk", type=output_size, metavar="SIZE",
+             help="bytes the cell may add to the filesystem of the working directory; past it, or "
+                  "when that filesystem gets below 1%% or 256 MiB free (the lower), the cell stops "
+                  "with GuardDiskLimit (an OSError), with room left to save the notebook."),
     argument("--max-output", type=output_size, metavar="SIZE",
              help="cap on the bytes of text (stdout + stderr, UTF-8) the cell may print; "
                   "past it the cell stops with GuardOutputLimit."),
@@ -113,6 +117,7 @@ class Options:
     timeout: float | None = None
     max_depth: int | None = None
     max_output: str | None = None
+    max_disk: str | None = None
     force: bool = False
     dry_run: bool = False
     lint: bool = True
@@ -130,7 +135,7 @@ class Options:
     def describe(self) -> str:
         """``--max-mem 4G --timeout 30``: the options as a user would type them."""
         parts = []
-        for name in ("max_mem", "timeout", "max_depth", "max_output"):
+        for name in ("max_mem", "timeout", "max_depth", "max_output", "max_disk"):
             value = getattr(self, name)
             if value is not None:
                 value = f"{value:g}" if isinstance(value, float) else value
@@ -154,6 +159,7 @@ class KernelGuard(Configurable):
     timeout = Float(None, allow_none=True, config=True, help="Default --timeout in seconds, or None.")
     max_depth = Int(None, allow_none=True, config=True, help="Default --max-depth, or None.")
     max_output = Unicode(None, allow_none=True, config=True, help="Default --max-output SIZE, or None.")
+    max_disk = Unicode(None, allow_none=True, config=True, help="Default --max-disk SIZE, or None.")
     lint = Bool(True, config=True, help="Run the static checks before each guarded cell.")
     verbose = Bool(False, config=True, help="Print a summary after each guarded cell.")
     auto = Bool(False, config=True, help="Guard every cell from the start, as after `%guard on`.")
@@ -162,7 +168,7 @@ class KernelGuard(Configurable):
     def _check_max_mem(self, proposal):
         return self._check(proposal, memory_size)
 
-    @validate("max_output")
+    @validate("max_output", "max_disk")
     def _check_max_output(self, proposal):
         return self._check(proposal, output_size)
 
@@ -194,7 +200,7 @@ class KernelGuard(Configurable):
     def defaults(self) -> Options:
         return Options(
             max_mem=self.max_mem, timeout=self.timeout, max_depth=self.max_depth,
-            max_output=self.max_output, lint=self.lint, verbose=self.verbose,
+            max_output=self.max_output, max_disk=self.max_disk, lint=self.lint, verbose=self.verbose,
         )
 
 
@@ -215,6 +221,7 @@ class Resolved:
     timeout: float | None
     max_depth: int | None
     max_output: int | None
+    max_disk: int | None = None
     notice: str | None = None
 
 
@@ -235,6 +242,7 @@ def resolve(options: Options, usable_memory: int, limited_by: str = "RAM") -> Re
         timeout=options.timeout,
         max_depth=options.max_depth,
         max_output=None if options.max_output is None else parse_size(options.max_output),
+        max_disk=None if options.max_disk is None else parse_size(options.max_disk),
         notice=notice,
     )
 

@@ -3,16 +3,19 @@
 ``Guard(Limits(...))`` is a context manager for the kernel's main thread::
 
     from kernel_guard.runtime import Guard, Limits
-    with Guard(Limits(max_mem=4 << 30, timeout=600, max_depth=5000, max_output=1 << 20)) as guard:
+    with Guard(Limits(max_mem=4 << 30, timeout=600, max_depth=5000, max_output=1 << 20,
+                      max_disk=10 << 30)) as guard:
         exec(cell, namespace)
     print(guard.report)
 
-- **Memory** (``max_mem``, bytes of resident memory for the whole process, not
-  counting pages of memory-mapped files): ``RLIMIT_DATA`` is lowered (soft limit
+- **Memory** (``max_mem``, bytes of resident memory for the whole process,
+  anonymous and shared memory alike, not counting pages of memory-mapped files):
+  ``RLIMIT_DATA`` is lowered (soft limit
   only) so that a mapping past the cap fails at once with ``MemoryError``,
   re-raised as :class:`~kernel_guard.errors.GuardMemoryError` with the size and the
   cap; a watchdog thread reads the memory every 10-50 ms and raises the same error in
-  the cell for growth the rlimit cannot see, and stops memory that grows by small
+  the cell for growth the rlimit cannot see (shared memory, which ``RLIMIT_DATA``
+  does not count; pages mapped before), and stops memory that grows by small
   mappings 32 MiB before the rlimit would (see below). While the cap is armed, other
   threads' allocations share its headroom. OpenBLAS is warmed up first (its first
   call under a tight limit ends the process); other BLAS libraries are not.
@@ -23,8 +26,12 @@
 - **Recursion** (``max_depth``): the recursion limit for the cell, lowered, with a
   one-line notice, to what the C stack holds; the soft ``RLIMIT_STACK`` is raised
   for the cell first when that lets the requested depth fit.
-- **Output** (``max_output``, bytes of UTF-8 text on ``sys.stdout``/``sys.stderr``):
+- **Output** (``max_output``, bytes of UTF-8 text on ``sys.stdout``/``sys.stderr``,
+  and on fds 1 and 2 where ipykernel captures them):
   :class:`~kernel_guard.errors.GuardOutputLimit` at the cap, after what fits.
+- **Disk** (``max_disk``, bytes the block may take from the filesystem of the
+  working directory, which is also kept 1% or 256 MiB free, the lower):
+  :class:`~kernel_guard.errors.GuardDiskLimit`, an ``OSError``.
 
 Limitations: Python raises exceptions between bytecodes, so **a long call into C
 code cannot be interrupted before it returns** — one huge numpy operation, a
@@ -32,8 +39,8 @@ regex, ``sum(range(10**10))``. A timeout or memory overrun seen meanwhile is
 raised when the call returns, at the latest when the block ends. Memory such a
 call maps anew is still stopped by the rlimit; memory it writes into pages mapped
 earlier (``a = np.empty(...)`` in an earlier cell, filled now) is not, and can
-exhaust the machine first. Processes started in the cell inherit its rlimits: a
-program run with ``subprocess`` may map no more than the kernel's headroom. Code
+exhaust the machine first. Processes started in the block get the rlimits from
+before it (``children``), not the lowered ``RLIMIT_DATA``. Code
 that swallows ``GuardTimeout`` in the ``with`` statement's own frame (rather than
 in a function or ``exec`` called from it) is interrupted but cannot be forced out
 of a bare ``except:`` loop.
@@ -70,7 +77,8 @@ is enforced by the watchdog alone. ``timeout`` and ``max_mem`` need the main
 thread. Without POSIX signals (Windows) the handler goes on ``SIGINT``, in front of
 the one there, and is triggered with ``_thread.interrupt_main``: Python code is
 stopped as usual, a blocking call only when it returns. ``report.notices`` names
-what the platform cannot enforce. ``max_depth`` and ``max_output`` work anywhere.
+what the platform cannot enforce. ``max_depth`` and ``max_output`` work anywhere (fd output is counted on the main
+thread only); ``max_disk`` needs the main thread too.
 
 Each Guard starts a watchdog thread and joins it at the end;
 ``kernel_guard.runtime.watchdog.keep()`` (the IPython extension calls it on load)

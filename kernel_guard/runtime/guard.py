@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 import threading
 import time
 from collections.abc import Callable
 
-from ..errors import GuardMemoryError, GuardOutputLimit, GuardTimeout
+from ..errors import GuardDiskLimit, GuardMemoryError, GuardOutputLimit, GuardTimeout
 from ..sizes import format_bytes
-from . import interrupt, memcap
+from . import interrupt, library_oom, memcap
+from .children import UserLimitForChildren
+from .disk import DiskWatch
 from .interrupt import Interrupter, is_guard_code
 from .limits import Limits, RunReport
 from .output import OutputCap
@@ -66,6 +69,8 @@ class Guard:
         self._output: OutputCap | None = None
         self._rlimit: tuple[int, int] | None = None
         self._rlimit_armed = False
+        self._children: UserLimitForChildren | None = None
+        self._disk: DiskWatch | None = None
 
     # -- entering --------------------------------------------------------------------
 
@@ -79,12 +84,12 @@ class Guard:
         self.report = None
         self.depth_notice = None
         self.notices = []
-        if (limits.timeout is not None or limits.max_mem is not None) and (
+        if (limits.timeout is not None or limits.max_mem is not None or limits.max_disk is not None) and (
             threading.current_thread() is not threading.main_thread()
         ):
             self.report = RunReport(peak_rss=rss_and_anon()[0], elapsed=0.0)
             raise RuntimeError(
-                "kernel_guard: timeout and max_mem need signals, which only the main thread receives"
+                "kernel_guard: timeout, max_mem and max_disk need signals, which only the main thread receives"
             )
         _running = self
         try:
@@ -118,13 +123,21 @@ class Guard:
         if limits.max_mem is not None and not memcap.ENABLED:
             self.notices.append(NO_RLIMIT)
         interrupter = self._interrupter = Interrupter(boundary)
+        if limits.max_disk is not None:
+            try:
+                self._disk = DiskWatch(limits.max_disk)
+            except OSError as error:  # the working directory was removed, or cannot be opened
+                self.notices.append(f"max_disk: the free space of the working directory cannot be read "
+                                    f"({error.strerror}), so the cell runs without a disk limit")
         watch = self._watch = Watch(interrupter, cap=limits.max_mem, timeout=limits.timeout,
-                                    on_sample=self.on_sample)
+                                    on_sample=self.on_sample, disk=self._disk)
         watchdog = self._watchdog = kept()
         if watchdog is None:
             watchdog = self._watchdog = self._own_watchdog = Watchdog()
             watchdog.start()  # its thread exists before the rlimit
-        if limits.timeout is not None or limits.max_mem is not None:
+        signals = limits.timeout is not None or limits.max_mem is not None or limits.max_disk is not None or (
+            limits.max_output is not None and threading.current_thread() is threading.main_thread())
+        if signals:
             interrupter.install()
         if limits.max_depth is not None:
             self._depth = DepthLimit(limits.max_depth)
@@ -134,12 +147,14 @@ class Guard:
             self._depth.apply()
             self.depth_notice = self._depth.notice
         if limits.max_output is not None:
-            self._output = OutputCap(limits.max_output)
+            self._output = OutputCap(limits.max_output, interrupter.stop if signals else None)
             self._output.apply()
         if limits.max_mem is not None:  # last: nothing of ours allocates after it
             armed = memcap.arm(limits.max_mem, rss_and_anon()[1])
             if armed is not None:
                 self._rlimit, watch.trip = armed
+                self._children = UserLimitForChildren(self._rlimit)
+                self._children.apply()
             self._rlimit_armed = armed is not None
         interrupter.armed = True
         watch.begin()
@@ -176,11 +191,13 @@ class Guard:
         step runs even if another fails (a KeyboardInterrupt can land anywhere)."""
         steps = (
             lambda: memcap.restore(self._rlimit),
+            self._children and self._children.restore,
             self._watchdog and self._watchdog.unwatch,
             self._own_watchdog and self._own_watchdog.stop,
             self._interrupter and self._interrupter.uninstall,
             self._output and self._output.restore,
             self._depth and self._depth.restore,
+            self._disk and self._disk_last_look,
         )
         first = None
         for step in steps:
@@ -192,13 +209,31 @@ class Guard:
         if first is not None:
             raise first
 
-    def _translate(self, exc: BaseException) -> GuardMemoryError | None:
+    def _disk_last_look(self) -> None:
+        """What the cell took since the last sample counts too (a writer that ended in
+        one call), unless the cell was stopped already; then the descriptor of the
+        working directory is closed."""
+        try:
+            error = None if "stop" in self._interrupter.raised else self._disk.error(self._disk.added())
+            if error is not None:
+                self._interrupter.stop(error)
+        finally:
+            self._disk.close()
+
+    def _translate(self, exc: BaseException) -> GuardMemoryError | GuardDiskLimit | None:
         """The exception to raise instead of ``exc``, if any; trims guard frames from
         the end of the traceback of the guard's own exceptions."""
-        if isinstance(exc, (GuardTimeout, MemoryError, GuardOutputLimit, KeyboardInterrupt)):
+        if isinstance(exc, (GuardTimeout, MemoryError, GuardOutputLimit, GuardDiskLimit, KeyboardInterrupt)):
             _trim_guard_frames(exc.__traceback__)
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC and self._disk is not None
+                and isinstance(self._interrupter.stop_error, GuardDiskLimit)):  # full before the signal came
+            return self._interrupter.stop_error
         if isinstance(exc, MemoryError) and not isinstance(exc, GuardMemoryError) and self._rlimit_armed:
             return GuardMemoryError(_over_the_cap(exc, self.limits.max_mem, rss_and_anon()[1]))
+        refused = library_oom.refused_allocation(exc) if self._rlimit_armed else None
+        if refused is not None:  # torch's allocator hit the cap: a RuntimeError of its own
+            library, size = refused
+            return GuardMemoryError(_over_the_cap(exc, self.limits.max_mem, rss_and_anon()[1], size, library))
         return None
 
     def _undelivered(self) -> BaseException | None:
@@ -211,6 +246,10 @@ class Guard:
         if interrupter.memory_message is not None:
             interrupter.raised.add("memory")
             return GuardMemoryError(interrupter.memory_message + " (in a call that could not be interrupted)")
+        if interrupter.stop_error is not None:  # e.g. output still in the kernel's pipe at the end
+            error, interrupter.stop_error = interrupter.stop_error, None
+            interrupter.raised.add("stop")
+            return error
         return None
 
     def _limit_hit(self, exc: BaseException | None) -> str | None:
@@ -223,14 +262,18 @@ class Guard:
             return "recursion"
         if isinstance(exc, GuardOutputLimit) or (self._output and self._output.meter.hit):
             return "output"
+        if isinstance(exc, GuardDiskLimit):
+            return "disk"
         return None
 
 
-def _over_the_cap(exc: MemoryError, cap: int, used: int) -> str:
-    """Why the rlimit refused an allocation, with its size when numpy says it. The
-    rlimit stops allocations short of the cap: say so, or the numbers look wrong."""
+def _over_the_cap(exc: BaseException, cap: int, used: int, size: int | None = None, library: str | None = None) -> str:
+    """Why the rlimit refused an allocation, with its size when numpy (or ``library``,
+    giving ``size``) says it. The rlimit stops allocations short of the cap: say so,
+    or the numbers look wrong."""
     reserve = f"kernel_guard keeps up to {format_bytes(memcap.MARGIN)} free below the cap to stop the cell cleanly"
-    size = getattr(exc, "_total_size", None)  # numpy's _ArrayMemoryError
+    if size is None:
+        size = getattr(exc, "_total_size", None)  # numpy's _ArrayMemoryError
     if not isinstance(size, int):
         detail = f" ({exc})" if str(exc) else ""
         return (f"the cell ran out of room under its {format_bytes(cap)} memory cap{detail}: "
@@ -239,6 +282,7 @@ def _over_the_cap(exc: MemoryError, cap: int, used: int) -> str:
     if getattr(exc, "shape", None):
         parts.append("shape " + " × ".join(f"{d:,}" for d in exc.shape))
     what = f" ({', '.join(parts)})" if parts else ""
+    what += f" in {library}" if library else ""
     grown = (f"an array of {format_bytes(size)}{what} would take the kernel "
              f"from {format_bytes(used)} to {format_bytes(used + size)}")
     if used + size > cap:

@@ -17,6 +17,10 @@ The handler only raises while the cell runs (``armed``) and not while guard code
 is on the stack: an exception delivered after the cell ended lands in the event
 loop of ipykernel and ends the kernel.
 
+Other threads that see a limit crossed (the reader of a captured descriptor for
+``max_output``, the watchdog for ``max_disk``) hand the error to :meth:`stop`;
+the handler raises it in the cell.
+
 When the cell's mapped memory enters the rlimit's reserve (``memcap``), the
 handler raises a plain ``MemoryError``, as the rlimit would a little later, and
 the Guard reports it the same way.
@@ -39,6 +43,7 @@ import dis
 import functools
 import os
 import signal
+import subprocess
 import sys
 import threading
 
@@ -58,6 +63,7 @@ SWALLOWED = " (raised again here: an except swallowed it)"
 _HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _JUMPS = frozenset(getattr(dis, "hasjump", dis.hasjrel + dis.hasjabs))
 _current: Interrupter | None = None  # the interrupter of the running Guard
+_POPEN_INIT = subprocess.Popen.__init__.__code__
 
 
 def is_guard_code(code) -> bool:
@@ -114,6 +120,8 @@ class Interrupter:
         self.timeout_message: str | None = None  # set for good once the deadline passed
         self.memory_message: str | None = None  # set while over the cap, until raised
         self.reserve = False  # set while the mapped memory is in the rlimit's reserve
+        self.stop_error: Exception | None = None  # from stop(), until raised
+        self.stops_raised = 0  # how many of those reached the cell
         self.raised: set[str] = set()  # "timeout", "memory": what reached the cell
         self.missed = False  # the last signal found guard code running; send again soon
         self.signum = SIGNAL if SIGNAL is not None else signal.SIGINT
@@ -155,12 +163,13 @@ class Interrupter:
     # -- called from the watchdog thread ---------------------------------------
 
     def deliver(self, reason: str, message: str) -> None:
-        """``reason``: "timeout", "memory" (over the cap) or "reserve"."""
+        """``reason``: "timeout", "memory" (over the cap), "reserve", or "stop" (send
+        again for :attr:`stop_error`)."""
         if reason == "timeout":
             self.timeout_message = message
         elif reason == "memory":
             self.memory_message = message
-        else:
+        elif reason == "reserve":
             self.reserve = True
         self.missed = False
         if self.signum == SIGNAL:
@@ -169,6 +178,14 @@ class Interrupter:
             self._sent = True
             _thread.interrupt_main(self.signum)
 
+    def stop(self, error: Exception) -> None:
+        """Raise ``error`` in the cell (from any thread); the watchdog sends again while
+        it is pending. Nothing is sent while an earlier one is pending or after the cell."""
+        if self.stop_error is None:
+            self.stop_error = error
+            if self.armed:
+                self.deliver("stop", "")
+
     # -- on the cell's thread ----------------------------------------------------
 
     def _on_signal(self, signum, frame) -> None:
@@ -176,7 +193,8 @@ class Interrupter:
             ours, self._sent = self._sent, False
             if not ours:
                 return self._pass_on(signum, frame)
-        if not self.armed or (self.timeout_message is None and self.memory_message is None and not self.reserve):
+        if not self.armed or (self.timeout_message is None and self.memory_message is None and not self.reserve
+                              and self.stop_error is None):
             return
         if not self._in_cell(frame):
             self.missed = True
@@ -185,6 +203,11 @@ class Interrupter:
             self.raised.add("timeout")
             self.arm_escape(frame)
             raise _Timeout(self.timeout_message)
+        if self.stop_error is not None and self.memory_message is None and not self.reserve:
+            error, self.stop_error = self.stop_error, None
+            self.raised.add("stop")
+            self.stops_raised += 1
+            raise error
         self.raised.add("memory")
         if self.memory_message is None:  # the reserve
             self.reserve = False
@@ -202,9 +225,11 @@ class Interrupter:
         return None
 
     def _in_cell(self, frame) -> bool:
-        """False while guard code runs (entering, leaving, a counted ``print``)."""
+        """False while guard code runs (entering, leaving, a counted ``print``), and while
+        ``subprocess.Popen`` starts a child: raised there, the error would leave the
+        child running, unwaited, where raised a moment later ``subprocess.run`` kills it."""
         while frame is not None and frame is not self.boundary:
-            if is_guard_code(frame.f_code):
+            if is_guard_code(frame.f_code) or frame.f_code is _POPEN_INIT:
                 return False
             frame = frame.f_back
         return True

@@ -11,15 +11,19 @@ class Limits:
     """The limits of one guarded cell; ``None`` leaves that resource alone.
 
     ``max_mem``: bytes of resident memory for the whole process (not an increment),
-    not counting pages of memory-mapped files. ``timeout``: seconds of wall-clock
+    anonymous and shared memory, not counting pages of memory-mapped files. ``timeout``: seconds of wall-clock
     time. ``max_depth``: the recursion limit, in ``sys.setrecursionlimit``'s sense.
-    ``max_output``: bytes of text (UTF-8) written to ``sys.stdout`` and ``sys.stderr``.
+    ``max_output``: bytes of text (UTF-8) written to ``sys.stdout`` and ``sys.stderr``
+    (and to fds 1 and 2 where ipykernel captures them). ``max_disk``: bytes the cell
+    may take from the filesystem of the working directory, which is also kept at
+    least 1% or 256 MiB (the lower) free.
     """
 
     max_mem: int | None = None
     timeout: float | None = None
     max_depth: int | None = None
     max_output: int | None = None
+    max_disk: int | None = None
 
     def __post_init__(self) -> None:
         _require("max_mem", self.max_mem, int, "more than 0", lambda v: v > 0)
@@ -27,6 +31,7 @@ class Limits:
                  lambda v: 0 < v < math.inf)
         _require("max_depth", self.max_depth, int, "at least 1", lambda v: v >= 1)
         _require("max_output", self.max_output, int, "at least 0", lambda v: v >= 0)
+        _require("max_disk", self.max_disk, int, "at least 0", lambda v: v >= 0)
 
 
 def _require(name: str, value, kinds, what: str, ok) -> None:
@@ -44,7 +49,7 @@ class RunReport:
 
     ``peak_rss``: the highest resident memory seen (bytes, memory-mapped files
     included). ``limit_hit``: ``"memory"``, ``"timeout"``, ``"recursion"``,
-    ``"output"`` or ``None``. ``samples``: ``(seconds since the start, resident
+    ``"output"``, ``"disk"`` or ``None``. ``samples``: ``(seconds since the start, resident
     bytes)`` from the watchdog, at most :data:`MAX_SAMPLES` (thinned evenly on long
     cells). ``depth_notice``: the one-line notice when ``max_depth`` (or the
     recursion limit in force) was changed to a value the stack holds. ``notices``:

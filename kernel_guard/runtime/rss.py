@@ -1,7 +1,9 @@
 """This process's resident memory, cheap enough to read every few milliseconds.
 
-On Linux a ``/proc/self/statm`` descriptor is kept open and read with ``pread``
-(about 1.5 µs; psutil takes about 10). Without ``/proc`` (macOS, Windows) psutil
+On Linux a ``/proc/self/status`` descriptor is kept open and read with ``pread``
+(about 10 µs). It is the cheapest file that tells the pages of files from shared
+memory: ``statm`` (1.3 µs) and psutil count both as "shared", and
+``smaps_rollup`` walks every mapping. Without ``/proc`` (macOS, Windows) psutil
 answers instead.
 """
 
@@ -10,16 +12,22 @@ from __future__ import annotations
 import os
 import re
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _fd = -1
 _process = None  # psutil.Process, when there is no /proc
+# VmRSS - RssFile is anonymous plus shared memory (RssAnon + RssShmem); VmData +
+# VmStk is statm's "data", what RLIMIT_DATA counts (and the main thread's stack).
+_STATUS = re.compile(rb"VmRSS:\s*(\d+) kB.*?RssFile:\s*(\d+) kB.*?VmData:\s*(\d+) kB.*?VmStk:\s*(\d+) kB", re.DOTALL)
 
 
-def _open_statm() -> None:
+def _open_status() -> None:
     global _fd
     try:
-        _fd = os.open("/proc/self/statm", os.O_RDONLY)
+        _fd = os.open("/proc/self/status", os.O_RDONLY)
     except OSError:
+        _fd = -1
+        return
+    if _STATUS.search(os.pread(_fd, 4096, 0)) is None:  # a kernel older than 4.5: no RssFile
+        os.close(_fd)
         _fd = -1
 
 
@@ -28,11 +36,11 @@ def _after_fork() -> None:
     global _process
     if _fd >= 0:
         os.close(_fd)
-        _open_statm()
+        _open_status()
     _process = None
 
 
-_open_statm()
+_open_status()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
@@ -41,15 +49,18 @@ def sample() -> tuple[int, int, int | None]:
     """(resident bytes, resident bytes not backed by a file, private writable bytes
     mapped), from one read.
 
-    The second is what the memory cap counts: pages of memory-mapped files
-    (``np.memmap``, shared libraries) can be dropped by the kernel at any time.
-    The third (``VmData`` plus the main thread's stack) is what ``RLIMIT_DATA``
-    stops; ``None`` without ``/proc``.
+    The second is what the memory cap counts: anonymous memory and shared memory
+    (``mmap(-1, ...)``, ``multiprocessing.shared_memory``, mapped ``/dev/shm``
+    files), which the out-of-memory killer charges to the kernel; pages of
+    memory-mapped files (``np.memmap``, shared libraries) can be dropped by the
+    kernel at any time. The third (``VmData`` plus the main thread's stack) is
+    what ``RLIMIT_DATA`` stops; ``None`` without ``/proc``.
     """
     if _fd >= 0:
-        fields = os.pread(_fd, 128, 0).split()
-        resident = int(fields[1])
-        return resident * _PAGE, (resident - int(fields[2])) * _PAGE, int(fields[5]) * _PAGE
+        match = _STATUS.search(os.pread(_fd, 4096, 0))
+        if match is not None:
+            rss, file, data, stack = (int(v) << 10 for v in match.groups())
+            return rss, rss - file, data + stack
     global _process
     if _process is None:
         import psutil

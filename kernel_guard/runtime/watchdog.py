@@ -1,7 +1,7 @@
 """The watchdog thread: memory samples, the memory cap past the rlimit, the deadline.
 
 While a guarded block runs, the thread reads the resident memory every 10 to 50 ms
-(a ``pread`` of ``/proc/self/statm``, about 1.5 µs), keeps the peak and a bounded
+(a ``pread`` of ``/proc/self/status``, about 10 µs), keeps the peak and a bounded
 series of samples, hands one sample a second to ``on_sample`` (the crash journal),
 and tells the cell's thread when the memory is over the cap, when its mapped memory
 reached the rlimit's reserve (``memcap``), or when the deadline has passed. It wakes
@@ -25,17 +25,22 @@ costs no CPU, and a guarded cell no thread start and join.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
 
 from ..sizes import format_bytes
+from .disk import DiskWatch
 from .interrupt import RESEND, Interrupter
 from .limits import MAX_SAMPLES
 from .rss import sample
 
 MIN_INTERVAL = 0.01
 MAX_INTERVAL = 0.05
+# A disk fills faster than memory (GB/s into a page cache or a tmpfs, each write a
+# syscall the signal waits for): samples come this close while it runs out.
+DISK_MIN_INTERVAL = 0.0005
 SAMPLE_EVERY = 1.0  # seconds between calls of on_sample
 
 
@@ -53,12 +58,14 @@ class Watch:
         cap: int | None,
         timeout: float | None,
         on_sample: Callable[[int], None] | None,
+        disk: DiskWatch | None = None,
     ):
         self.interrupter = interrupter
         self.cap = cap
         self.trip: int | None = None
         self.timeout = timeout
         self.on_sample = on_sample
+        self.disk = disk
         self.start_time = time.monotonic()
         self.deadline: float | None = None
         self.peak = 0
@@ -66,9 +73,12 @@ class Watch:
         self._stride = 1  # keep one read in this many, doubled when the list is full
         self._reads = 0
         self._next_on_sample = 0.0
-        self._interval = MAX_INTERVAL
-        self._last: tuple[float, int, int] | None = None  # (time, anon, data) of the previous read
-        self._next_send = {"timeout": 0.0, "memory": 0.0, "reserve": 0.0}
+        self._interval = MIN_INTERVAL if disk is not None else MAX_INTERVAL  # learn a writer's pace soon
+        self._last: tuple[float, int, int | None, int | None] | None = None  # (time, anon, data, disk) last read
+        self._stops_seen = 0  # the interrupter's stops_raised at the last read
+        self._disk_rate = 0.0  # bytes a second the disk filled between the last two reads
+        self._disk_late = 0.0  # how much later than planned reads came lately (a loaded machine)
+        self._next_send = {"timeout": 0.0, "memory": 0.0, "reserve": 0.0, "stop": 0.0}
 
     def begin(self) -> None:
         """The cell starts now: the deadline counts from here; the first sample."""
@@ -100,8 +110,9 @@ class Watch:
         now = time.monotonic()
         rss, anon, data = sample()
         self.record(now, rss)
-        if self.cap is not None:
-            self._pace(now, anon, data)
+        added = self.disk.added() if self.disk is not None else None
+        if self.cap is not None or added is not None:
+            self._pace(now, anon, data, added)
         if self.on_sample is not None and now >= self._next_on_sample:
             self._next_on_sample = now + SAMPLE_EVERY
             try:
@@ -114,6 +125,17 @@ class Watch:
             interrupter.reserve = False  # freed again: nothing to stop
         if not interrupter.armed:
             return
+        if added is not None and interrupter.stops_raised != self._stops_seen:
+            self._stops_seen = interrupter.stops_raised  # what it wrote before it saw the error is no news
+            self.disk.told(added)
+        elif added is not None and interrupter.stop_error is None:
+            # The next look comes after the interval, as late as looks came lately, and may
+            # wait for the GIL a switch interval; the cell sees the signal after its call.
+            horizon = self._interval + self._disk_late + 2 * sys.getswitchinterval()
+            error = self.disk.error(added, self._disk_rate, horizon)
+            if error is not None:
+                self._next_send["stop"] = now + RESEND  # stop() sends the first signal
+                interrupter.stop(error)
         if self.deadline is not None and now >= self.deadline:
             self._send("timeout", now, f"the cell ran longer than its {self.timeout:g} s timeout")
         elif self.cap is not None and anon > self.cap:
@@ -121,18 +143,26 @@ class Watch:
                                       f"over its {format_bytes(self.cap)} cap")
         elif in_reserve:
             self._send("reserve", now, "")
+        elif interrupter.stop_error is not None:  # not raised yet: the signal found guard code
+            self._send("stop", now, "")
 
-    def _pace(self, now: float, anon: int, data: int | None) -> None:
-        """Set the next sleep so that memory growing at its last pace reaches the
-        cap (or the trip) no sooner than two samples from now."""
-        last, self._last = self._last, (now, anon, data)
+    def _pace(self, now: float, anon: int, data: int | None, added: int | None) -> None:
+        """Set the next sleep so that memory (or disk use) growing at its last pace
+        reaches the cap (the trip, the disk limit) no sooner than two samples from now."""
+        last, self._last = self._last, (now, anon, data, added)
         if last is None or now <= last[0]:
             return
+        if added is not None and last[3] is not None:
+            self._disk_rate = (added - last[3]) / (now - last[0])
+            self._disk_late = max(self._disk_late * 0.9, now - last[0] - self._interval)
         interval = MAX_INTERVAL
-        for value, before, limit in ((anon, last[1], self.cap), (data, last[2], self.trip)):
+        allowed = self.disk.allowed if self.disk is not None else None
+        for value, before, limit, shortest in ((anon, last[1], self.cap, MIN_INTERVAL),
+                                               (data, last[2], self.trip, MIN_INTERVAL),
+                                               (added, last[3], allowed, DISK_MIN_INTERVAL)):
             if limit is not None and value is not None and before is not None and value > before:
                 rate = (value - before) / (now - last[0])
-                interval = min(interval, max(MIN_INTERVAL, (limit - value) / rate / 2))
+                interval = min(interval, max(shortest, (limit - value) / rate / 2))
         self._interval = interval
 
     def _send(self, reason: str, now: float, message: str) -> None:

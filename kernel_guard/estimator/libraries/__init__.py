@@ -22,6 +22,8 @@ How a library module plugs in (one module per library, registered in ``LIBRARIES
   module)``: ``receiver.name(...)``. ``attribute(receiver, name, ctx, module)``:
   ``receiver.name`` (default: a ``Method`` to be called). ``subscript(receiver,
   key, ctx, module)``: ``receiver[key]``, ``key`` a constant or ``UNKNOWN``.
+  ``operator(op, operands, ctx, module)``: ``a + b`` (``op`` the ast operator's
+  name, ``"Add"``) where an operand is one of the library's ``Foreign`` values.
   Each returns an abstract value, ``UNKNOWN`` when it does not know, or ``Made``
   (``abstract.Made(value, shape, dtype, nbytes, cause)``) for an allocation: the
   interpreter records a site with that size and ``cause`` (the sentence shown in
@@ -39,6 +41,14 @@ How a library module plugs in (one module per library, registered in ``LIBRARIES
   both raise ``cost.GiveUp`` when it would not fit, which the registry turns
   into a one-line notice on that line and ``UNKNOWN``.
   Any other exception from library code means "not known" (``UNKNOWN``).
+- ``static = True``: the library's calls and ``Foreign`` values are also estimated
+  when its module is NOT loaded (``module`` is then ``None``): forms whose sizes
+  come from the code alone (``torch.zeros(n, n)``, ``da.ones((n, n)).compute()``),
+  for kernel-lint and for a cell that imports the library itself. Such hooks read
+  live objects only when ``module`` is given.
+- A call goes first to the libraries its qualname is under (the most specific
+  first: ``pandas.DataFrame`` before ``pandas``), then to the owners of its
+  ``Foreign`` arguments; the first answer other than ``UNKNOWN`` wins.
 """
 
 from __future__ import annotations
@@ -53,7 +63,7 @@ from kernel_guard.estimator.abstract import Foreign, Method, Ref
 from kernel_guard.estimator.libraries.cost import GiveUp
 from kernel_guard.estimator.values import UNKNOWN
 
-__all__ = ["LIBRARIES", "Args", "Library", "attribute", "call", "loaded", "method", "read", "subscript"]
+__all__ = ["LIBRARIES", "Args", "Library", "attribute", "call", "loaded", "method", "operator", "read", "subscript"]
 
 
 def loaded(name: str) -> types.ModuleType | None:
@@ -97,27 +107,39 @@ class Library:
 
     module: ClassVar[str] = ""
     functions: ClassVar[frozenset[str]] = frozenset()
+    static: ClassVar[bool] = False
 
     def read(self, value: object, module: types.ModuleType) -> object | None:
         return None
 
-    def call(self, qualname: str, args: Args, ctx, module: types.ModuleType) -> object:
+    # ``module`` is None only for a ``static`` library whose module is not loaded.
+    def call(self, qualname: str, args: Args, ctx, module: Any) -> object:
         return UNKNOWN
 
-    def method(self, receiver: Foreign, name: str, args: Args, ctx, module: types.ModuleType) -> object:
+    def method(self, receiver: Foreign, name: str, args: Args, ctx, module: Any) -> object:
         return UNKNOWN
 
-    def attribute(self, receiver: Foreign, name: str, ctx, module: types.ModuleType) -> object:
+    def attribute(self, receiver: Foreign, name: str, ctx, module: Any) -> object:
         return Method(receiver, name)
 
-    def subscript(self, receiver: Foreign, key: object, ctx, module: types.ModuleType) -> object:
+    def subscript(self, receiver: Foreign, key: object, ctx, module: Any) -> object:
+        return UNKNOWN
+
+    def operator(self, op: str, operands: list, ctx, module: Any) -> object:
         return UNKNOWN
 
 
 def _registry() -> dict[str, Library]:
+    from kernel_guard.estimator.libraries.dask import Dask
+    from kernel_guard.estimator.libraries.dask_dataframe import DaskFrames
     from kernel_guard.estimator.libraries.pandas import Pandas
+    from kernel_guard.estimator.libraries.pandas_constructor import PandasConstructor
+    from kernel_guard.estimator.libraries.scipy_sparse import ScipySparse
+    from kernel_guard.estimator.libraries.sklearn_pairwise import SklearnPairwise
+    from kernel_guard.estimator.libraries.torch import Torch
 
-    return {library.module: library for library in (Pandas(),)}
+    return {library.module: library for library in (Pandas(), ScipySparse(), Dask(), SklearnPairwise(), Torch(),
+                                                    PandasConstructor(), DaskFrames())}
 
 
 LIBRARIES: dict[str, Library] = _registry()
@@ -133,10 +155,16 @@ def _guarded(run: Callable[[], object], ctx) -> object:
         return UNKNOWN
 
 
-def _owner(value: object) -> tuple[Library, types.ModuleType] | None:
-    library = LIBRARIES.get(getattr(type(value), "library", "")) if isinstance(value, Foreign) else None
-    module = loaded(library.module) if library is not None else None
-    return None if library is None or module is None else (library, module)
+def _usable(library: Library | None) -> tuple[Library, types.ModuleType | None] | None:
+    """The library with its module, if loaded (or not needed: ``static``)."""
+    if library is None:
+        return None
+    module = loaded(library.module)
+    return None if module is None and not library.static else (library, module)
+
+
+def _owner(value: object) -> tuple[Library, types.ModuleType | None] | None:
+    return _usable(LIBRARIES.get(getattr(type(value), "library", ""))) if isinstance(value, Foreign) else None
 
 
 def read(value: object) -> object | None:
@@ -159,17 +187,21 @@ def read(value: object) -> object | None:
 
 def call(qualname: str, positional: list, keywords: dict, ctx) -> object | None:
     """The value of calling ``Ref(qualname)`` if a library knows it, else ``None``."""
-    owners = [_owner(value) for value in [*positional, *keywords.values()]]
-    found = next((owner for owner in owners if owner is not None), None)
-    if found is None:
-        library = next((lib for name, lib in LIBRARIES.items() if qualname.startswith(name + ".")), None)
-        module = loaded(library.module) if library is not None else None
-        if library is None or module is None:
-            return None
-        found = library, module
-    library, module = found
-    args = Args(positional, keywords, ctx.unwrap)
-    return _guarded(lambda: library.call(qualname, args, ctx, module), ctx)
+    named = sorted((name for name in LIBRARIES if qualname == name or qualname.startswith(name + ".")), key=len)
+    candidates = [_usable(LIBRARIES[name]) for name in reversed(named)]  # the most specific first
+    candidates += [_owner(value) for value in [*positional, *keywords.values()]]
+    tried: list[Library] = []
+    for found in candidates:
+        if found is None or any(found[0] is library for library in tried):
+            continue
+        library, module = found
+        tried.append(library)
+        args = Args(positional, keywords, ctx.unwrap)
+        result = _guarded(lambda library=library, module=module, args=args: library.call(qualname, args, ctx, module),
+                          ctx)
+        if result is not UNKNOWN:
+            return result
+    return UNKNOWN if tried else None
 
 
 def method(receiver: Foreign, name: str, positional: list, keywords: dict, ctx) -> object:
@@ -195,3 +227,11 @@ def subscript(receiver: Foreign, key: object, ctx) -> object:
         return UNKNOWN
     library, module = owner
     return _guarded(lambda: library.subscript(receiver, key, ctx, module), ctx)
+
+
+def operator(op: str, operands: list, ctx) -> object:
+    owner = next((found for found in map(_owner, operands) if found is not None), None)
+    if owner is None:
+        return UNKNOWN
+    library, module = owner
+    return _guarded(lambda: library.operator(op, operands, ctx, module), ctx)

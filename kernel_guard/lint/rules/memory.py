@@ -65,6 +65,8 @@ def _what(allocation: Allocation) -> str:
 
 
 def _hint(allocation: Allocation) -> str:
+    if allocation.cause:  # a library's result (a densified sparse matrix, a computed dask array): its own words
+        return allocation.cause
     if allocation.count > 1:
         return "keep fewer at once (process and drop each), or write them to an np.memmap"
     smaller = _SMALLER_DTYPE.get(allocation.dtype)
@@ -155,7 +157,12 @@ class AllocationOverBudget(_MemoryRule):
     RAM, or the container's limit if lower (`--mem-budget` to set it). An array
     kept once per iteration of a loop with a known trip count counts that many
     times. An allocation in a `try` whose handler catches `MemoryError` is
-    left alone: there numpy's refusal is expected.
+    left alone: there numpy's refusal is expected. Libraries' dense results count
+    too, where their sizes are constants in the code (the libraries are never
+    imported): torch tensor constructors on the CPU, `toarray()`/`todense()` of a
+    scipy sparse matrix (`sparse.random(n, m)`), `.compute()`/`np.asarray()` of a
+    dask array (`da.ones((n, n))`), scikit-learn's pairwise functions (n × m),
+    and the copy pandas makes of a 2-D array in `pd.DataFrame(array)`.
 
     ## Why is this bad?
     numpy either fails after the fact ("Unable to allocate 74.5 GiB for an array
@@ -192,7 +199,9 @@ class AllocationOverBudget(_MemoryRule):
         "import numpy as np\nm = np.memmap('big.dat', dtype=np.float32, mode='w+', shape=(100_000, 100_000))",
         "import numpy as np\ndef make():\n    return np.zeros((10**6, 10**6))",
         "import numpy as np\nx = np.zeros(10**9, dtype=np.int8)",
-        "import torch\nx = torch.zeros(100_000, 100_000)",
+        "import torch\nx = torch.zeros(100_000, 100_000, device='cuda')",  # GPU memory, not this machine's
+        "from scipy import sparse\nX = sparse.random(100_000, 100_000, density=0.0001, format='csr')",  # stays sparse
+        "import dask.array as da\nx = da.ones((100_000, 100_000))\ntotal = x.sum().compute()",  # reduced first
         "import numpy as np\ntry:\n    x = np.zeros((10**6, 10**6))\nexcept MemoryError:\n    x = None",
     ]
     INVALID = [
@@ -211,6 +220,15 @@ class AllocationOverBudget(_MemoryRule):
         ),
         Case("import numpy as np\n%time x = np.ones((10**6, 10**6))", line=2, column=11),
         Case("import numpy as np\nx = np.arange(10**6)[:, None] * np.arange(10**6)[None, :]", line=2),
+        Case("import torch\nx = torch.zeros(100_000, 100_000)", line=2, message="37.3 GiB (float32)"),
+        Case(("from scipy import sparse\nn = 100_000", "D = sparse.random(n, n, density=0.0001).toarray()"), line=1,
+             message="the sparse matrix stores 1,000,000 values, but .toarray() makes every cell"),
+        Case("import dask.array as da\nx = da.ones((100_000, 100_000), chunks=1000)\ny = x.compute()", line=3,
+             message="reduce it before .compute()"),
+        Case(("import pandas as pd\nimport numpy as np\na = np.random.rand(60_000, 40_000)", "df = pd.DataFrame(a)"),
+             line=1, column=6, message="pandas copies the array into the frame"),
+        Case("from sklearn.metrics.pairwise import cosine_similarity\nimport numpy as np\n"
+             "S = cosine_similarity(np.zeros((100_000, 300)))", line=3, message="compares every row of X"),
     ]
 
     def check(self, cell, result: _CellResult, budget: int) -> None:
