@@ -82,7 +82,8 @@ def bench_kernel() -> None:
                 listed[match["name"]] = float(number) * _UNITS[unit]
         print(f"{'holder':<10} {'listed':>10} {'RSS grew':>10}  listed / grown")
         for name, growth in grew.items():
-            print(f"{name:<10} {format_bytes(listed[name]):>10} {format_bytes(growth):>10}  {listed[name] / growth:.3f}")
+            ratio = listed[name] / growth
+            print(f"{name:<10} {format_bytes(listed[name]):>10} {format_bytes(growth):>10}  {ratio:.3f}")
         total = sum(listed[name] for name in grew)
         before = process.memory_info().rss
         freed = kernel.run("%guard free big frame floats nested").plain

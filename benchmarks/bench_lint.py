@@ -107,7 +107,8 @@ def _before_a_guarded_cell(repeat: int) -> str:
     import kernel_guard
 
     lines = ["\nBefore a guarded cell, in process: `lint_source(cell, ignore=(\"KG0\", \"KG1\"))` + `estimate(cell)`\n",
-             "| cell | lines | lint ms, median | estimate ms, median | together |", "| --- | ---: | ---: | ---: | ---: |"]
+             "| cell | lines | lint ms, median | estimate ms, median | together |",
+             "| --- | ---: | ---: | ---: | ---: |"]
     for name, cell in (("ordinary numpy", ORDINARY_CELL), ("torch model (libcst stage)", MODEL_CELL)):
         kernel_guard.lint_source(cell, ignore=("KG0", "KG1"))  # imports, first-use costs
         kernel_guard.estimate(cell)
@@ -120,7 +121,8 @@ def _before_a_guarded_cell(repeat: int) -> str:
             lint.append(middle - start)
             estimate.append(time.perf_counter() - middle)
         lint_ms, estimate_ms = 1000 * statistics.median(lint), 1000 * statistics.median(estimate)
-        lines.append(f"| {name} | {cell.count(chr(10)) + 1} | {lint_ms:.2f} | {estimate_ms:.2f} | {lint_ms + estimate_ms:.2f} |")
+        together = lint_ms + estimate_ms
+        lines.append(f"| {name} | {cell.count(chr(10)) + 1} | {lint_ms:.2f} | {estimate_ms:.2f} | {together:.2f} |")
     return "\n".join(lines)
 
 
@@ -178,7 +180,7 @@ def _measure(target, tools, work, env, runs, slow_runs, skip_pylint) -> list[tup
     for _, command in commands:  # untimed: bytecode compiled, cache primed, files in the page cache
         _run(command, env)
     times: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in commands}
-    for run in range(max(runs, slow_runs)):
+    for _ in range(max(runs, slow_runs)):
         for label, command in commands:
             if len(times[label]) < (slow_runs if "pylint" in label else runs):
                 times[label].append(_run(command, env))

@@ -4,8 +4,9 @@
 
 Writes notebooks of at least 10 code cells whose saved outputs total SIZE MB, of two
 kinds: ``text`` (one cell's stream output, as a print loop leaves it) and
-``images`` (120 KB PNG outputs, as a plotting loop leaves them, 40 per cell), opens each in a real JupyterLab in headless Chromium (the
-browser test's harness: ``KG_BROWSER_VENV`` with JupyterLab, ``KG_CHROMIUM``)
+``images`` (120 KB PNG outputs, as a plotting loop leaves them, 40 per cell), opens each in a
+real JupyterLab in headless Chromium (the browser test's harness: ``KG_BROWSER_VENV`` with
+JupyterLab, ``KG_CHROMIUM``)
 and reports, per notebook: seconds until every cell is rendered, the longest
 time the page did not answer (its main thread blocked: the tab is frozen), and
 the page's JavaScript heap.  JupyterLab and Chromium run in a cgroup v1 memory

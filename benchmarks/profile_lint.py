@@ -70,7 +70,9 @@ def main() -> int:
 
     engine._visit = visit
     engine._parse = timed("ast.parse of every cell", engine._parse)
-    source._read_notebook = timed("read notebook (JSON, nbformat 3 upgrade, IPython translation)", source._read_notebook)
+    source._read_notebook = timed(
+        "read notebook (JSON, nbformat 3 upgrade, IPython translation)", source._read_notebook
+    )
     source.python_source = timed("  of which IPython translation (python_source)", source.python_source)
     engine.cst.parse_module = timed("  of which libcst parse_module", libcst.parse_module)
 

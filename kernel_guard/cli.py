@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="where results of unchanged files are kept (default: $KERNEL_LINT_CACHE_DIR, "
         "else $XDG_CACHE_HOME/kernel-lint or ~/.cache/kernel-lint); safe to delete",
     )
-    parser.add_argument("--fix", action="store_true", help="apply the safe fixes in place; exit 1 while findings remain")
+    parser.add_argument("--fix", action="store_true",
+                        help="apply the safe fixes in place; exit 1 while findings remain")
     parser.add_argument("--diff", action="store_true",
                         help="print the safe fixes as a unified diff and write nothing; exit 1 if there is one")
     parser.add_argument("--explain", metavar="CODE", help="print a rule's documentation (by code or name) and exit")
@@ -152,7 +153,8 @@ def _fix(files: list[str], settings: dict, *, write: bool, failed: bool) -> int:
             sys.stdout.writelines(difflib.unified_diff(before, after, path, path))
     if write:
         sys.stdout.write(render(remaining, settings["format"]))
-        print(f"kernel-lint: fixed {fixed} finding(s) in {changed} file(s), {len(remaining)} remaining", file=sys.stderr)
+        print(f"kernel-lint: fixed {fixed} finding(s) in {changed} file(s), {len(remaining)} remaining",
+              file=sys.stderr)
     sys.stdout.flush()
     if failed:
         return EXIT_ERROR

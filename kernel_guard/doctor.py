@@ -226,6 +226,10 @@ def _overcommit_check(mode: int, meminfo: dict[str, int]) -> Check:
 # -- limits ------------------------------------------------------------------
 
 
+def _limit_text(n: int | None, is_count: bool) -> str:
+    return "unlimited" if n is None else (str(n) if is_count else format_bytes(n))
+
+
 def _limit_checks(usable: int) -> list[Check]:
     S = "Resource limits (soft / hard)"
     checks = []
@@ -233,7 +237,6 @@ def _limit_checks(usable: int) -> list[Check]:
         if name in ("MEMLOCK", "CORE"):
             continue
         is_count = name in ("NPROC", "NOFILE")
-        show = (lambda n: "unlimited" if n is None else (str(n) if is_count else format_bytes(n)))
         warning = None
         if name in ("AS", "DATA") and soft is not None and soft < usable:
             warning = (
@@ -246,7 +249,7 @@ def _limit_checks(usable: int) -> list[Check]:
             warning = "few processes/threads allowed: BLAS and multiprocessing can fail to start workers"
         elif name == "NOFILE" and soft is not None and soft < _LOW_NOFILE:
             warning = "few open files allowed: the kernel's sockets fail with 'Too many open files'"
-        checks.append(Check(S, name, f"{show(soft)} / {show(hard)}", warning))
+        checks.append(Check(S, name, f"{_limit_text(soft, is_count)} / {_limit_text(hard, is_count)}", warning))
     return checks
 
 

@@ -107,7 +107,7 @@ def disable() -> str:
     path = config_path()
     text = read(path)
     found = None if text is None else find_block(text)
-    if found is None:
+    if text is None or found is None:
         return f"not enabled: {path} has no kernel_guard block"
     start, end, created = found
     rest = text[:start] + text[end:]

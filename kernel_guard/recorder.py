@@ -481,7 +481,8 @@ def _memory_line(journal: Mapping, limit_met: str | None) -> str:
     if rss:
         measured = f"{format_bytes(rss)} resident" + (f" at {_when(rss_time)}" if rss_time else "")
     if limit_met == "cgroup" and cgroup_limit:
-        line = f"Memory at the end: the cgroup limit of {format_bytes(cgroup_limit)} was reached (last measured: {measured})"
+        line = (f"Memory at the end: the cgroup limit of {format_bytes(cgroup_limit)} was reached "
+                f"(last measured: {measured})")
     elif limit_met == "ram" and ram:
         line = f"Memory at the end: the machine's {format_bytes(ram)} of RAM ran out (last measured: {measured})"
     else:
@@ -498,9 +499,9 @@ def _memory_line(journal: Mapping, limit_met: str | None) -> str:
 def _crash_stack(text: str, limit: int = 12) -> list[str]:
     """The crashing thread's frames, innermost first, down to the notebook cell's frame."""
     lines = text.splitlines()
-    start = next((i for i, l in enumerate(lines) if l.startswith("Current thread")), None)
+    start = next((i for i, line in enumerate(lines) if line.startswith("Current thread")), None)
     if start is None:
-        start = next((i for i, l in enumerate(lines) if l.startswith(("Thread 0x", "Stack (most recent"))), None)
+        start = next((i for i, line in enumerate(lines) if line.startswith(("Thread 0x", "Stack (most recent"))), None)
     if start is None:
         return []
     frames = []

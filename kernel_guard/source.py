@@ -32,7 +32,10 @@ _IPYTHON_SYNTAX = re.compile(r"^\s*[%!?]|^[^#\n]*=\s*[%!]|\?\s*$|^\s*(>>>|In \[)
 _CELL_MAGIC = re.compile(r"^\s*%%(\S+)")
 # Datalab-era notebooks write `%bash` / `%bq query` on the first line of a cell whose
 # body is shell or SQL: such a cell is not Python.
-_LINE_AS_CELL_MAGIC = re.compile(r"^\s*%(bash|sh|bq|sql|html|javascript|js|latex|markdown|svg|script|perl|ruby|sx|system|gcs|storage|ml|mlalpha|chart|writefile|file)\b[^\n]*\n\s*\S")
+_LINE_AS_CELL_MAGIC = re.compile(
+    r"^\s*%(bash|sh|bq|sql|html|javascript|js|latex|markdown|svg|script|perl|ruby|sx|system|gcs|storage|ml|mlalpha"
+    r"|chart|writefile|file)\b[^\n]*\n\s*\S"
+)
 
 
 class InputError(Exception):

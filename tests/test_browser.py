@@ -276,7 +276,8 @@ def test_refused_and_timed_out_cells_render_in_jupyterlab(tmp_path):
     assert "<code>" in box[0]["html"]  # `code` spans rendered, not shown as backticks
     errors = [o for o in refused if o["mime"] == "application/vnd.jupyter.stderr"]
     # under the box, one short line: the box already gives the whole reason
-    assert len(errors) == 1 and errors[0]["text"].startswith("GuardRefused: cell not run: line 2 allocates 74.5 GiB, only ")
+    assert len(errors) == 1
+    assert errors[0]["text"].startswith("GuardRefused: cell not run: line 2 allocates 74.5 GiB, only ")
     assert errors[0]["text"].strip().endswith("(details above)") and len(errors[0]["text"].strip().splitlines()) == 1
     assert "Traceback" not in errors[0]["text"]
 

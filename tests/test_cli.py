@@ -41,7 +41,8 @@ def test_text_output_counts_all_cells_and_exits_1(tmp_path, capsys):
     path = notebook(tmp_path / "nb.ipynb", "x = 1", "import os\n\nos._exit(0)", markdown_first=True)
     code, out, err = run(capsys, str(path))
     assert code == 1 and err == ""
-    assert out == f"{path}:cell 3:3:1: KG501 `os._exit()` ends the kernel process at once; raise an exception to stop instead\n"
+    assert out == (f"{path}:cell 3:3:1: KG501 `os._exit()` ends the kernel process at once; "
+                   "raise an exception to stop instead\n")
 
 
 def test_clean_notebook_exits_0_with_no_output(tmp_path, capsys):
@@ -95,6 +96,7 @@ def test_json_of_clean_input_is_an_empty_array(tmp_path, capsys):
 
 # The parts of the SARIF 2.1.0 schema (sarif-schema-2.1.0.json) that GitHub code
 # scanning requires and that kernel-lint writes; the full schema cannot be fetched here.
+REGION_KEYS = ("startLine", "startColumn", "endLine", "endColumn")
 SARIF_SUBSET = {
     "type": "object",
     "required": ["version", "runs"],
@@ -163,7 +165,7 @@ SARIF_SUBSET = {
                                                         "type": "object",
                                                         "properties": {
                                                             key: {"type": "integer", "minimum": 1}
-                                                            for key in ("startLine", "startColumn", "endLine", "endColumn")
+                                                            for key in REGION_KEYS
                                                         },
                                                     },
                                                 },

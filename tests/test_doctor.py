@@ -132,7 +132,8 @@ def test_recursion_limit_above_the_stack():
         from kernel_guard.runtime import safe_max_depth  # noqa: F401
     except ImportError:
         pytest.skip("kernel_guard.runtime.safe_max_depth is not available")
-    code = "import sys; sys.setrecursionlimit(1_000_000); from kernel_guard.doctor import doctor_report; print(doctor_report())"
+    code = ("import sys; sys.setrecursionlimit(1_000_000); "
+            "from kernel_guard.doctor import doctor_report; print(doctor_report())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert "limit 1000000" in out
     assert "the recursion limit is above what the stack can hold" in out

@@ -45,7 +45,9 @@ def _context(*cells: str) -> LintContext:
 
 
 def test_constants_are_single_module_level_assignments():
-    context = _context("n = 10 ** 5\nm = n // 2", "k = 3\nk += 1", "def f(q):\n    return q\nq = 4", "s = (1, 2)\nl = [1]")
+    context = _context(
+        "n = 10 ** 5\nm = n // 2", "k = 3\nk += 1", "def f(q):\n    return q\nq = 4", "s = (1, 2)\nl = [1]"
+    )
     assert context.constant("n") == 100_000 and context.constant("m") == 50_000
     assert context.constant("k") is UNKNOWN  # rebound by +=
     assert context.constant("q") is UNKNOWN  # also a parameter name

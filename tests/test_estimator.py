@@ -384,8 +384,10 @@ def test_numpy_agrees_on_every_dtype_default():
     "source, expected",
     [
         # a guard that raises before the allocation: the call never allocates
-        ("def make(n):\n    if n > 10_000:\n        raise ValueError(n)\n    return np.zeros((n, n))\nx = make(10**5)", []),
-        ("def make(n):\n    if n > 10_000:\n        raise ValueError(n)\n    return np.zeros((n, n))\nx = make(10)", [(10, 10)]),
+        ("def make(n):\n    if n > 10_000:\n        raise ValueError(n)\n    return np.zeros((n, n))\n"
+         "x = make(10**5)", []),
+        ("def make(n):\n    if n > 10_000:\n        raise ValueError(n)\n    return np.zeros((n, n))\n"
+         "x = make(10)", [(10, 10)]),
         # early return
         ("def make(n):\n    if n < 5:\n        return None\n    return np.zeros(n)\nx = make(3)", []),
         # try: the body or a handler, not both in sequence

@@ -235,7 +235,8 @@ def test_growth_in_a_loop_that_never_ends(source, target):
     "source",
     [
         "results = []\nwhile True:\n    results.append(read())\n    if len(results) > 10:\n        break\n",
-        "results = []\nwhile True:\n    x = read()\n    if x is None:\n        raise StopIteration\n    results.append(x)\n",
+        "results = []\nwhile True:\n    x = read()\n    if x is None:\n        raise StopIteration\n"
+        "    results.append(x)\n",
         "results = []\ntry:\n    while True:\n        results.append(read())\nexcept KeyboardInterrupt:\n    pass\n",
         "results = []\nit = iter(data)\nwhile True:\n    results.append(next(it))\n",
         "import sys\nresults = []\nwhile True:\n    results.append(1)\n    sys.exit(0)\n",

@@ -7,11 +7,11 @@ import typing
 import numpy as np
 import pytest
 
-pd = pytest.importorskip("pandas")
-
 from kernel_guard.estimator import estimate
 from kernel_guard.estimator.libraries import cost
 from kernel_guard.sizes import format_bytes
+
+pd = pytest.importorskip("pandas")
 
 
 @pytest.fixture(autouse=True)

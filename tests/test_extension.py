@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from kernel_harness import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -185,7 +184,9 @@ def test_kernel_killer_is_refused_with_its_line(kernel):
     result = kernel.execute("%%guard\nimport os\nos._exit(3)")
     assert result.ename == "GuardRefused"
     # the whole reason in the message, for logs and nbclient
-    assert result.evalue == "line 3: KG501 os._exit() ends the kernel process at once; raise an exception to stop instead"
+    assert result.evalue == (
+        "line 3: KG501 os._exit() ends the kernel process at once; raise an exception to stop instead"
+    )
     # on screen the box says it all: the error under it is one short line, no traceback
     assert result.error_text.strip() == (
         "GuardRefused: cell not run: line 3: KG501 os._exit() ends the kernel process at once (details above)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from kernel_harness import Kernel
 
 pytestmark = pytest.mark.kernel

@@ -8,7 +8,6 @@ import base64
 import io
 
 import pytest
-
 from kernel_harness import Kernel
 
 from kernel_guard.extension.history import sparkline

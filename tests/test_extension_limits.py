@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from kernel_harness import Kernel, require_cgroup
 
 pytestmark = [pytest.mark.kernel, pytest.mark.cgroup]
@@ -48,10 +47,13 @@ def test_unguarded_control_is_killed_by_the_oom_killer(kernel):
 def test_huge_literal_allocation_is_refused_before_running(kernel, unchanged):
     result = kernel.execute(f"%%guard --max-mem 600M\nran = True\na = {HUGE}")
     assert result.ename == "GuardRefused"
-    assert result.evalue.startswith("line 3: np.ones((20000, 20000)) allocates 3.0 GiB (float64, shape 20,000 × 20,000), "
-                                    "but only ")  # the whole reason, for logs
-    assert re.fullmatch(r"GuardRefused: cell not run: line 3 allocates 3\.0 GiB, only [\d.]+ MiB left \(details above\)",
-                        result.error_text.strip()), result.error_text
+    assert result.evalue.startswith(  # the whole reason, for logs
+        "line 3: np.ones((20000, 20000)) allocates 3.0 GiB (float64, shape 20,000 × 20,000), but only "
+    )
+    assert re.fullmatch(
+        r"GuardRefused: cell not run: line 3 allocates 3\.0 GiB, only [\d.]+ MiB left \(details above\)",
+        result.error_text.strip(),
+    ), result.error_text
     assert "not run" in result.plain and "np.memmap" in result.plain and "--force" in result.plain
     assert "<code>np.ones((20000, 20000))</code>" in result.html
     assert kernel.eval("'ran' in globals() or 'a' in globals()") is False

@@ -14,7 +14,6 @@ import sys
 import types
 
 import pytest
-
 from kernel_harness import Kernel, require_cgroup
 
 # 3.10 and older have no exception table and push no int.

@@ -83,7 +83,9 @@ def test_corpus_notebooks_keep_every_other_byte(tmp_path, capsys, name):
     raw = json.loads(original)
     cells = raw["cells"] if raw["nbformat"] >= 4 else [c for w in raw["worksheets"] for c in w["cells"]]
     lines = [line for c in cells if c["cell_type"] == "code" for line in c.get("source", c.get("input"))]
-    unique = [line for line in lines if line.endswith("\n") and original.count(json.dumps(line, ensure_ascii=False)) == 1]
+    unique = [
+        line for line in lines if line.endswith("\n") and original.count(json.dumps(line, ensure_ascii=False)) == 1
+    ]
     planted, expected = original, original
     for line, new, fixed in zip(unique[:2], ["exit()\n", "import sys; sys.setrecursionlimit(10**6)\n"],
                                 ["raise SystemExit\n", "import sys; sys.setrecursionlimit(13_000)\n"]):

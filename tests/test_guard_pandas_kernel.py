@@ -19,7 +19,8 @@ right = pd.DataFrame({"name": ["x"] * 12_000, "w": np.arange(12_000.0)})
 events = pd.DataFrame({"user_id": np.arange(40_000), "clicks": 1})
 %load_ext kernel_guard
 """
-# 144 M rows × 3 columns (3.2 GiB; 3.4 GiB with pyarrow's strings), and 40,000 × 40,000 booleans (1.5 GiB): both over the 1 GiB cgroup.
+# 144 M rows × 3 columns (3.2 GiB; 3.4 GiB with pyarrow's strings), and 40,000 × 40,000 booleans
+# (1.5 GiB): both over the 1 GiB cgroup.
 CASES = {
     "merge": ("m = left.merge(right, on='name')",
               (r"line 3: left\.merge\(right, on='name'\) allocates 3\.[24] GiB \(mixed, shape 144,000,000 × 3\), "

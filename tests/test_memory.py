@@ -10,9 +10,9 @@ import sys
 
 import psutil
 import pytest
+from kgtest_cgroup import add_process, memory_cgroup
 
 from kernel_guard import memory
-from kgtest_cgroup import add_process, memory_cgroup
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "cgroup")
 G, M = 1 << 30, 1 << 20

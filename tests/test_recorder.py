@@ -75,7 +75,8 @@ def test_segfault_is_reported_once_with_the_cell_and_python_stack(state):
     assert "\n    import ctypes\n    ctypes.string_at(0)\n" in message
     assert "Likely cause: a fatal signal: segmentation fault" in message
     assert "the cell ran under --max-mem 2.0 GiB" in message
-    stack = [l.strip() for l in message.split("Python stack at the crash (most recent call first):\n")[1].splitlines()]
+    crash = message.split("Python stack at the crash (most recent call first):\n")[1]
+    stack = [line.strip() for line in crash.splitlines()]
     assert "in string_at" in stack[0]
     assert stack[1].startswith('File "<string>"') and stack[1].endswith("in crash_here")
     # Said once: the files are gone and the next kernel says nothing.
@@ -118,16 +119,16 @@ def test_sigterm_mid_cell_shows_where_the_cell_was(state):
 def test_sigterm_is_left_alone_when_the_kernel_handles_it(state):
     # A handler of the user's (or a library's) may survive SIGTERM: a later death
     # must not be blamed on it.
-    child = kernel(state, """
+    child = kernel(state, f"""
         rec.stop()
         signal.signal(signal.SIGTERM, lambda *a: print("HANDLED", flush=True))
-        rec = Recorder(key=%r)
+        rec = Recorder(key={KEY!r})
         rec.start()
         rec.cell_started(8, "serve_forever()", None)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.1)
         os.kill(os.getpid(), signal.SIGKILL)
-    """ % KEY)
+    """)
     assert child.returncode == -signal.SIGKILL
     assert "HANDLED" in child.stdout.read()
     message = next_kernel()
@@ -328,7 +329,8 @@ def test_oom_kill_counted_by_the_cgroup():
         cgroup={"version": 1, "directory": directory, "limit_directory": None, "limit": 4 << 30},
         counters={"cgroup_oom_kill": 0},
     ))
-    assert "Likely cause: killed by the out-of-memory killer (the memory cgroup's oom_kill count went from 0 to 1)." in message
+    assert ("Likely cause: killed by the out-of-memory killer "
+            "(the memory cgroup's oom_kill count went from 0 to 1).") in message
     assert "Memory at the end: the cgroup limit of 4.0 GiB was reached (last measured: 100.0 MiB resident" in message
     assert "%%guard --max-mem 80%" in message
 

@@ -15,8 +15,8 @@ import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from kernel_harness import Kernel
+
 from kernel_guard.recorder import Recorder
 
 KEY = "/notebooks/odd.ipynb"

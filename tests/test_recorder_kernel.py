@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from kernel_harness import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -58,7 +57,8 @@ def test_oom_kill_reported_once_by_the_next_kernel(notebook):
             text = load(b)
         assert f"{BANNER} (pid {a.pid}) died while running cell [3]" in text
         assert "    import numpy as np\n    x = np.ones((20000, 20000))  # 3.0 GiB, unguarded" in text
-        assert "Likely cause: killed by the out-of-memory killer (the memory cgroup's oom_kill count went from 0 to 1)" in text
+        assert ("Likely cause: killed by the out-of-memory killer "
+                "(the memory cgroup's oom_kill count went from 0 to 1)") in text
         assert "Memory at the end: the cgroup limit of 1.0 GiB was reached" in text
 
     with Kernel("recorder-c", env=notebook["env"], cwd=notebook["cwd"]) as c:

@@ -86,7 +86,8 @@ def test_handler_in_a_loop_in_a_function_of_another_cell():
 
 
 def test_a_break_in_an_inner_loop_of_the_handler_does_not_leave_the_loop():
-    cell = "while True:\n    try:\n        step()\n    except BaseException:\n        for r in retries:\n            break"
+    cell = ("while True:\n    try:\n        step()\n    except BaseException:\n"
+            "        for r in retries:\n            break")
     assert [f.code for f in lint_cells(cell)] == ["KG404"]
 
 

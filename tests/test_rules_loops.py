@@ -18,7 +18,8 @@ def lint_cells(*cells: str, select: str = "KG2"):
 
 
 def lint_script(source: str, select: str = "KG2"):
-    return lint_document(Document("job.py", [Cell(None, source, source)], is_notebook=False), Selection(select=(select,)))
+    document = Document("job.py", [Cell(None, source, source)], is_notebook=False)
+    return lint_document(document, Selection(select=(select,)))
 
 
 def test_message_position_and_severity_of_a_while_true():
@@ -62,8 +63,12 @@ def test_function_never_called_or_run_in_a_thread_is_not_a_hang():
 
 
 def test_a_function_from_another_cell_that_raises_is_a_way_out():
-    assert lint_cells("def check(value):\n    if value > 10:\n        raise StopIteration", "while True:\n    check(read())") == []
-    assert lint_cells("def check(value):\n    validate(value)", "def validate(v):\n    assert v < 3", "while True:\n    check(1)") == []
+    assert lint_cells(
+        "def check(value):\n    if value > 10:\n        raise StopIteration", "while True:\n    check(read())"
+    ) == []
+    assert lint_cells(
+        "def check(value):\n    validate(value)", "def validate(v):\n    assert v < 3", "while True:\n    check(1)"
+    ) == []
 
 
 def test_loops_that_end_by_an_exception_on_purpose():
@@ -74,7 +79,9 @@ def test_loops_that_end_by_an_exception_on_purpose():
 
 
 def test_break_of_an_inner_loop_does_not_leave_the_outer_one():
-    findings = lint_cells("while True:\n    for x in xs:\n        if x:\n            break\n    while ok():\n        break")
+    findings = lint_cells(
+        "while True:\n    for x in xs:\n        if x:\n            break\n    while ok():\n        break"
+    )
     assert [f.code for f in findings] == ["KG201"]
     assert lint_cells("while True:\n    for x in xs:\n        pass\n    else:\n        break") == []
 

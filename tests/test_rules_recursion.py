@@ -39,7 +39,9 @@ def test_no_base_case_message_and_position():
 
 
 def test_mutual_recursion_across_cells_is_reported_once_where_the_cycle_closes():
-    findings = lint_cells("def ping(n):\n    return pong(n)", "y = 2", "def pong(n):\n    print(n)\n    return ping(n + 1)")
+    findings = lint_cells(
+        "def ping(n):\n    return pong(n)", "y = 2", "def pong(n):\n    print(n)\n    return ping(n + 1)"
+    )
     assert where(findings) == [("KG301", 3, 1)]
     assert findings[0].message.startswith("`ping` and `pong` call each other on every path")
 
@@ -50,7 +52,9 @@ def test_a_three_function_cycle():
 
 
 def test_a_cycle_with_one_base_case_is_fine():
-    assert lint_cells("def a(x):\n    return b(x - 1)", "def b(x):\n    if x <= 0:\n        return 0\n    return a(x)") == []
+    assert lint_cells(
+        "def a(x):\n    return b(x - 1)", "def b(x):\n    if x <= 0:\n        return 0\n    return a(x)"
+    ) == []
 
 
 def test_a_function_redefined_in_a_later_cell_is_not_judged():
@@ -105,7 +109,9 @@ def test_methods_properties_and_special_methods():
              "    def size(self, value):\n        self.size = value"
     assert where(lint_cells(prop)) == [("KG301", 1, 3)]
     assert where(lint_cells(setter)) == [("KG301", 1, 6)]
-    assert lint_cells("class C:\n    @cached_property\n    def size(self):\n        self.load()\n        return self.size") == []
+    assert lint_cells(
+        "class C:\n    @cached_property\n    def size(self):\n        self.load()\n        return self.size"
+    ) == []
     assert lint_cells(
         "class Lazy:\n    def __getattribute__(self, name):\n        self.__class__ = Real\n        return self.data"
     ) == []

@@ -343,7 +343,9 @@ def test_huge_max_depth_is_clamped_so_recursion_through_c_never_crashes(kind):
     result = check(proc, result)
     assert result["error"] == "RecursionError" and result["hit"] == "recursion"
     assert 10_000 < result["inside"] < 10**6
-    assert result["notice"].startswith(f"max_depth 1,000,000 lowered to {result['inside']:,}: deeper recursion through C code")
+    assert result["notice"].startswith(
+        f"max_depth 1,000,000 lowered to {result['inside']:,}: deeper recursion through C code"
+    )
     assert result["stack_restored"]
 
 
@@ -360,7 +362,9 @@ def test_max_depth_below_the_current_depth_is_raised_with_a_notice():
     """)
     result = check(proc, result)
     assert result["inside"] > 100
-    assert result["notice"].startswith(f"max_depth 5 raised to {result['inside']}: the code running the cell is already")
+    assert result["notice"].startswith(
+        f"max_depth 5 raised to {result['inside']}: the code running the cell is already"
+    )
 
 
 def test_a_recursion_limit_in_force_above_the_stack_is_lowered_without_max_depth():

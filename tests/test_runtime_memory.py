@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from kgtest_cgroup import add_process, memory_cgroup
 from test_runtime import check, run_child
 
@@ -179,7 +178,9 @@ def test_over_the_cap_before_the_cell_refuses_to_start():
     """)
     result = check(proc, result)
     assert result["error"].startswith("the kernel already uses ")
-    assert result["error"].endswith("over the 1.0 MiB memory cap: free some memory (del large objects) or raise the cap")
+    assert result["error"].endswith(
+        "over the 1.0 MiB memory cap: free some memory (del large objects) or raise the cap"
+    )
     assert not result["ran"] and result["hit"] == "memory" and result["restored"]
 
 
@@ -203,7 +204,8 @@ def test_without_rlimit_data_or_proc_the_watchdog_alone_enforces_the_cap():
     """)
     result = check(proc, result)
     assert result["soft"] == -1  # RLIM_INFINITY: the rlimit was left alone
-    assert result["error"].startswith("the cell's memory reached ") and result["error"].endswith("over its 512.0 MiB cap")
+    assert result["error"].startswith("the cell's memory reached ")
+    assert result["error"].endswith("over its 512.0 MiB cap")
     assert CAP < result["peak"] < CAP + (128 << 20)
 
 

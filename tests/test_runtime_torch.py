@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from kernel_guard.runtime.library_oom import refused_allocation
 from kgtest_cgroup import add_process, memory_cgroup
 from test_runtime import check, run_child
 from test_runtime_memory import guarded
+
+from kernel_guard.runtime.library_oom import refused_allocation
 
 torch = pytest.importorskip("torch", reason="torch is not installed (optional)")
 

@@ -11,9 +11,9 @@ import ast
 import multiprocessing
 
 import pytest
+from kernel_harness import Kernel, cgroup_unavailable
 
 from kernel_guard.extension.spawn import find_hangs, live_start_method
-from kernel_harness import Kernel, cgroup_unavailable
 
 SETUP = "import multiprocessing as mp\ndef square(x):\n    return x * x\n"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 from kernel_guard.estimator.interpreter import Program
 from kernel_guard.estimator.results import Allocation, Estimate, Growth, LiveOver, Notice

@@ -128,7 +128,8 @@ class Expressions(Folder):
         key: list[object] = []
         for part in parts:
             if type(part) is ast.Slice:
-                bounds = [None if p is None else self.unwrap(self.visit(p)) for p in (part.lower, part.upper, part.step)]
+                ends = (part.lower, part.upper, part.step)
+                bounds = [None if p is None else self.unwrap(self.visit(p)) for p in ends]
                 if not all(b is None or type(b) is int for b in bounds) or bounds[2] == 0:
                     return UNKNOWN
                 key.append(slice(*bounds))
@@ -326,7 +327,9 @@ class Expressions(Folder):
         if name in ("list", "tuple", "set", "dict") and not keywords:
             kind = "set" if name == "set" else "dict" if name == "dict" else "list"
             if not positional:
-                return () if name == "tuple" else Container(kind, tuple(self.loops), [], None if kind != "list" else [], 0)
+                if name == "tuple":
+                    return ()
+                return Container(kind, tuple(self.loops), [], None if kind != "list" else [], 0)
             source = positional[0]
             if type(source) is Container and source.kind != "generator" and name != "dict":
                 items = list(source.items)

@@ -7,7 +7,8 @@ understood or numpy would raise.
 from __future__ import annotations
 
 import math
-from typing import Sequence, cast
+from collections.abc import Sequence
+from typing import cast
 
 from kernel_guard.estimator.abstract import Array, Container
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 from IPython.core.error import UsageError
 
@@ -17,6 +19,9 @@ from kernel_guard.extension.cell import CompiledCell
 from kernel_guard.extension.options import Options, Resolved, describe_size, make_config, resolve
 from kernel_guard.extension.render import Message, format_seconds
 from kernel_guard.sizes import format_bytes
+
+if TYPE_CHECKING:
+    from kernel_guard.runtime import RunReport
 
 # Cells auto mode leaves alone: they manage the guard itself.
 _NOT_AUTO = ("%%guard", "%guard", "%load_ext", "%unload_ext", "%reload_ext")
@@ -231,12 +236,15 @@ class KernelGuardExtension:
         return self.auto if self.auto is not None else self.config.defaults()
 
     def resolve(self, options: Options) -> Resolved:
-        self.usable_memory()
-        return resolve(options, self._usable[1], self._usable[2])
+        _, usable, limited_by = self._read_usable()
+        return resolve(options, usable, limited_by)
 
     def usable_memory(self) -> int:
         """``memory.usable_memory()``, the base of percentages, re-read every few seconds
         (the cgroup lookup costs about half a millisecond)."""
+        return self._read_usable()[1]
+
+    def _read_usable(self) -> tuple[float, int, str]:
         from kernel_guard.memory import read_cgroup_memory, usable_memory
 
         now = time.monotonic()
@@ -245,7 +253,7 @@ class KernelGuardExtension:
             usable = usable_memory(cgroup)
             container = cgroup is not None and cgroup.limit is not None and cgroup.limit <= usable
             self._usable = (now, usable, "container limit" if container else "RAM")
-        return self._usable[1]
+        return self._usable
 
     # -- a guarded cell ------------------------------------------------------------
 
@@ -268,18 +276,18 @@ class KernelGuardExtension:
         if limits.notice:
             self._notice("--max-mem capped", limits.notice, once=offset == 0)  # auto mode: not before every cell
         prepared = self.prepare(body, offset)
-        plain = prepared is not None and prepared.tree is not None and prepared.transformed == body
+        plain_tree = prepared.tree if prepared is not None and prepared.transformed == body else None
         try:
             verdict = checks.check_cell(body, shell.user_ns, offset=offset, lint=options.lint,
                                         budget=lambda: self.budget(options, limits),
-                                        tree=prepared.tree if plain else None)
+                                        tree=plain_tree)
             report = self.check_report(verdict, "dry run") if options.dry_run else None
         except Exception as exc:  # a bug of ours must not stop the user's cell: fail open
             detail = " ".join(str(exc).split())[:200]
             failed = f"pre-run checks failed ({type(exc).__name__}{': ' + detail if detail else ''})"
             self._notice("pre-run checks skipped",
                          failed + ("" if options.dry_run else "; running the cell under its limits"))
-            verdict, report = checks.Verdict(lambda: None), None
+            verdict, report = checks.Verdict(lambda: self.budget(options, limits)), None  # (never read: empty)
         if options.dry_run:
             if report is not None:
                 report.show()
@@ -305,25 +313,25 @@ class KernelGuardExtension:
             _run_guarded(guard, cell)
         except BaseException as exc:
             outcome = type(exc).__name__
-            if isinstance(exc, GuardMemoryError):
+            if isinstance(exc, GuardMemoryError) and sys.version_info >= (3, 11):  # notes came in 3.11
                 for line in self._holders(limits):
                     exc.add_note(line.replace("`", ""))
             cell.show_like_a_cell(exc)
             raise
         finally:
             self._running = None
-            report = guard.report
+            run = cast("RunReport", guard.report)  # set by the guard's __exit__
             self.history.append(HistoryEntry(
                 number, _first_line(body), outcome, cap=limits.max_mem,
-                peak_rss=report.peak_rss, elapsed=report.elapsed, limit_hit=report.limit_hit,
-                samples=list(report.samples or ()),
+                peak_rss=run.peak_rss, elapsed=run.elapsed, limit_hit=run.limit_hit,
+                samples=list(run.samples or ()),
             ))
-            if report.depth_notice:
-                _depth_notice(report.depth_notice).show()
-            for notice in report.notices:  # limits this platform cannot fully enforce
+            if run.depth_notice:
+                _depth_notice(run.depth_notice).show()
+            for notice in run.notices:  # limits this platform cannot fully enforce
                 self._notice("limit not fully enforced here", notice, once=True)
             if options.verbose:
-                self._summary(report, limits, options).show()
+                self._summary(run, limits, options).show()
 
     def _notice(self, title: str, text: str, *, once: bool = False, key: str | None = None) -> None:
         """A warning: a short title, ``text`` under it; with ``once``, only the first time
@@ -473,7 +481,9 @@ def _refuse(verdict: checks.Verdict, holders: list[str]) -> GuardRefused:
                          + (f" (and {others} more)" if others else ""))
     shown = f"cell not run: {first.short()} ({f'and {others} more; ' if others else ''}details above)"
     # IPython shows the result of _render_traceback_ instead of a traceback.
-    error._render_traceback_ = lambda: [f"\x1b[0;31mGuardRefused\x1b[0m: {shown}"]
+    error._render_traceback_ = lambda: [  # type: ignore[attr-defined]  # IPython's per-exception hook
+        f"\x1b[0;31mGuardRefused\x1b[0m: {shown}"
+    ]
     return error
 
 

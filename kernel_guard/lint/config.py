@@ -42,7 +42,8 @@ def load_config(start: Path) -> dict:
         raise ConfigError(f"{path}: [tool.kernel-lint] must be a table")
     unknown = sorted(set(table) - KEYS)
     if unknown:
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} in [tool.kernel-lint] (known: {', '.join(sorted(KEYS))})")
+        known = ", ".join(sorted(KEYS))
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} in [tool.kernel-lint] (known: {known})")
     for key in ("select", "ignore"):
         if isinstance(table.get(key), str):
             table[key] = [code for code in table[key].split(",") if code.strip()]

@@ -197,7 +197,8 @@ def _update_imports(header: dict[str, str], tree: ast.Module) -> None:
             for alias in node.names:
                 if alias.name != "*":
                     name = alias.asname or alias.name
-                    header[name] = f"from {node.module} import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+                    rename = f" as {alias.asname}" if alias.asname else ""
+                    header[name] = f"from {node.module} import {alias.name}{rename}"
         elif isinstance(node, (ast.If, ast.Try)):
             stack[:0] = [*node.body, *node.orelse, *(s for h in getattr(node, "handlers", []) for s in h.body)]
         else:

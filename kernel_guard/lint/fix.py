@@ -185,7 +185,8 @@ def fix_file(path: str, selection: Selection, mem_budget: int | None) -> FileFix
 def _file_bytes(document: Document, data: bytes, changed: dict[int, str]) -> bytes:
     if document.is_notebook:
         try:
-            numbers = {document.cells[i].number or 0: raw for i, raw in changed.items()}  # notebooks' cells have numbers
+            # (a notebook's cells have numbers)
+            numbers = {document.cells[i].number or 0: raw for i, raw in changed.items()}
             text = replace_sources(data.decode("utf-8"), numbers)
         except LayoutError:
             return data  # a layout we cannot edit in place: leave the file as it is

@@ -16,7 +16,7 @@ are marked *complex*: their conditions are not tracked.
 from __future__ import annotations
 
 import ast
-from typing import Callable
+from collections.abc import Callable
 
 Path = tuple[tuple[ast.expr, bool], ...]
 _MAX_PATHS = 64
@@ -131,7 +131,9 @@ class Paths:
         for handler in statement.handlers:  # anything in the body may raise before it recursed
             more = self._block(handler.body, paths)
             fall, breaks, continues = fall + more[0], breaks + more[1], continues + more[2]
-        else_fall, else_breaks, else_continues = self._block(statement.orelse, fall) if statement.orelse else (fall, [], [])
+        else_fall, else_breaks, else_continues = (
+            self._block(statement.orelse, fall) if statement.orelse else (fall, [], [])
+        )
         fall, breaks, continues = else_fall, breaks + else_breaks, continues + else_continues
         if statement.finalbody:
             self._block(statement.finalbody, paths)  # its own exits count; it runs on every path
@@ -152,7 +154,9 @@ class Paths:
     def _recurses(self, node: ast.AST, paths) -> bool:
         """Whether evaluating ``node`` certainly recurses; calls that may leave on
         purpose before it are base cases of the current paths."""
-        if any(isinstance(sub, ast.Call) and self._may_leave(sub) and not self._is_recursive(sub) for sub in _run(node)):
+        if any(
+            isinstance(sub, ast.Call) and self._may_leave(sub) and not self._is_recursive(sub) for sub in _run(node)
+        ):
             self.complex = True
             self._exit(paths)
         found = self._definite(node)

@@ -451,25 +451,31 @@ class InterruptSwallowedInLoop(Rule):
         "for url in urls:\n    try:\n        download(url)\n    except Exception:\n        pass",
         "while True:\n    try:\n        step()\n    except KeyboardInterrupt:\n        break",
         "for x in xs:\n    try:\n        f(x)\n    except:\n        log()\n        raise",
-        "for x in xs:\n    try:\n        f(x)\n    except BaseException as e:\n        if isinstance(e, KeyboardInterrupt):\n"
+        "for x in xs:\n    try:\n        f(x)\n    except BaseException as e:\n"
+        "        if isinstance(e, KeyboardInterrupt):\n"
         "            raise\n        log(e)",
         "try:\n    run()\nexcept:\n    pass",
         "for attempt in range(3):\n    try:\n        connect()\n        break\n    except:\n        sleep(1)",
         "def f():\n    for x in xs:\n        try:\n            g(x)\n        except:\n            return None",
         "for x in xs:\n    def safe():\n        try:\n            g(x)\n        except:\n            pass",
-        "errors = []\nfor task in tasks:\n    try:\n        task()\n    except BaseException as e:\n        errors.append(e)\n"
+        "errors = []\nfor task in tasks:\n    try:\n        task()\n    except BaseException as e:\n"
+        "        errors.append(e)\n"
         "if errors:\n    raise errors[0]",
-        "running = True\nwhile running:\n    try:\n        step()\n    except KeyboardInterrupt:\n        running = False",
+        "running = True\nwhile running:\n    try:\n        step()\n    except KeyboardInterrupt:\n"
+        "        running = False",
         "for x in xs:\n    try:\n        f(x)\n    except KeyboardInterrupt:\n        raise\n    except:\n        pass",
         "import sys\nwhile pending:\n    try:\n        pending.pop()()\n    except:\n        failure = sys.exc_info()",
         "for source in (a, b, c):\n    try:\n        load(source)\n    except:\n        continue",
-        "def retry(f, attempts):\n    for _ in range(attempts):\n        try:\n            return f()\n        except:\n"
+        "def retry(f, attempts):\n    for _ in range(attempts):\n        try:\n            return f()\n"
+        "        except:\n"
         "            pass",
-        "for f in files:\n    img = load(f)\n    try:\n        meta = img.info['exif']\n    except:\n        meta = None\n"
+        "for f in files:\n    img = load(f)\n    try:\n        meta = img.info['exif']\n    except:\n"
+        "        meta = None\n"
         "    process(img, meta)",
     ]
     INVALID = [
-        Case("for url in urls:\n    try:\n        download(url)\n    except:\n        pass", line=4, column=5, message="bare"),
+        Case("for url in urls:\n    try:\n        download(url)\n    except:\n"
+             "        pass", line=4, column=5, message="bare"),
         "while True:\n    try:\n        step()\n    except BaseException:\n        continue",
         Case("while running:\n    try:\n        step()\n    except KeyboardInterrupt:\n        print('ignored')",
              message="KeyboardInterrupt"),
@@ -506,7 +512,9 @@ class InterruptSwallowedInLoop(Rule):
             if name in names:
                 facts = facts or flow.facts(self.context)
                 if facts.bindings[name] == 0:
-                    return "KeyboardInterrupt" if name == "KeyboardInterrupt" else "KeyboardInterrupt (and every other exception)"
+                    if name == "KeyboardInterrupt":
+                        return "KeyboardInterrupt"
+                    return "KeyboardInterrupt (and every other exception)"
         return None
 
     def _preceded(self, handler: ast.ExceptHandler, ancestors) -> bool:
@@ -611,7 +619,8 @@ def _work_inside(chain: tuple[ast.AST, ...]) -> bool:
                 continue
             for statement in block:
                 if statement is not child and any(
-                    isinstance(node, ast.Call) and flow.callee(node) not in _CHEAP for node in flow.body_nodes([statement])
+                    isinstance(node, ast.Call) and flow.callee(node) not in _CHEAP
+                    for node in flow.body_nodes([statement])
                 ):
                     return False
     return True

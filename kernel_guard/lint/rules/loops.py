@@ -57,11 +57,14 @@ class InfiniteWhileLoop(Rule):
     triggers = None
     VALID = [
         "while True:\n    line = read()\n    if not line:\n        break\n    handle(line)",
-        "def poll(job):\n    while True:\n        if job.done():\n            return job.result\n        sleep(1)\npoll(j)",
+        "def poll(job):\n    while True:\n        if job.done():\n            return job.result\n        sleep(1)\n"
+        "poll(j)",
         "while True:\n    x = compute()\n    if x < 0:\n        raise ValueError(x)",
-        "import queue\ndef worker(q):\n    while True:\n        item = q.get()\n        if item is None:\n            break\n        work(item)\nworker(q)",
+        "import queue\ndef worker(q):\n    while True:\n        item = q.get()\n        if item is None:\n"
+        "            break\n        work(item)\nworker(q)",
         "def gen():\n    i = 0\n    while True:\n        yield i\n        i += 1",
-        "import threading\ndef worker():\n    while True:\n        item = q.get()\n        work(item)\n        q.task_done()\n"
+        "import threading\ndef worker():\n    while True:\n        item = q.get()\n        work(item)\n"
+        "        q.task_done()\n"
         "threading.Thread(target=worker, daemon=True).start()",
         "try:\n    while True:\n        print(next(it))\nexcept StopIteration:\n    pass",
         "while True:\n    batch = sess.run(next_batch)\n    total += batch.sum()",
@@ -256,14 +259,16 @@ class InfiniteIterator(Rule):
     VALID = [
         "import itertools\nfor i in itertools.count():\n    if i > 10:\n        break",
         "from itertools import cycle\nfor color, ax in zip(cycle('rgb'), axes):\n    ax.plot(color=color)",
-        "def count(stop):\n    i = 0\n    while i < stop:\n        yield i\n        i += 1\nfor n in count(5):\n    print(n)",
+        "def count(stop):\n    i = 0\n    while i < stop:\n        yield i\n        i += 1\nfor n in count(5):\n"
+        "    print(n)",
         "from itertools import repeat\nfor x in repeat(1, 5):\n    print(x)",
         "for line in iter(f.readline, ''):\n    print(line)",
         "import itertools\ndef gen():\n    for i in itertools.count():\n        yield i * i",
         "from itertools import cycle\nfor x in cycle([]):\n    print(x)",
     ]
     INVALID = [
-        Case("import itertools\nfor i in itertools.count():\n    print(i)", line=2, column=1, message="itertools.count"),
+        Case("import itertools\nfor i in itertools.count():\n"
+             "    print(i)", line=2, column=1, message="itertools.count"),
         ("import itertools as it", "for x in it.cycle([1, 2]):\n    total += x"),
         "from itertools import repeat\nfor x in repeat(0):\n    pass",
         "for _ in iter(int, 1):\n    step()",
@@ -328,7 +333,8 @@ class LoopGrowsIterable(Rule):
         "items = [1]\nfor x in items:\n    items.append(x)\n    items.pop(0)",
     ]
     INVALID = [
-        Case("names = ['a', 'b']\nfor name in names:\n    names.append(name.upper())", line=3, column=5, message="`names`"),
+        Case("names = ['a', 'b']\nfor name in names:\n"
+             "    names.append(name.upper())", line=3, column=5, message="`names`"),
         ("queue = [1]", "for item in queue:\n    queue += [item * 2]"),
         "xs = [0]\nfor x in xs:\n    print(x)\n    xs.insert(0, x)",
         "xs = [0]\nfor x in xs:\n    xs.extend([x, x])",

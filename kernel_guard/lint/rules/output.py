@@ -209,7 +209,8 @@ class PrintFlood(Rule):
         "for i in range(100_000):\n    if i % 1000:\n        continue\n    print(i)",
         "for i in range(100_000):\n    print(i)\n    if i > 10:\n        break",
         "%%capture\nfor i in range(100_000):\n    print(i)",
-        "import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n    for i in range(100_000):\n        print(i)",
+        "import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n    for i in range(100_000):\n"
+        "        print(i)",
         "for i in range(100_000):\n    print(i, file=log)",
         "def print(*args):\n    pass\nfor i in range(100_000):\n    print(i)",
         "for i in range(100_000):\n    def show():\n        print(i)",
@@ -310,7 +311,11 @@ def _builtin_iteration(loop: ast.For, facts: flow.Facts) -> bool:
         if flow.callee(iterable) == "enumerate" and not facts.is_builtin(iterable.func, "enumerate"):
             return False
         iterable = iterable.args[0]
-    return not isinstance(iterable, ast.Call) or flow.callee(iterable) == "trange" or facts.is_builtin(iterable.func, "range")
+    return (
+        not isinstance(iterable, ast.Call)
+        or flow.callee(iterable) == "trange"
+        or facts.is_builtin(iterable.func, "range")
+    )
 
 
 _OUTPUT_NAMES = frozenset({"print", "display", "write", "writelines", "warning", "error", "critical", "exception",
@@ -388,7 +393,8 @@ class FileWriteInEndlessLoop(Rule):
         "import sys\nwhile True:\n    sys.stdout.write('x')\n    if done():\n        break",
     ]
     INVALID = [
-        Case("f = open('log.txt', 'w')\nwhile True:\n    f.write(read_sensor())", line=3, column=5, message="`f.write()`"),
+        Case("f = open('log.txt', 'w')\nwhile True:\n"
+             "    f.write(read_sensor())", line=3, column=5, message="`f.write()`"),
         "i = 0\nwhile True:\n    plt.savefig(f'frames/{i}.png')\n    i += 1",
         "while True:\n    with open('log.txt', 'a') as log:\n        log.write(step())",
         ("import itertools", "for i in itertools.count():\n    np.save('out_%d.npy' % i, sample())"),
@@ -421,7 +427,9 @@ class FileWriteInEndlessLoop(Rule):
                 return f"`{handle}.{name}()` appends to a file"
         if name == "print":
             target = next((k.value for k in call.keywords if k.arg == "file"), None)
-            if isinstance(target, ast.Name) and (target.id in opened or target.id in _appending_in_loop(ancestors, loop)):
+            if isinstance(target, ast.Name) and (
+                target.id in opened or target.id in _appending_in_loop(ancestors, loop)
+            ):
                 return f"`print(..., file={target.id})` appends to a file"
         if name in _SAVES and (name not in _MODULE_SAVES or _MODULE_SAVES[name] == (facts.resolve(func) or "")):
             path = _target_path(call, facts)

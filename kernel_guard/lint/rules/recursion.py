@@ -74,8 +74,10 @@ class RecursionWithoutBaseCase(_RecursionRule):
         "class A:\n    def __setattr__(self, name, value):\n        object.__setattr__(self, name, value)",
         "class A:\n    def forward(self, x):\n        return self.layer.forward(x)",
         "def f(n):\n    return f(n - 1)\ndef f(n):\n    return 0",
-        "def get(url, retries=3):\n    try:\n        return fetch(url)\n    except IOError:\n        return get(url, retries - 1)",
-        "def is_even(n):\n    return True if n == 0 else is_odd(n - 1)\ndef is_odd(n):\n    return False if n == 0 else is_even(n - 1)",
+        "def get(url, retries=3):\n    try:\n        return fetch(url)\n    except IOError:\n"
+        "        return get(url, retries - 1)",
+        "def is_even(n):\n    return True if n == 0 else is_odd(n - 1)\ndef is_odd(n):\n"
+        "    return False if n == 0 else is_even(n - 1)",
         "class Tree:\n    def depth(self):\n        return 1 + max((c.depth() for c in self.children), default=0)",
     ]
     INVALID = [
@@ -141,7 +143,8 @@ class RecursionAwayFromBaseCase(_RecursionRule):
         "def f(n):\n    if n == 0:\n        return 1\n    return f(n - 2)\nf(4)",
     ]
     INVALID = [
-        Case("def fact(n):\n    if n <= 1:\n        return 1\n    return n * fact(n + 1)", line=1, column=1, message="n + 1"),
+        Case("def fact(n):\n    if n <= 1:\n        return 1\n"
+             "    return n * fact(n + 1)", line=1, column=1, message="n + 1"),
         Case(("def fact(n):\n    if n == 0:\n        return 1\n    return n * fact(n + 1)", "fact(5)"),
              line=1, column=1, message="fact(5)"),
         "def f(n):\n    if n == 0:\n        return 0\n    print(n)\n    return f(n)",

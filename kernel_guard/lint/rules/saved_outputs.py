@@ -49,8 +49,8 @@ class SavedOutputsTooLarge(Rule):
     them in the notebook.
 
     ## Known limitations
-    Sizes count the characters of the outputs' text; only notebook files are measured (not cells linted in a kernel), and files over
-    64 MiB are not linted at all.
+    Sizes count the characters of the outputs' text; only notebook files are measured (not cells linted in a
+    kernel), and files over 64 MiB are not linted at all.
     """
 
     code = "KG606"
