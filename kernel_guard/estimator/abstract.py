@@ -47,7 +47,7 @@ class Site:
     def nbytes(self) -> int:
         if self.size is not None:
             return self.size
-        return math.prod(self.shape) * self.dtype.itemsize  # type: ignore[union-attr]
+        return math.prod(self.shape) * self.dtype.itemsize  # type: ignore[union-attr]  # a dtype name comes with a size
 
 
 class _New:

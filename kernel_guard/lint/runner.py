@@ -97,7 +97,7 @@ def _parallel(paths: list[str], selection: Selection, mem_budget: int, jobs: int
     order = sorted(range(len(paths)), key=lambda i: -_size(paths[i]))
     # fork starts workers in milliseconds with everything imported; elsewhere use the default.
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    results: list[Result] = [None] * len(paths)  # type: ignore[list-item]
+    results: list[Result] = [None] * len(paths)  # type: ignore[list-item]  # each is filled below
     with ProcessPoolExecutor(min(jobs, len(paths)), mp_context=context) as pool:
         futures = {index: pool.submit(lint_file, paths[index], selection, mem_budget) for index in order}
         for index, future in futures.items():
