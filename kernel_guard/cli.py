@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -42,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where results of unchanged files are kept (default: $KERNEL_LINT_CACHE_DIR, "
         "else $XDG_CACHE_HOME/kernel-lint or ~/.cache/kernel-lint); safe to delete",
     )
-    parser.add_argument("--explain", metavar="CODE", help="print a rule's documentation and exit")
+    parser.add_argument("--explain", metavar="CODE", help="print a rule's documentation (by code or name) and exit")
     parser.add_argument("--list-rules", action="store_true", help="list every code with its summary and exit")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except UsageError as exc:
-        print(f"kernel-lint: error: {exc}", file=sys.stderr)
+        _write(sys.stderr, f"kernel-lint: error: {exc}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
@@ -73,27 +75,28 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{rule.code}  {rule.name:<32} {rule.summary}")
         return EXIT_CLEAN
     if args.explain:
-        from kernel_guard.lint.registry import rule_for
+        from kernel_guard.lint.registry import all_rules, rule_for
 
-        rule = rule_for(args.explain)
-        if rule is None:
-            raise UsageError(f"unknown rule code {args.explain!r} (see --list-rules)")
-        print(f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.documentation()}")
+        wanted = args.explain.strip()
+        explained = rule_for(wanted) or next((r for r in all_rules() if r.name == wanted.lower()), None)
+        if explained is None:
+            raise UsageError(f"unknown rule code or name {args.explain!r} (see --list-rules)")
+        print(f"{explained.code} {explained.name} ({explained.severity})\n\n{explained.documentation()}")
         return EXIT_CLEAN
     if not args.paths:
         raise UsageError("no PATH given (try: kernel-lint notebook.ipynb)")
 
     settings = _settings(args)
     files, missing = _collect(args.paths)
-    for path in missing:
-        print(f"{path}: no such file or directory", file=sys.stderr)
+    for path, reason in missing:
+        _write(sys.stderr, f"{path}: {reason}\n")
     from kernel_guard.lint.runner import lint_files
 
     findings, failures = lint_files(
         files, settings["selection"], settings["mem_budget"], settings["jobs"], settings["cache_dir"]
     )
     for path, reason in failures:
-        print(f"{path}: {reason}", file=sys.stderr)
+        _write(sys.stderr, f"{path}: {reason}\n")
 
     from kernel_guard.lint.formats import render, statistics
 
@@ -101,11 +104,21 @@ def _run(args: argparse.Namespace) -> int:
     output = render(findings, fmt)
     if settings["statistics"] and fmt == "text":
         output += statistics(findings)
-    sys.stdout.write(output)
+    _write(sys.stdout, output)
     sys.stdout.flush()
     if missing or failures:
         return EXIT_ERROR
     return EXIT_FINDINGS if findings and not settings["exit_zero"] else EXIT_CLEAN
+
+
+def _write(stream, text: str) -> None:
+    """Write ``text``; a file name that is not valid in the stream's encoding
+    (bytes that are no UTF-8, kept as surrogates) is written escaped."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def _settings(args: argparse.Namespace) -> dict:
@@ -193,28 +206,44 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _collect(paths: list[str]) -> tuple[list[str], list[str]]:
-    """Files to lint (explicit files as given; directories searched for .ipynb and .py)."""
-    files, missing = [], []
+def _collect(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files to lint (explicit files as given; directories searched for .ipynb and .py),
+    and the ``(path, reason)`` of every PATH or folder that cannot be searched."""
+    files: list[str] = []
+    problems: list[tuple[str, str]] = []
     for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            files.extend(_walk(path))
-        elif path.exists():
-            files.append(name)
+        try:
+            is_dir = stat.S_ISDIR(os.stat(name).st_mode)
+        except OSError as exc:
+            problems.append((name, _reason(exc)))
+            continue
+        if is_dir:
+            files.extend(_walk(Path(name), problems))
         else:
-            missing.append(name)
-    return list(dict.fromkeys(files)), missing
+            files.append(name)  # a FIFO or device is named and skipped when read, never opened
+    return list(dict.fromkeys(files)), problems
 
 
-def _walk(root: Path) -> list[str]:
-    found = []
-    for folder, dirs, names in os.walk(root):
+def _walk(root: Path, problems: list[tuple[str, str]]) -> list[str]:
+    found: list[str] = []
+
+    def unreadable(exc: OSError) -> None:
+        problems.append((exc.filename or str(root), f"cannot search directory: {_reason(exc)}"))
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable):
         dirs[:] = sorted(
-            d for d in dirs if d not in _SKIP_DIRS and not (Path(folder, d, "pyvenv.cfg")).exists()
+            d for d in dirs if d not in _SKIP_DIRS and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
         )
         found.extend(str(Path(folder, n)) for n in sorted(names) if n.endswith((".ipynb", ".py")))
     return found
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "no such file or directory"
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    return (exc.strerror or str(exc)).lower()
 
 
 if __name__ == "__main__":

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import stat
 import tokenize
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kernel_guard.parse_guard import PARSE_ERRORS
 
 # Cell magics whose body is Python run in the user namespace.
 PYTHON_CELL_MAGICS = frozenset(
@@ -63,24 +68,29 @@ class Document:
 
 def python_source(text: str) -> tuple[str, dict[int, int]] | None:
     """Python for one cell's text, with the same number of lines, and the column
-    shifts applied; ``None`` when the cell is not Python (``%%bash``, ``%%html``...)."""
-    if _LINE_AS_CELL_MAGIC.match(text):
-        return None
-    magic = _CELL_MAGIC.match(text)
-    if magic:
+    shifts applied; ``None`` when the cell is not Python (``%%bash``, ``%%html``...).
+    Text IPython's tokenizer rejects is returned as it is: its parse reports why."""
+    head_lines = 0  # stacked Python cell magics (``%%time`` over ``%%capture``) are peeled one by one
+    while True:
+        if _LINE_AS_CELL_MAGIC.match(text):
+            return None
+        magic = _CELL_MAGIC.match(text)
+        if not magic:
+            break
         if magic.group(1) not in PYTHON_CELL_MAGICS:
             return None
-        head, _, body = text.partition("\n")
-        translated = python_source(body)
-        if translated is None:
-            return None
-        body_source, body_shift = translated
-        return "\n" + body_source, {line + 1: shift for line, shift in body_shift.items()}
+        text = text.partition("\n")[2]
+        head_lines += 1
     text, shifts = _dedent(text)
-    if not _IPYTHON_SYNTAX.search(text):
-        return text, shifts
-    translated, magic_shifts = _translate_ipython(text)
-    return translated, {line: shifts.get(line, 0) + magic_shifts.get(line, 0) for line in {*shifts, *magic_shifts}}
+    if _IPYTHON_SYNTAX.search(text):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # IPython warns about odd line endings: KG001 says what matters
+                text, magic_shifts = _translate_ipython(text)
+        except PARSE_ERRORS:
+            magic_shifts = {}
+        shifts = {line: shifts.get(line, 0) + magic_shifts.get(line, 0) for line in {*shifts, *magic_shifts}}
+    return "\n" * head_lines + text, {line + head_lines: shift for line, shift in shifts.items()}
 
 
 def _dedent(text: str) -> tuple[str, dict[int, int]]:
@@ -160,11 +170,30 @@ def read_document(path: str | Path) -> Document | None:
     return parse_document(path, read_bytes(path))
 
 
+MAX_BYTES = 64 * 2**20  # a larger "notebook" or script is not one a person edits
+
+
 def read_bytes(path: str | Path) -> bytes:
+    """The bytes of a regular file of at most ``MAX_BYTES``.  Anything else (a FIFO,
+    a device, a link to ``/dev/zero``) is refused before a byte is read: it could
+    block forever or never end."""
     try:
-        return Path(path).read_bytes()
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InputError("not a regular file: skipped")
+        # O_NONBLOCK: should the path be swapped for a FIFO after the check, open does not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError("not a regular file: skipped")
+            if info.st_size > MAX_BYTES:
+                raise InputError(f"larger than {MAX_BYTES // 2**20} MiB: skipped")
+            data = file.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise InputError(f"larger than {MAX_BYTES // 2**20} MiB: skipped")
+    return data
 
 
 def parse_document(path: str | Path, data: bytes) -> Document | None:
@@ -179,8 +208,9 @@ def _read_script(path: str, data: bytes) -> Document:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         text = data.decode(encoding)
-    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot decode source file: {exc}") from None
+    except (SyntaxError, LookupError, UnicodeError, ValueError, TypeError) as exc:
+        # A declared codec may be no text encoding at all (``punycode``, ``rot13``, ``zlib``).
+        raise InputError(f"cannot decode source file: {_one_line(exc)}") from None
     text = text.lstrip("\ufeff")
     return Document(path, [Cell(None, text, text)], is_notebook=False)
 
@@ -190,10 +220,12 @@ def _read_notebook(path: str, data: bytes) -> Document | None:
         raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(f"not a notebook: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        raise InputError("not a notebook: JSON nested too deeply") from None
     except ValueError as exc:
-        raise InputError(f"not a notebook: invalid JSON ({exc})") from None
+        raise InputError(f"not a notebook: invalid JSON ({_one_line(exc)})") from None
     notebook = _as_v4(raw)
-    if not _is_python(notebook.get("metadata") or {}):
+    if not _is_python(_mapping(notebook.get("metadata"))):
         return None
     cells = []
     for number, cell in enumerate(notebook["cells"], start=1):
@@ -209,35 +241,63 @@ def _read_notebook(path: str, data: bytes) -> Document | None:
 
 
 def _as_v4(raw: object) -> dict:
-    """The notebook in format 4.  Full schema validation costs more than reading
-    (nbformat's validator triples the time), so check the structure we rely on."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("nbformat"), int):
+    """The notebook in format 4, as ``nbformat.read(path, as_version=4)`` reads it.
+    Full schema validation costs more than reading (nbformat's validator triples
+    the time), so check the structure we rely on: cells, each with its text."""
+    if not isinstance(raw, dict) or type(raw.get("nbformat")) is not int:
         raise InputError("not a notebook: no integer 'nbformat' field")
     if raw["nbformat"] < 4:
-        import nbformat
-
-        try:
-            raw = nbformat.convert(nbformat.from_dict(raw), 4)
-        except Exception as exc:  # nbformat raises many types on malformed v1-v3 files
-            raise InputError(f"not a notebook: cannot convert nbformat {raw['nbformat']}: {exc}") from None
+        raw = _upgrade(raw)
     elif raw["nbformat"] > 4:
         raise InputError(f"not a notebook: unsupported nbformat {raw['nbformat']}")
     cells = raw.get("cells")
-    if not isinstance(cells, list) or not all(
-        isinstance(cell, dict) and isinstance(cell.get("source", ""), (str, list)) for cell in cells
-    ):
-        raise InputError("not a notebook: 'cells' is not a list of cells with source text")
+    if not isinstance(cells, list):
+        raise InputError("not a notebook: 'cells' is not a list")
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict):
+            raise InputError(f"not a notebook: cell {number} is not a JSON object")
+        source = cell.get("source", "")
+        if not (isinstance(source, str) or isinstance(source, list) and all(isinstance(s, str) for s in source)):
+            raise InputError(f"not a notebook: cell {number} has a 'source' that is not text")
     return raw
+
+
+def _upgrade(raw: dict) -> dict:
+    """nbformat 1-3 through nbformat's own reader and converter (which join
+    ``input`` stored as a list of lines), with its validation log silenced."""
+    import logging
+
+    import nbformat
+
+    version = raw["nbformat"]
+    disabled = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # "Notebook JSON is not valid v3" goes to stderr otherwise
+    try:
+        reader = nbformat.versions[version].to_notebook_json
+        return nbformat.convert(reader(raw, minor=raw.get("nbformat_minor", 0)), 4)
+    except Exception as exc:  # nbformat raises many types on malformed v1-v3 files
+        raise InputError(f"not a notebook: cannot convert nbformat {version}: {_one_line(exc)}") from None
+    finally:
+        logging.disable(disabled)
+
+
+def _mapping(value: object) -> dict:
+    """A metadata field as a dict: a value of another type says nothing."""
+    return value if isinstance(value, dict) else {}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 def _is_python(metadata: dict) -> bool:
     """By ``language_info``, else the kernelspec; a notebook that says nothing is Python."""
-    language = (metadata.get("language_info") or {}).get("name") or (
-        metadata.get("kernelspec") or {}
-    ).get("language")
-    if language:
-        return str(language).lower().startswith("python")
-    name = str((metadata.get("kernelspec") or {}).get("name", "")).lower()
+    kernelspec = _mapping(metadata.get("kernelspec"))
+    language = _mapping(metadata.get("language_info")).get("name") or kernelspec.get("language")
+    if isinstance(language, str) and language:
+        return language.lower().startswith("python")
+    name = kernelspec.get("name", "")
+    name = name.lower() if isinstance(name, str) else ""
     return not _OTHER_KERNEL.search(name)
 
 

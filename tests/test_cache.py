@@ -177,6 +177,8 @@ def test_concurrent_runs_share_one_cache(project, tmp_path):
     warm = subprocess.run(command, capture_output=True, text=True)
     assert (warm.returncode, warm.stdout, warm.stderr) == (expected.returncode, expected.stdout, expected.stderr)
     assert not list(cache_dir.glob(".tmp-*"))  # every write was renamed into place
+    assert not (cache_dir / "kernel-lint-cache").exists()  # one run made the folder, the others used it
+    assert not list(tmp_path.glob(".kernel-lint-*"))  # no staging folder left behind
 
 
 def test_no_cache_and_config_false_write_nothing(project, tmp_path, capsys, monkeypatch):
@@ -271,3 +273,116 @@ def test_a_run_served_from_the_cache_imports_no_rule(project, tmp_path):
 
     assert run() == "2 True True True"  # cold: the rules are imported to lint
     assert run() == "2 False False False"  # warm: codes and results from the cache
+
+
+def test_entries_that_fail_validation_are_misses(tmp_path, capsys):
+    """Crafted entries (code null, message a dict, a finding for another file or
+    code) are linted again, and every format renders the true result."""
+    path = tmp_path / "a.py"
+    path.write_text("import os\nos._exit(0)\n")
+    cache_dir = tmp_path / "cache"
+    baseline = {fmt: lint(capsys, "--format", fmt, "--no-cache", str(path)) for fmt in ("json", "sarif", "github")}
+    lint(capsys, "--cache-dir", str(cache_dir), str(path))
+    (entry,) = entries(cache_dir)
+    good = json.loads(entry.read_text())
+    row = good["findings"][0]
+    crafted = [
+        {**good, "findings": [[*row[:6], None, *row[7:]]]},
+        {**good, "findings": [[*row[:9], {"text": "x"}, row[10]]]},
+        {**good, "findings": [[*row[:6], "KG999", *row[7:]]]},
+        {**good, "findings": [["other.py", *row[1:]]]},
+        {**good, "findings": [[*row[:8], "fatal", *row[9:]]]},
+        {**good, "findings": [[*row[:2], True, *row[3:]]]},
+        {**good, "error": {"a": 1}},
+        {"findings": {}, "error": None},
+        [good],
+    ]
+    for data in crafted:
+        entry.write_text(json.dumps(data))
+        for fmt, expected in baseline.items():
+            assert main(["--format", fmt, "--cache-dir", str(cache_dir), str(path)]) == expected[0]
+            assert capsys.readouterr() == expected[1:]
+            entry.write_text(json.dumps(data))
+
+
+def test_a_crafted_rule_catalogue_is_a_miss(tmp_path, capsys):
+    path = tmp_path / "a.py"
+    path.write_text("import os\nos._exit(0)\n")
+    cache_dir = tmp_path / "cache"
+    expected = lint(capsys, "--no-cache", str(path))
+    lint(capsys, "--cache-dir", str(cache_dir), str(path))
+    (catalogue,) = cache_dir.glob("codes-*.json")
+    for data in (["X"], [], ["KG501"], [None], {"KG001": 1}, "KG001"):
+        catalogue.write_text(json.dumps(data))
+        assert lint(capsys, "--cache-dir", str(cache_dir), str(path)) == expected
+        assert lint(capsys, "--cache-dir", str(cache_dir), str(path)) == expected
+
+
+def user_folder(folder: Path, count: int = 30) -> dict[str, bytes]:
+    """A folder of the user's own JSON files, with a CACHEDIR.TAG of another tool."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        (folder / f"{index:064x}.json").write_bytes(json.dumps({"user": index, "pad": "x" * 4000}).encode())
+    (folder / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n# another tool\n")
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
+def test_a_folder_that_is_not_a_kernel_lint_cache_is_used_through_its_own_subfolder(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    before = user_folder(data)
+    files = []
+    for index in range(20):
+        files.append(tmp_path / f"f{index}.py")
+        files[-1].write_text(f"import os\nos._exit({index})\n")
+    monkeypatch.setattr("kernel_guard.lint.cache.MAX_BYTES", 4096)  # prune on every run
+    expected = lint(capsys, "--no-cache", *map(str, files))
+    for _ in range(2):
+        assert lint(capsys, "--cache-dir", str(data), *map(str, files)) == expected
+    assert snapshot(data) == before  # nothing of the user's deleted or overwritten
+    own = data / "kernel-lint-cache"
+    assert (own / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55\n")
+    assert list(own.glob("codes-*.json"))  # its entries were written there (and pruned there)
+
+
+def test_prune_touches_only_its_own_entries(tmp_path):
+    cache_dir = tmp_path / "cache"
+    cache = Cache(cache_dir, ["KG501"], 1 << 30, max_bytes=4096)
+    finding = Finding("p", None, 1, 1, 1, 2, "KG501", "os-exit", "error", "m" * 8000)
+    cache.store("p", "0" * 64, [finding], None)  # creates and tags the folder
+    for name in ("notes.json", "data.JSON", "results.json", "1234.json"):
+        (cache_dir / name).write_text("mine" * 4000)
+    for index in range(10):
+        cache.store(f"p{index}", f"{index:064x}", [finding], None)
+    cache.prune()
+    assert {p.name for p in cache_dir.iterdir()} >= {"notes.json", "data.JSON", "results.json", "1234.json"}
+
+
+def test_a_symlinked_cache_folder_is_never_followed_to_write(tmp_path, capsys):
+    other = tmp_path / "other-tree"
+    before = user_folder(other, count=3)
+    link = tmp_path / "link"
+    link.symlink_to(other)
+    path = tmp_path / "a.py"
+    path.write_text("import os\nos._exit(0)\n")
+    expected = lint(capsys, "--no-cache", str(path))
+    assert lint(capsys, "--cache-dir", str(link), str(path)) == expected
+    assert snapshot(other) == before and [p.name for p in other.iterdir() if p.is_dir()] == []
+    # A link to a folder that already is a kernel-lint cache is used as it is.
+    real = tmp_path / "real-cache"
+    lint(capsys, "--cache-dir", str(real), str(path))
+    (tmp_path / "to-cache").symlink_to(real)
+    count = len(list(real.iterdir()))
+    assert lint(capsys, "--cache-dir", str(tmp_path / "to-cache"), str(path)) == expected
+    assert len(list(real.iterdir())) == count  # a hit: nothing new written
+
+
+def test_a_path_given_with_dot_slash_hits(tmp_path, capsys, monkeypatch):
+    (tmp_path / "a.py").write_text("import os\nos._exit(0)\n")
+    monkeypatch.chdir(tmp_path)
+    first = lint(capsys, "--cache-dir", "cache", "./a.py")
+    linted = count_lints(monkeypatch)
+    assert lint(capsys, "--cache-dir", "cache", "./a.py") == first and linted == []

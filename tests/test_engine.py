@@ -7,7 +7,7 @@ import ast
 import kernel_guard
 from kernel_guard.estimator import UNKNOWN
 from kernel_guard.lint.context import LintContext
-from kernel_guard.lint.engine import Selection, lint_document
+from kernel_guard.lint.engine import Selection, lint_document, lint_source
 from kernel_guard.source import Cell, Document, python_source
 
 
@@ -93,3 +93,19 @@ def test_lint_source_knows_imports_from_a_live_namespace():
 def test_an_alias_from_an_earlier_cell_triggers_its_rule():
     findings = lint_document(document("from os import _exit as bye", "bye(1)"))
     assert [(f.cell, f.code) for f in findings] == [(2, "KG501")]
+
+
+def test_an_analysis_across_cells_too_deep_for_the_stack_is_one_kg001(monkeypatch):
+    from kernel_guard.lint import callgraph
+
+    def too_deep(context):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(callgraph, "analysis", too_deep)
+    monkeypatch.setattr("kernel_guard.lint.rules.recursion.analysis", too_deep)
+    findings = lint_source("def f(n):\n    return f(n - 1)\nimport os\nos._exit(0)")
+    assert [(f.code, f.line) for f in findings] == [("KG001", 1), ("KG501", 4)]
+    assert findings[0].message == (
+        "KG301, KG302, KG303 cannot analyse the code across cells, their findings are unknown: "
+        "code nested too deeply to analyse"
+    )

@@ -149,3 +149,27 @@ def test_json_output_carries_nbytes(tmp_path, capsys):
 )
 def test_ordinary_notebook_code_is_clean(cell):
     assert lint_cells([cell]) == []
+
+
+PAIRWISE = (
+    "import numpy as np\ns = np.random.rand(100_000, 3)\nd = np.sqrt(((s[:, None, :] - s[None, :, :]) ** 2).sum(-1))"
+)
+
+
+@pytest.mark.parametrize("budget, code", [(16 * GIB, "KG101"), (300 * GIB, "KG102")])
+def test_one_allocation_one_finding_for_nested_sub_expressions(budget, code):
+    """Every step of the pairwise distance allocates (difference, square, sum,
+    sqrt); it is one allocation to the person reading: reported once, by its largest."""
+    (finding,) = lint_cells([PAIRWISE], budget=budget)
+    assert (finding.code, finding.line, finding.column) == (code, 3, 14)
+    assert finding.message.startswith("(s[:, None, :] - s[None, :, :]) ** 2 allocates 223.5 GiB (float64)")
+
+
+def test_separate_allocations_on_one_line_are_each_reported():
+    source = "import numpy as np\na, b = np.zeros((10**5, 10**5)), np.ones((10**5, 10**5))"
+    assert [(f.code, f.column) for f in lint_cells([source])] == [("KG101", 8), ("KG101", 34)]
+
+
+def test_a_large_inner_allocation_is_kept_when_the_outer_result_is_small():
+    source = "import numpy as np\ntotal = np.zeros((10**5, 10**5)).sum(axis=0)"
+    assert [(f.code, f.column) for f in lint_cells([source])] == [("KG101", 9)]

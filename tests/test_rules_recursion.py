@@ -144,3 +144,21 @@ def test_recursion_through_c_code_past_the_limit_kg304_uses_kills_the_process():
     safe = subprocess.run([sys.executable, "-c", program.replace(str(C_STACK_FRAMES * 4), "1000")],
                           capture_output=True, timeout=60)
     assert safe.returncode == 1 and b"RecursionError" in safe.stderr
+
+
+@pytest.mark.parametrize(
+    "cell, name",
+    [
+        ("def f(n): return f(n + 1)", "f"),
+        ("def g(n): return n * g(n - 1)", "g"),
+        ("class M:\n    @property\n    def size(self): return self.size", "M.size"),
+        ("def is_even(n): return is_odd(n - 1)\ndef is_odd(n): return is_even(n - 1)", "is_even"),
+    ],
+)
+def test_one_line_definitions_are_judged_like_multi_line_ones(cell, name):
+    (finding,) = lint_cells(cell)
+    assert finding.code == "KG301" and f"`{name}`" in finding.message
+
+
+def test_one_line_definitions_with_a_base_case_are_fine():
+    assert lint_cells("def f(n): return 1 if n < 1 else n * f(n - 1)\nf(10)") == []

@@ -15,6 +15,7 @@ from typing import Mapping
 from kernel_guard.estimator.interpreter import Program
 from kernel_guard.estimator.results import Allocation, Estimate, Growth, LiveOver
 from kernel_guard.estimator.values import UNKNOWN, evaluate
+from kernel_guard.parse_guard import ParseFailure, parse_python
 from kernel_guard.source import python_source
 
 __all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Program", "estimate", "evaluate", "parse_cell"]
@@ -26,16 +27,16 @@ def parse_cell(source: str) -> tuple[ast.Module, str, dict[int, int]] | None:
     as ``x = ...``). ``None`` if the cell is not Python (``%%bash``) or does not
     parse."""
     try:
-        return ast.parse(source), source, {}
-    except (SyntaxError, ValueError):
+        return parse_python(source), source, {}
+    except ParseFailure:
         pass
     translated = python_source(source)
     if translated is None:
         return None
     python, shifts = translated
     try:
-        return ast.parse(python), python, shifts
-    except (SyntaxError, ValueError):
+        return parse_python(python), python, shifts
+    except ParseFailure:
         return None
 
 

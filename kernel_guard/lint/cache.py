@@ -12,6 +12,13 @@ so concurrent runs never read half an entry; an entry that cannot be read is a
 miss, and a directory that cannot be written only costs speed.  The directory
 is pruned, least recently used first, past ``max_bytes``.
 
+The cache never deletes or overwrites a file it did not write: it writes only in
+a folder it created and tagged (``CACHEDIR.TAG`` naming kernel-lint).  A
+``--cache-dir`` that exists and is not such a folder is used through its
+subfolder ``kernel-lint-cache``; a symlink to a folder that is not one already,
+or a subfolder of that name that is not ours, disables the cache for the run.
+Every entry read is validated field by field; one that fails is a miss.
+
 Importing the rules (libcst, numpy) is most of the time of a run where every
 file hits, so the list of rule codes is kept in the cache too, keyed by the same
 source hash: such a run imports no rule at all.
@@ -22,6 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
 import sys
 import time
 from dataclasses import astuple
@@ -31,6 +40,14 @@ from pathlib import Path
 from kernel_guard.lint.finding import Finding
 
 SCHEMA = "1"  # bump when the entry layout changes
+SUBFOLDER = "kernel-lint-cache"
+_TAG_NAME = "CACHEDIR.TAG"
+_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by kernel-lint; the directory can be deleted.\n"
+)
+_ENTRY = re.compile(r"[0-9a-f]{64}\.json")
+_CODE = re.compile(r"KG[0-9]{3}")
 MAX_BYTES = 128 * 1024 * 1024
 _DEPENDENCIES = ("libcst", "IPython", "nbformat", "numpy")
 _STALE_TEMP = 3600  # seconds: a temporary file this old was left by a killed run
@@ -49,13 +66,14 @@ def default_directory() -> Path:
 def rule_codes(directory: str | Path | None) -> list[str]:
     """Every rule code: from the cache in ``directory`` when kernel_guard's source
     is unchanged, else by importing the rules (and then remembered there)."""
-    catalogue = Path(directory) / f"codes-{_source_hash()}.json" if directory is not None else None
+    owned = owned_directory(directory) if directory is not None else None
+    catalogue = owned / f"codes-{_source_hash()}.json" if owned is not None else None
     if catalogue is not None:
         try:
-            codes = json.loads(catalogue.read_bytes())
-            if isinstance(codes, list) and codes and all(isinstance(code, str) for code in codes):
+            codes = json.loads(_read_regular(catalogue))
+            if type(codes) is list and "KG001" in codes and all(type(c) is str and _CODE.fullmatch(c) for c in codes):
                 return codes
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             pass  # missing or corrupt: import the rules
     from kernel_guard.lint.registry import all_rules
 
@@ -72,24 +90,49 @@ def rule_codes(directory: str | Path | None) -> list[str]:
 class Cache:
     """The entries of one configuration (codes, budget, versions) in ``directory``."""
 
-    def __init__(self, directory: str | Path, codes, mem_budget: int | None, max_bytes: int = MAX_BYTES) -> None:
-        self.directory = Path(directory)
-        self.max_bytes = max_bytes
+    def __init__(self, directory: str | Path, codes, mem_budget: int | None, max_bytes: int | None = None) -> None:
+        owned = owned_directory(directory)
+        self.directory = Path(directory) if owned is None else owned
+        self.max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+        self._codes = frozenset(codes)
         self._settings = _settings_key(codes, mem_budget)
         self._written = 0
-        self._usable = True
+        self._usable = owned is not None
 
     def load(self, path: str) -> tuple[list[Finding], str | None] | None:
         """The cached ``(findings, error)`` for ``path`` as it is now, or ``None``."""
+        from kernel_guard.source import InputError, read_bytes
+
+        if not self._usable:
+            return None
         try:
-            entry = self._entry(path, hashlib.sha256(Path(path).read_bytes()).hexdigest())
-            with open(entry, "rb") as file:
-                data = json.loads(file.read())
-            result = [Finding(*row) for row in data["findings"]], data["error"]
-            os.utime(entry)  # recently used: pruned last
+            entry = self._entry(path, hashlib.sha256(read_bytes(path)).hexdigest())
+            result = self._valid(json.loads(_read_regular(entry)), path)
+            if result is not None:
+                os.utime(entry, follow_symlinks=False)  # recently used: pruned last
             return result
-        except (OSError, ValueError, TypeError, KeyError):
+        except (OSError, ValueError, RecursionError, InputError):
             return None  # missing, unreadable or corrupt: lint the file
+
+    def _valid(self, data: object, path: str) -> tuple[list[Finding], str | None] | None:
+        """The entry's result if every field has the type and value a run of this configuration writes."""
+        if type(data) is not dict or type(data.get("findings")) is not list:
+            return None
+        error = data.get("error")
+        if not (error is None or type(error) is str):
+            return None
+        reported_as = str(Path(path))  # as parse_document names it (``./nb.ipynb`` -> ``nb.ipynb``)
+        findings = []
+        for row in data["findings"]:
+            if type(row) is not list or len(row) != len(_FIELDS):
+                return None
+            if not all(check(value) for check, value in zip(_FIELDS, row)):
+                return None
+            finding = Finding(*row)
+            if finding.path != reported_as or finding.code not in self._codes:
+                return None
+            findings.append(finding)
+        return findings, error
 
     def store(self, path: str, digest: str, findings: list[Finding], error: str | None) -> None:
         """Remember the result of linting ``path`` whose bytes hash to ``digest``."""
@@ -115,13 +158,15 @@ class Cache:
         try:
             with os.scandir(self.directory) as scan:
                 for item in scan:
-                    stat = item.stat()
-                    if item.name.startswith(".tmp-"):
-                        if now - stat.st_mtime > _STALE_TEMP:
+                    if not item.is_file(follow_symlinks=False):
+                        continue
+                    info = item.stat(follow_symlinks=False)
+                    if item.name.startswith(".tmp-") and item.name.endswith(".json"):
+                        if now - info.st_mtime > _STALE_TEMP:
                             _remove(item.path)
-                    elif item.name.endswith(".json"):
-                        size = stat.st_blocks * 512 or stat.st_size  # on-disk size
-                        entries.append((stat.st_mtime, size, item.path))
+                    elif _ENTRY.fullmatch(item.name):  # an entry of ours: nothing else is ever pruned
+                        size = info.st_blocks * 512 or info.st_size  # on-disk size
+                        entries.append((info.st_mtime, size, item.path))
                         total += size
         except OSError:
             return
@@ -153,14 +198,78 @@ def _write(path: Path, data: str) -> None:
 
 
 def _prepare(directory: Path) -> None:
-    """The directory, with a CACHEDIR.TAG so that backup tools skip it."""
-    tag = directory / "CACHEDIR.TAG"
-    if not tag.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        tag.write_text(
-            "Signature: 8a477f597d28d172789f06886806bc55\n"
-            "# This file is a cache directory tag created by kernel-lint; the directory can be deleted.\n"
-        )
+    """The directory, unless it is already a kernel-lint cache: made whole, with
+    its CACHEDIR.TAG (which backup tools skip), under a temporary name and renamed
+    into place, so that it never adopts a folder someone else made meanwhile."""
+    if _is_ours(directory):
+        return
+    import tempfile
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".kernel-lint-"))
+    (staging / _TAG_NAME).write_text(_TAG, encoding="utf-8")
+    try:
+        os.rename(staging, directory)  # fails on anything but a missing (or empty) folder
+    except OSError:
+        os.unlink(staging / _TAG_NAME)
+        os.rmdir(staging)
+        if not _is_ours(directory):  # else a concurrent run made it first
+            raise
+
+
+def owned_directory(directory: str | Path) -> Path | None:
+    """Where the cache for ``directory`` lives: the folder itself if it is a
+    kernel-lint cache or does not exist yet, else its subfolder ``kernel-lint-cache``
+    under the same rule; ``None`` when neither may be written (a symlink into a
+    tree that is not a kernel-lint cache, a file, a foreign folder of that name)."""
+    directory = Path(directory)
+    for candidate in (directory, directory / SUBFOLDER):
+        if _is_ours(candidate) or not os.path.lexists(candidate):
+            return candidate
+        if not os.path.isdir(candidate) or os.path.islink(candidate):
+            return None
+    return None
+
+
+def _is_ours(directory: Path) -> bool:
+    try:
+        return _read_regular(directory / _TAG_NAME, limit=4096).decode("utf-8", "replace") == _TAG
+    except OSError:
+        return False
+
+
+def _read_regular(path: Path, limit: int = 64 * 2**20) -> bytes:
+    """A regular file's bytes (a FIFO or device planted in the cache is never read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise OSError(f"{path}: not a cache file")
+        return file.read(limit)
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _is_str(value: object) -> bool:
+    return type(value) is str
+
+
+# One check per Finding field, in order: exact types, as ``astuple`` wrote them.
+_FIELDS = (
+    _is_str,
+    lambda v: v is None or (type(v) is int and v > 0),
+    _is_int,
+    _is_int,
+    _is_int,
+    _is_int,
+    _is_str,
+    _is_str,
+    lambda v: v in ("error", "warning"),
+    _is_str,
+    lambda v: v is None or type(v) is int,
+)
 
 
 def _settings_key(codes, mem_budget: int | None) -> str:

@@ -105,7 +105,7 @@ def _collect(context: LintContext):
         lines = source.splitlines()
         for statement in tree.body:
             if isinstance(statement, ast.FunctionDef):
-                text = "\n".join(lines[statement.lineno : statement.end_lineno])
+                text = _body_text(statement, lines)
                 module_defs.setdefault(statement.name, []).append((statement, cell, text))
         if not any(name in _SPECIAL or source.count(name) > 1 for name in _DEF.findall(source)):
             continue
@@ -131,12 +131,20 @@ def _collect(context: LintContext):
 def _mentions_itself(node: ast.FunctionDef, lines: list[str]) -> bool:
     """Whether the function's body text may hold a call back into it (cheap):
     ``name(`` or ``.name`` as a word, or what a special method's builtin needs."""
-    body = "\n".join(lines[node.lineno : node.end_lineno])
+    body = _body_text(node, lines)
     if node.name in _DUNDER_BUILTINS:
         return f"{_DUNDER_BUILTINS[node.name]}(" in body or "{" in body
     if node.name in _SPECIAL:
         return "." in body
     return node.name in body and node.name in _WORD.findall(body)
+
+
+def _body_text(node: ast.FunctionDef, lines: list[str]) -> str:
+    """The text of the function's body, also when it starts on the ``def`` line
+    (``def f(n): return f(n + 1)``); ast columns count UTF-8 bytes."""
+    first = node.body[0]
+    head = lines[first.lineno - 1].encode("utf-8")[first.col_offset :].decode("utf-8", "replace")
+    return "\n".join([head, *lines[first.lineno : node.end_lineno]])
 
 
 def _method(node: ast.FunctionDef, cls: ast.ClassDef, cell: Cell, lines: list[str]) -> _Function | None:
@@ -145,7 +153,7 @@ def _method(node: ast.FunctionDef, cls: ast.ClassDef, cell: Cell, lines: list[st
     if not params or "staticmethod" in decorators:
         return None
     me, name = params[0].arg, node.name
-    if name not in _SPECIAL and f"{me}.{name}" not in "\n".join(lines[node.lineno : node.end_lineno]):
+    if name not in _SPECIAL and f"{me}.{name}" not in _body_text(node, lines):
         return None  # no ``self.name`` in the text: nothing to walk
     setter = any(isinstance(d, ast.Attribute) and d.attr == "setter" for d in node.decorator_list)
     # ``property`` is a data descriptor: ``self.x`` always runs the getter (a

@@ -17,7 +17,10 @@ class ConfigError(ValueError):
 
 
 def find_pyproject(start: Path) -> Path | None:
-    start = start.resolve()
+    try:
+        start = start.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the path itself is reported by the caller
+        start = start.absolute()
     for folder in [start, *start.parents] if start.is_dir() else start.parents:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
@@ -42,4 +45,24 @@ def load_config(start: Path) -> dict:
     for key in ("select", "ignore"):
         if isinstance(table.get(key), str):
             table[key] = [code for code in table[key].split(",") if code.strip()]
+    for key, value in table.items():
+        if not _TYPES[key][0](value):
+            raise ConfigError(f"{path}: [tool.kernel-lint] {key} must be {_TYPES[key][1]}, not {value!r}"[:300])
     return table
+
+
+def _is_codes(value: object) -> bool:
+    return type(value) is list and all(type(code) is str for code in value)
+
+
+# key -> (check, what it must be), for a one-line error naming the key
+_TYPES = {
+    "select": (_is_codes, "a list of codes such as [\"KG1\", \"KG201\"]"),
+    "ignore": (_is_codes, "a list of codes such as [\"KG1\", \"KG201\"]"),
+    "mem-budget": (lambda v: type(v) in (str, int), "a size such as \"16G\" or \"80%\""),
+    "format": (lambda v: type(v) is str, "a format name"),
+    "statistics": (lambda v: type(v) is bool, "true or false"),
+    "exit-zero": (lambda v: type(v) is bool, "true or false"),
+    "jobs": (lambda v: type(v) is int and v >= 1, "a positive whole number"),
+    "cache": (lambda v: type(v) is bool, "true or false"),
+}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import re
 import types
-import warnings
 from collections.abc import Mapping
 
 import libcst as cst
@@ -17,8 +16,10 @@ from kernel_guard.lint.finding import Finding
 from kernel_guard.lint.registry import PARSE_ERROR, all_rules
 from kernel_guard.lint.rule import Rule
 from kernel_guard.lint.selection import Selection
+from kernel_guard.parse_guard import PARSE_ERRORS, ParseFailure, failure, parse_python
 from kernel_guard.source import Cell, Document, python_source
 
+_LIBCST_FAILURES: tuple[type[BaseException], ...] = (cst.ParserSyntaxError, *PARSE_ERRORS)
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:\s*,\s*[A-Z]+[0-9]*)*))?", re.IGNORECASE)
 
 
@@ -50,18 +51,35 @@ def lint_document(
     header = dict(imports or {})  # name -> the import that binds it, from earlier cells
     for cell, tree in parsed:
         context.cell = cell
-        for rule in rules:
-            rule.visit_cell(cell, tree)
-        # An alias from an earlier cell (`from os import _exit as bye`) carries its
-        # import's text into the trigger check of a cell that uses it (`bye(1)`).
-        text = cell.source + "".join(f"\n{line}" for name, line in header.items() if name in cell.source)
-        active = [rule for rule in cst_rules if _triggered(rule, text)]
-        if active:
-            _visit(cell, header, active, context)
+        try:
+            _lint_cell(cell, tree, rules, cst_rules, header, context)
+        except (RecursionError, MemoryError) as exc:  # parsed, but too deep for a rule's walk
+            if report_parse_errors:
+                _report_failure(context, cell, failure(exc), "cell cannot be analysed, its findings are unknown")
         _update_imports(header, tree)
+    failed: dict[str, BaseException] = {}
     for rule in rules:
-        rule.end_document()
+        try:
+            rule.end_document()
+        except (RecursionError, MemoryError) as exc:  # an analysis across cells too deep for the stack
+            failed[rule.code] = exc
+    if failed and report_parse_errors and parsed:
+        what = f"{', '.join(failed)} cannot analyse the code across cells, their findings are unknown"
+        _report_failure(context, parsed[-1][0], failure(next(iter(failed.values()))), what)
     return sorted(finding for finding in context.findings if not _suppressed(finding, document))
+
+
+def _lint_cell(
+    cell: Cell, tree: ast.Module, rules: list[Rule], cst_rules: list[Rule], header: dict[str, str], context: LintContext
+) -> None:
+    for rule in rules:
+        rule.visit_cell(cell, tree)
+    # An alias from an earlier cell (`from os import _exit as bye`) carries its
+    # import's text into the trigger check of a cell that uses it (`bye(1)`).
+    text = cell.source + "".join(f"\n{line}" for name, line in header.items() if name in cell.source)
+    active = [rule for rule in cst_rules if _triggered(rule, text)]
+    if active:
+        _visit(cell, header, active, context)
 
 
 def lint_source(
@@ -107,16 +125,18 @@ def namespace_imports(namespace: Mapping[str, object]) -> dict[str, str]:
 
 def _parse(cell: Cell, context: LintContext, report: bool) -> ast.Module | None:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences are not our findings
-            return ast.parse(cell.source)
-    except (SyntaxError, ValueError) as exc:
+        return parse_python(cell.source)
+    except ParseFailure as problem:
         if report:
-            line = getattr(exc, "lineno", None) or 1
-            column = getattr(exc, "offset", None) or 1
-            reason = getattr(exc, "msg", None) or str(exc)
-            context.report(PARSE_ERROR(context), (line, column, line, column), f"cell does not parse: {reason}", cell=cell)
+            _report_failure(context, cell, problem)
         return None
+
+
+def _report_failure(
+    context: LintContext, cell: Cell, problem: ParseFailure, what: str = "cell does not parse"
+) -> None:
+    position = (problem.line, problem.column, problem.line, problem.column)
+    context.report(PARSE_ERROR(context), position, f"{what}: {problem.reason}", cell=cell)
 
 
 def _triggered(rule: Rule, source: str) -> bool:
@@ -127,8 +147,8 @@ def _visit(cell: Cell, header: dict[str, str], rules: list[Rule], context: LintC
     prefix = "".join(line + "\n" for line in header.values())
     try:
         module = cst.parse_module(prefix + cell.source)
-    except cst.ParserSyntaxError:
-        return  # valid for CPython but not for libcst's grammar: nothing to say
+    except _LIBCST_FAILURES:
+        return  # valid for CPython but not for libcst's grammar (or its stack): nothing to say
     context.header_lines = prefix.count("\n")
     context.wrapper = wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     qualified_names = None

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from kernel_guard.lint.finding import Finding
+from kernel_guard.lint.notebook_lines import RawLines
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -35,6 +36,7 @@ def _json(findings: Sequence[Finding]) -> str:
 
 def _github(findings: Sequence[Finding]) -> str:
     lines = []
+    files = RawLines()
     for f in findings:
         level = "error" if f.severity == "error" else "warning"
         title = _escape_property(f"{f.code} {f.name}")
@@ -42,7 +44,8 @@ def _github(findings: Sequence[Finding]) -> str:
             where = f"line={f.line},col={f.column},endLine={f.end_line},endColumn={f.end_column},"
             text = f.message
         else:  # GitHub counts lines of the .ipynb JSON, not of a cell: say the cell in the message.
-            where = ""
+            raw = _raw_lines(f, files)
+            where = f"line={raw[0]},endLine={raw[1]}," if raw else ""
             text = f"cell {f.cell}:{f.line}:{f.column}: {f.message}"
         lines.append(f"::{level} file={_escape_property(f.path)},{where}title={title}::{_escape_data(text)}\n")
     return "".join(lines)
@@ -56,6 +59,16 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _raw_lines(finding: Finding, files: RawLines) -> tuple[int, int] | None:
+    """The lines of the notebook file holding the finding's first and last source line."""
+    cell = finding.cell
+    start = files.of(finding.path, cell, finding.line) if cell is not None else None
+    if cell is None or start is None:
+        return None
+    end = files.of(finding.path, cell, finding.end_line) or start
+    return start, max(start, end)
+
+
 def _sarif(findings: Sequence[Finding]) -> str:
     from kernel_guard import __version__
     from kernel_guard.lint.registry import all_rules
@@ -63,15 +76,25 @@ def _sarif(findings: Sequence[Finding]) -> str:
     rules = all_rules()
     index = {rule.code: i for i, rule in enumerate(rules)}
     results = []
+    files = RawLines()
     for f in findings:
-        region = {"startLine": f.line, "startColumn": f.column, "endLine": f.end_line, "endColumn": f.end_column}
-        message = f.message if f.cell is None else f"cell {f.cell}:{f.line}:{f.column}: {f.message}"
+        location: dict = {"artifactLocation": {"uri": f.path}}
+        if f.cell is None:
+            message = f.message
+            location["region"] = {
+                "startLine": f.line, "startColumn": f.column, "endLine": f.end_line, "endColumn": f.end_column
+            }
+        else:  # viewers count lines of the .ipynb JSON: the file lines holding the cell's source lines
+            message = f"cell {f.cell}:{f.line}:{f.column}: {f.message}"
+            raw = _raw_lines(f, files)
+            if raw:
+                location["region"] = {"startLine": raw[0], "endLine": raw[1]}
         result = {
             "ruleId": f.code,
             "ruleIndex": index[f.code],
             "level": "error" if f.severity == "error" else "warning",
             "message": {"text": message},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path}, "region": region}}],
+            "locations": [{"physicalLocation": location}],
         }
         if f.cell is not None:
             result["properties"] = {"cell": f.cell}
@@ -81,7 +104,6 @@ def _sarif(findings: Sequence[Finding]) -> str:
     driver = {
         "name": "kernel-lint",
         "version": __version__,
-        "informationUri": "https://pypi.org/project/kernel-guard/",
         "rules": [
             {
                 "id": rule.code,

@@ -22,6 +22,7 @@ def lint_file(path: str, selection: Selection, mem_budget: int | None) -> Result
     """Findings for one file, or the reason it could not be read; the digest is
     ``None`` when the file could not be read at all (nothing to cache)."""
     from kernel_guard.lint.engine import lint_document
+    from kernel_guard.parse_guard import failure
     from kernel_guard.source import InputError, parse_document, read_bytes
 
     try:
@@ -35,7 +36,12 @@ def lint_file(path: str, selection: Selection, mem_budget: int | None) -> Result
         return [], str(exc), digest
     if document is None:  # a notebook in another language
         return [], None, digest
-    return lint_document(document, selection, mem_budget), None, digest
+    try:
+        return lint_document(document, selection, mem_budget), None, digest
+    except (RecursionError, MemoryError) as exc:
+        return [], failure(exc).reason, digest
+    except Exception as exc:  # a rule's defect must not cost the other files their findings
+        return [], f"cannot analyse: {type(exc).__name__}: {exc} (a kernel-lint bug: please report it)", digest
 
 
 def lint_files(
@@ -84,6 +90,7 @@ def _lint(paths: list[str], selection: Selection, mem_budget: int, jobs: int) ->
 def _parallel(paths: list[str], selection: Selection, mem_budget: int, jobs: int) -> list[Result]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     # Largest files first, one file per task: no worker is left with a big notebook at the end.
     order = sorted(range(len(paths)), key=lambda i: -_size(paths[i]))
@@ -91,9 +98,12 @@ def _parallel(paths: list[str], selection: Selection, mem_budget: int, jobs: int
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
     results: list[Result] = [None] * len(paths)  # type: ignore[list-item]
     with ProcessPoolExecutor(min(jobs, len(paths)), mp_context=context) as pool:
-        done = pool.map(lint_file, [paths[i] for i in order], [selection] * len(paths), [mem_budget] * len(paths))
-        for index, result in zip(order, done):
-            results[index] = result
+        futures = {index: pool.submit(lint_file, paths[index], selection, mem_budget) for index in order}
+        for index, future in futures.items():
+            try:
+                results[index] = future.result()
+            except BrokenProcessPool:  # a worker killed (out of memory, a signal): name the files it took down
+                results[index] = [], "not linted: the worker process linting it died", None
     return results
 
 

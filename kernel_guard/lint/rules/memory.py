@@ -28,6 +28,7 @@ class _CellResult:
     allocations: list[Allocation]
     growth: list[Growth]
     live_over: list[LiveOver]
+    reported: list[Allocation] | None = None  # what KG101 and KG102 report, chosen once for both
 
 
 class _Analysis:
@@ -82,6 +83,34 @@ def _largest_per_position(allocations: list[Allocation]) -> list[Allocation]:
         if key not in largest or allocation.total_nbytes > largest[key].total_nbytes:
             largest[key] = allocation
     return list(largest.values())
+
+
+def _reported(cell, result: _CellResult, budget: int, tree: ast.Module) -> list[Allocation]:
+    """The allocations KG101 (over the budget) and KG102 (over a large share) report:
+    one finding per allocation, so of allocations nested in one another
+    (``np.sqrt(((a - b) ** 2).sum(-1))``) only the largest, the outermost on a tie."""
+    if result.reported is None:
+        guarded = _guarded_lines(tree) if "try" in cell.source else []
+        candidates = [
+            allocation
+            for allocation in _largest_per_position(result.allocations)
+            if LARGE_SHARE * budget < allocation.total_nbytes <= budget
+            or allocation.total_nbytes > budget and not any(start <= allocation.line <= end for start, end in guarded)
+        ]
+        candidates.sort(key=lambda a: (-a.total_nbytes, a.line, a.col, -a.end_line, -a.end_col))
+        chosen: list[Allocation] = []
+        for allocation in candidates:
+            if not any(_nested(allocation, other) or _nested(other, allocation) for other in chosen):
+                chosen.append(allocation)
+        result.reported = chosen
+    return result.reported
+
+
+def _nested(inner: Allocation, outer: Allocation) -> bool:
+    return (outer.line, outer.col) <= (inner.line, inner.col) and (inner.end_line, inner.end_col) <= (
+        outer.end_line,
+        outer.end_col,
+    )
 
 
 _CATCHES_MEMORY_ERROR = frozenset({"MemoryError", "Exception", "BaseException"})
@@ -185,11 +214,8 @@ class AllocationOverBudget(_MemoryRule):
     ]
 
     def check(self, cell, result: _CellResult, budget: int) -> None:
-        guarded = _guarded_lines(self.context.trees[id(cell)]) if "try" in cell.source else []
-        for allocation in _largest_per_position(result.allocations):
+        for allocation in _reported(cell, result, budget, self.context.trees[id(cell)]):
             total = allocation.total_nbytes
-            if any(start <= allocation.line <= end for start, end in guarded):
-                continue
             if total > budget:
                 message = (
                     f"{_shown(allocation.expr)} allocates {format_bytes(total)} ({_what(allocation)}), "
@@ -237,7 +263,7 @@ class AllocationNearBudget(_MemoryRule):
     ]
 
     def check(self, cell, result: _CellResult, budget: int) -> None:
-        for allocation in _largest_per_position(result.allocations):
+        for allocation in _reported(cell, result, budget, self.context.trees[id(cell)]):
             total = allocation.total_nbytes
             if LARGE_SHARE * budget < total <= budget:
                 message = (
