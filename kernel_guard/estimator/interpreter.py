@@ -14,6 +14,7 @@ import builtins
 import re
 from typing import Mapping
 
+from kernel_guard.columns import char_offset
 from kernel_guard.estimator import namespace as ns_reader
 from kernel_guard.estimator.abstract import (
     INFINITE,
@@ -29,12 +30,12 @@ from kernel_guard.estimator.abstract import (
 )
 from kernel_guard.estimator.control import (
     LEAVING,
-    LEAVING_CALLS,
     PASS_THROUGH,
     REBUILDERS,
     TRANGE,
     Order,
     Stop,
+    call_leaves,
     loop_names,
     names_in,
     trange_like,
@@ -184,10 +185,7 @@ class Program(Expressions):
         lines = self._lines
         if lines is not None and end_line <= len(lines):
             first, last = lines[line - 1], lines[end_line - 1]
-            if not first.isascii():
-                col = len(first.encode()[:col].decode(errors="replace"))
-            if not last.isascii():
-                end_col = len(last.encode()[:end_col].decode(errors="replace"))
+            col, end_col = char_offset(first, col), char_offset(last, end_col)
             if line == end_line:
                 expr = first[col:end_col]
             else:
@@ -515,13 +513,10 @@ class Program(Expressions):
         return False
 
     def _call_may_leave(self, call: ast.Call) -> bool:
+        if call_leaves(call):
+            return True
         func = call.func
-        name = func.id if type(func) is ast.Name else func.attr if type(func) is ast.Attribute else None
-        if name in LEAVING_CALLS:
-            return True
-        if name == "get" and any(k.arg in ("timeout", "block") for k in call.keywords):
-            return True
-        target = self._lookup(name) if type(func) is ast.Name else None
+        target = self._lookup(func.id) if type(func) is ast.Name else None
         if type(target) is UserFunction and type(target.node) is ast.FunctionDef:
             return any(type(n) in LEAVING for n in ast.walk(target.node))
         return False

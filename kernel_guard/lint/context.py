@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from kernel_guard.columns import char_offset
 from kernel_guard.lint.finding import Finding
 
 if TYPE_CHECKING:
@@ -106,8 +107,7 @@ class LintContext:
         lines = cell.source.splitlines()
 
         def column(line: int, offset: int) -> int:
-            text = lines[line - 1] if 0 < line <= len(lines) else ""
-            return len(text.encode("utf-8")[:offset].decode("utf-8", "replace")) + 1
+            return char_offset(lines[line - 1] if 0 < line <= len(lines) else "", offset) + 1
 
         end_line = node.end_lineno or node.lineno
         return (

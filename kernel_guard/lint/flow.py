@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 from weakref import proxy
 
 from kernel_guard.estimator import UNKNOWN, evaluate
+from kernel_guard.estimator.control import EXIT_CALLS, LEAVING_CALLS, call_leaves, call_name
 
 if TYPE_CHECKING:
     from kernel_guard.lint.context import LintContext
@@ -26,16 +27,8 @@ FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
-# Calls that end the program (by name, whatever object they are called on: erring
-# towards "the loop can end" keeps the rules silent).
-EXIT_NAMES = frozenset({"exit", "_exit", "quit", "abort", "terminate"})
-# Calls that conventionally end a loop by raising: StopIteration (next), TF's
-# OutOfRangeError (sess.run, get_next), EOFError (input, pickle.load), IndexError
-# or KeyError (pop), queue.Empty (get_nowait), HTTP errors (raise_for_status)...
-_EXHAUSTING = frozenset(
-    {"next", "__next__", "send", "throw", "run", "get_next", "load", "input", "raw_input", "pop", "popleft",
-     "popitem", "get_nowait", "recv", "raise_for_status", "result", "check_returncode"}
-)
+# Calls that end the program, and all calls that may leave a loop: one table, the estimator's.
+EXIT_NAMES = EXIT_CALLS
 # Builtins that read their arguments without changing them.
 READ_ONLY_BUILTINS = frozenset(
     {"print", "len", "str", "repr", "int", "float", "bool", "abs", "round", "format", "min", "max", "sum",
@@ -52,14 +45,7 @@ LOOP_LINE = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:for|while)\b", re.MULTILINE)
 ENDLESS_LINE = re.compile(r"^[ \t]*(?:while\b|for\b.*\b(?:count|cycle|repeat|iter)\()", re.MULTILINE)
 
 
-def callee(call: ast.Call) -> str | None:
-    """The last name of what is called: ``f`` for ``f()``, ``m`` for ``a.b.m()``."""
-    func = call.func
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return None
+callee = call_name  # the last name of what is called: ``f`` for ``f()``, ``m`` for ``a.b.m()``
 
 
 def scope_nodes(node: ast.AST) -> Iterator[ast.AST]:
@@ -277,7 +263,7 @@ class Facts:
                         raising.add(name)
                     elif isinstance(node, ast.Call):
                         called = callee(node)
-                        if called in EXIT_NAMES or called in _EXHAUSTING:
+                        if called in LEAVING_CALLS:
                             raising.add(name)
                         elif called:
                             calls.add(called)
@@ -336,12 +322,7 @@ class Facts:
     def call_may_leave(self, call: ast.Call) -> bool:
         """Whether a call may end the loop around it: an exit, a call that ends
         loops by raising, or a function of the notebook that may raise."""
-        name = callee(call)
-        if name is None:
-            return False
-        if name in EXIT_NAMES or name in _EXHAUSTING or name in self.raising:
-            return True
-        return name == "get" and any(keyword.arg in ("timeout", "block") for keyword in call.keywords)
+        return call_leaves(call) or callee(call) in self.raising
 
     def escapes(self, loop: ast.For | ast.AsyncFor | ast.While) -> bool:
         """Whether a loop can be left other than by its header: a ``break`` of its
