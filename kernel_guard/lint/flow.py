@@ -18,6 +18,7 @@ from weakref import proxy
 
 from kernel_guard.estimator import UNKNOWN, evaluate
 from kernel_guard.estimator.control import EXIT_CALLS, LEAVING_CALLS, call_leaves, call_name
+from kernel_guard.lint.names import BUILTIN_NAMES, UNKNOWN_BINDING
 
 if TYPE_CHECKING:
     from kernel_guard.lint.context import LintContext
@@ -35,7 +36,6 @@ READ_ONLY_BUILTINS = frozenset(
      "sorted", "list", "tuple", "set", "frozenset", "enumerate", "zip", "range", "isinstance", "type", "id",
      "hash", "any", "all", "reversed", "dict", "display"}
 )
-_BUILTIN_NAMES = frozenset(dir(builtins)) | {"display", "get_ipython"}
 
 
 # Cheap text tests run before any walk: a statement starting a line.
@@ -280,7 +280,8 @@ class Facts:
 
     def resolve(self, node: ast.AST) -> str | None:
         """The qualified name an expression stands for (``it.count`` -> ``itertools.count``,
-        ``print`` -> ``builtins.print``), or ``None`` when it is not certain."""
+        ``print`` -> ``builtins.print``), or ``None`` when it is not certain.  A name
+        bound nowhere in the document may be bound before it (``context.before``)."""
         if isinstance(node, ast.Attribute):
             base = self.resolve(node.value)
             return None if base is None or base.startswith("builtins.") else f"{base}.{node.attr}"
@@ -288,15 +289,22 @@ class Facts:
             return None
         name = node.id
         if self.bindings[name] == 0:
-            return f"builtins.{name}" if name in _BUILTIN_NAMES else None
+            before = self.context.before.get(name)
+            if before is not None:
+                return None if before == UNKNOWN_BINDING else before
+            return f"builtins.{name}" if name in BUILTIN_NAMES else None
         targets = self.import_targets.get(name)
         if targets and len(targets) == 1 and self.import_bindings[name] == self.bindings[name]:
             target = next(iter(targets))
             return None if target == "?" else target
         return None
 
+    def unbound(self, name: str) -> bool:
+        """Whether ``name`` is bound neither in the document nor before it: a builtin, or unknown."""
+        return self.bindings[name] == 0 and name not in self.context.before
+
     def is_builtin(self, node: ast.AST, name: str) -> bool:
-        return isinstance(node, ast.Name) and node.id == name and self.bindings[name] == 0
+        return isinstance(node, ast.Name) and node.id == name and self.unbound(name)
 
     def unique_function(self, name: str) -> ast.FunctionDef | None:
         """The module-level ``def name`` when it is the only binding of ``name``."""
@@ -481,7 +489,7 @@ def endless_iterator(call: ast.expr, facts: Facts) -> bool:
 
 def _fixed_result(function: ast.expr, facts: Facts) -> tuple | None:
     """``(value,)`` when calling ``function()`` always returns ``value``."""
-    if isinstance(function, ast.Name) and function.id in _FIXED_RESULTS and facts.bindings[function.id] == 0:
+    if isinstance(function, ast.Name) and function.id in _FIXED_RESULTS and facts.unbound(function.id):
         return (_FIXED_RESULTS[function.id],)
     if isinstance(function, ast.Lambda) and isinstance(function.body, ast.Constant) and not function.args.args:
         return (function.body.value,)
@@ -540,7 +548,7 @@ def reads_only(node: ast.Name, parent: ast.AST | None, facts: Facts, methods: fr
             parent.func is not node
             and isinstance(parent.func, ast.Name)
             and parent.func.id in READ_ONLY_BUILTINS
-            and facts.bindings[parent.func.id] == 0
+            and facts.unbound(parent.func.id)
         )
     return False
 
