@@ -18,7 +18,7 @@ from weakref import proxy
 
 from kernel_guard.estimator import UNKNOWN, evaluate
 from kernel_guard.estimator.control import EXIT_CALLS, LEAVING_CALLS, call_leaves, call_name
-from kernel_guard.lint.names import BUILTIN_NAMES, UNKNOWN_BINDING
+from kernel_guard.lint.names import BUILTIN_NAMES, UNKNOWN_BINDING, import_bindings
 
 if TYPE_CHECKING:
     from kernel_guard.lint.context import LintContext
@@ -238,14 +238,8 @@ class Facts:
             stack.extend((child, holder, inner) for child in ast.iter_child_nodes(node))
 
     def _import(self, node: ast.Import | ast.ImportFrom) -> None:
-        for alias in node.names:
-            if isinstance(node, ast.Import):
-                name = alias.asname or alias.name.split(".")[0]
-                target = alias.name if alias.asname else name
-            elif node.level or not node.module or alias.name == "*":
-                name, target = alias.asname or alias.name, "?"
-            else:
-                name, target = alias.asname or alias.name, f"{node.module}.{alias.name}"
+        for name, target in import_bindings(node):
+            target = UNKNOWN_BINDING if target.startswith(".") else target  # relative to an unknown package
             self.bindings[name] += 1
             self.import_bindings[name] += 1
             self.import_targets[name].add(target)

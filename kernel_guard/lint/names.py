@@ -64,7 +64,8 @@ def _qualified(value: object) -> str | None:
 
 
 def import_bindings(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:
-    """``(name, qualified name)`` for each name an import binds (``"?"``: unknown)."""
+    """``(name, qualified name)`` for each name an import binds; a relative import's
+    starts with dots (``from . import x``: ``".x"``)."""
     for alias in node.names:
         if type(node) is ast.Import:
             if alias.asname:
@@ -73,8 +74,8 @@ def import_bindings(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, st
                 name = alias.name.split(".")[0]
                 yield name, name
         elif alias.name != "*":
-            relative = node.level or not node.module
-            yield alias.asname or alias.name, UNKNOWN_BINDING if relative else f"{node.module}.{alias.name}"
+            module = "." * node.level + (f"{node.module}." if node.module else "")
+            yield alias.asname or alias.name, f"{module}{alias.name}"
 
 
 def carry_imports(known: dict[str, str], tree: ast.Module) -> None:
@@ -86,7 +87,7 @@ def carry_imports(known: dict[str, str], tree: ast.Module) -> None:
         node = stack.pop(0)
         if type(node) is ast.Import or (type(node) is ast.ImportFrom and node.module != "__future__"):
             for name, target in import_bindings(node):
-                if target == UNKNOWN_BINDING:
+                if target.startswith("."):  # relative to a package the kernel does not know
                     known.pop(name, None)
                 else:
                     known[name] = target
@@ -147,6 +148,8 @@ class CellNames:
     # -- building -------------------------------------------------------------------
 
     def _bind(self, scope: ast.AST, name: str, target: str | None = None) -> None:
+        if name in self._globals.get(scope, ()):
+            scope = self._module
         if target is None:
             target = name if scope is self._module else f"<locals>.{name}"
         self._bindings[scope].setdefault(name, set()).add(target)
@@ -199,7 +202,7 @@ class CellNames:
             else:
                 if kind is ast.Import or kind is ast.ImportFrom:
                     for name, target in import_bindings(node):
-                        self._bind(scope, name, None if target == UNKNOWN_BINDING else target)
+                        self._bind(scope, name, target)
                 elif kind is ast.Global:
                     self._globals.setdefault(scope, set()).update(node.names)
                 elif kind is ast.ExceptHandler and node.name:
