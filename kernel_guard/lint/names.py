@@ -25,8 +25,8 @@ UNKNOWN_BINDING = "?"  # bound before the document, to something that is not a m
 # Unbound names that mean the builtin: ``display`` and ``get_ipython`` in a kernel;
 # ``exit``/``quit`` are hidden from ``builtins`` while a kernel runs a cell.
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"display", "get_ipython", "exit", "quit"}
-# Names IPython binds in every user namespace to its own stand-ins for the builtins.
-_IPYTHON_OWN = frozenset({"exit", "quit", "open", "get_ipython", "In", "Out"})
+# Builtins' names IPython binds in every user namespace to its own stand-ins for them.
+_IPYTHON_OWN = frozenset({"exit", "quit", "open", "get_ipython"})
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -57,9 +57,10 @@ def _qualified(value: object) -> str | None:
         return module if type(module) is str else None
     if kind is types.BuiltinFunctionType or kind is types.FunctionType or kind is type:
         module, qualname = value.__module__, value.__qualname__  # type: ignore[union-attr]
-        if type(module) is str and type(qualname) is str and module not in ("__main__", "builtins"):
-            if all(part.isidentifier() for part in qualname.split(".")):
-                return f"{module}.{qualname}"
+        if type(module) is str and type(qualname) is str and module not in ("__main__", "builtins") and all(
+            part.isidentifier() for part in qualname.split(".")
+        ):
+            return f"{module}.{qualname}"
     return None
 
 
@@ -123,7 +124,9 @@ def cell_text(source: str, known: Mapping[str, str]) -> str:
 
 def cell_names(context: LintContext, cell: Cell, tree: ast.Module) -> CellNames:
     """The resolver for the cell being visited, shared by the rules that ask."""
-    return context.shared((CellNames, id(cell)), lambda: CellNames(tree, dict(context.known)))  # type: ignore[return-value]
+    names = context.shared((CellNames, id(cell)), lambda: CellNames(tree, dict(context.known)))
+    assert isinstance(names, CellNames)
+    return names
 
 
 class CellNames:
@@ -205,9 +208,7 @@ class CellNames:
                         self._bind(scope, name, target)
                 elif kind is ast.Global:
                     self._globals.setdefault(scope, set()).update(node.names)
-                elif kind is ast.ExceptHandler and node.name:
-                    self._bind(scope, node.name)
-                elif kind in (ast.MatchAs, ast.MatchStar) and node.name:
+                elif (kind is ast.ExceptHandler or kind in (ast.MatchAs, ast.MatchStar)) and node.name:
                     self._bind(scope, node.name)
                 elif kind is ast.MatchMapping and node.rest:
                     self._bind(scope, node.rest)

@@ -389,7 +389,8 @@ class SpawnNotebookFunction(Rule):
         self.functions.update(
             node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         )
-        if self.context.is_notebook and any(word in cell_text(cell.source, self.context.known) for word in self._TRIGGERS):
+        text = cell_text(cell.source, self.context.known)
+        if self.context.is_notebook and any(word in text for word in self._TRIGGERS):
             names = cell_names(self.context, cell, tree)
             for node in _preorder(tree):
                 kind = type(node)
