@@ -26,7 +26,7 @@ def rules_markdown() -> str:
     parts = [
         "# kernel-lint rules\n\n",
         "Generated from the rules' docstrings by `python -m kernel_guard.lint.docs`; "
-        "`kernel-lint --explain CODE` prints the same text.\n\n",
+        "`kernel-lint --explain CODE` (or `--explain NAME`) prints the same text.\n\n",
         "| code | name | severity | summary |\n| --- | --- | --- | --- |\n",
     ]
     parts += [f"| [{r.code}](#{r.code.lower()}) | `{r.name}` | {r.severity} | {r.summary} |\n" for r in rules]
