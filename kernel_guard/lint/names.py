@@ -56,7 +56,7 @@ def _qualified(value: object) -> str | None:
         module = vars(value).get("__name__")
         return module if type(module) is str else None
     if kind is types.BuiltinFunctionType or kind is types.FunctionType or kind is type:
-        module, qualname = value.__module__, value.__qualname__  # type: ignore[union-attr]
+        module, qualname = value.__module__, value.__qualname__  # type: ignore[attr-defined]
         if type(module) is str and type(qualname) is str and module not in ("__main__", "builtins") and all(
             part.isidentifier() for part in qualname.split(".")
         ):
@@ -68,7 +68,7 @@ def import_bindings(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, st
     """``(name, qualified name)`` for each name an import binds; a relative import's
     starts with dots (``from . import x``: ``".x"``)."""
     for alias in node.names:
-        if type(node) is ast.Import:
+        if isinstance(node, ast.Import):
             if alias.asname:
                 yield alias.asname, alias.name
             else:

@@ -53,8 +53,8 @@ class Rule:
     # Substrings one of which must occur in a cell (or in what its names stand for)
     # for ``visit_cell`` to see it; empty or None: every cell.
     triggers: ClassVar[tuple[str, ...] | None] = ()
-    VALID: ClassVar[list[str | Case]] = []
-    INVALID: ClassVar[list[str | Case]] = []
+    VALID: ClassVar[list[str | tuple[str, ...] | Case]] = []
+    INVALID: ClassVar[list[str | tuple[str, ...] | Case]] = []
 
     def __init__(self, context: LintContext) -> None:
         self.context = context
@@ -77,7 +77,9 @@ class Rule:
 
     def report(self, node: ast.AST, message: str, **extra) -> None:
         """A finding at ``node`` in the cell being visited."""
-        self.context.report(self, self.context.ast_position(self.context.cell, node), message, **extra)
+        cell = self.context.cell
+        assert cell is not None, "report() is for the cell being visited"
+        self.context.report(self, self.context.ast_position(cell, node), message, **extra)
 
     def report_at(self, cell: Cell, position: tuple[int, int, int, int], message: str, **extra) -> None:
         """A finding at a ``(line, column, end_line, end_column)`` of ``cell``."""

@@ -28,7 +28,7 @@ class _CallRule(Rule):
             return
         self.names = cell_names(self.context, cell, tree)
         for node in _preorder(tree):
-            if type(node) is ast.Call:
+            if isinstance(node, ast.Call):
                 names = self.names.names(node.func) & self.targets
                 if names:
                     self.check(node, min(names))
@@ -393,12 +393,12 @@ class SpawnNotebookFunction(Rule):
         if self.context.is_notebook and any(word in text for word in self._TRIGGERS):
             names = cell_names(self.context, cell, tree)
             for node in _preorder(tree):
-                kind = type(node)
-                if kind is ast.Call:
+                if isinstance(node, ast.Call):
                     self._call(cell, node, names)
-                elif kind is ast.Assign and _is_pool(node.value):
-                    self.pools.update(target.id for target in node.targets if type(target) is ast.Name)
-                elif kind is ast.withitem and _is_pool(node.context_expr) and type(node.optional_vars) is ast.Name:
+                elif isinstance(node, ast.Assign) and _is_pool(node.value):
+                    self.pools.update(target.id for target in node.targets if isinstance(target, ast.Name))
+                elif (isinstance(node, ast.withitem) and _is_pool(node.context_expr)
+                      and isinstance(node.optional_vars, ast.Name)):
                     self.pools.add(node.optional_vars.id)
 
     def _call(self, cell: Cell, node: ast.Call, names: CellNames) -> None:
@@ -410,12 +410,13 @@ class SpawnNotebookFunction(Rule):
         if any(name.endswith("Process") for name in qualified) or _attr(node.func) == "Process":
             target = next((k.value for k in node.keywords if k.arg == "target"), None)
             self._candidate(cell, node, target, "Process")
-        elif _attr(node.func) in self._POOL_METHODS and type(node.func.value) is ast.Name:
+        elif (isinstance(node.func, ast.Attribute) and node.func.attr in self._POOL_METHODS
+              and isinstance(node.func.value, ast.Name)):
             if node.func.value.id in self.pools and args:
                 self._candidate(cell, node, args[0], f"pool.{node.func.attr}")
 
     def _candidate(self, cell: Cell, node: ast.Call, function: ast.expr | None, via: str) -> None:
-        if type(function) is ast.Name and function.id in self.functions:
+        if isinstance(function, ast.Name) and function.id in self.functions:
             self.candidates.append((cell, self.context.ast_position(cell, node), function.id, via))
 
     def end_document(self) -> None:
@@ -442,15 +443,15 @@ def _preorder(tree: ast.AST) -> Iterator[ast.AST]:
 def _arguments(call: ast.Call) -> list[ast.expr]:
     """A call's argument values in order, positional then keyword (``*a`` as ``a``)."""
     values = [*call.args, *(keyword.value for keyword in call.keywords)]
-    return [value.value if type(value) is ast.Starred else value for value in values]
+    return [value.value if isinstance(value, ast.Starred) else value for value in values]
 
 
 def _attr(func: ast.expr) -> str | None:
-    return func.attr if type(func) is ast.Attribute else None
+    return func.attr if isinstance(func, ast.Attribute) else None
 
 
 def _is_pool(value: ast.expr) -> bool:
-    if type(value) is not ast.Call:
+    if not isinstance(value, ast.Call):
         return False
     func = value.func
-    return (type(func) is ast.Name and func.id == "Pool") or _attr(func) == "Pool"
+    return (isinstance(func, ast.Name) and func.id == "Pool") or _attr(func) == "Pool"
