@@ -13,7 +13,7 @@ import ast
 import builtins
 import re
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, cast
 from weakref import proxy
 
 from kernel_guard.estimator import UNKNOWN, evaluate
@@ -128,12 +128,15 @@ def enclosing_scope(ancestors: tuple[ast.AST, ...]) -> ast.AST | None:
     return next((node for node in reversed(ancestors) if isinstance(node, SCOPES)), None)
 
 
+_TRIES: tuple[type[ast.Try], ...] = (ast.Try, getattr(ast, "TryStar", ast.Try))
+
+
 def in_try_body(ancestors: tuple[ast.AST, ...], node: ast.AST, catches=None) -> bool:
     """Whether ``node`` runs in the body of a ``try`` of its scope whose handlers
     catch (``catches(handler)`` true; default: any handler at all)."""
     chain = local_ancestors(ancestors) + (node,)
     for index, ancestor in enumerate(chain[:-1]):
-        if isinstance(ancestor, (ast.Try, getattr(ast, "TryStar", ast.Try))) and ancestor.handlers:
+        if isinstance(ancestor, _TRIES) and ancestor.handlers:
             child = chain[index + 1]
             if any(child is statement for statement in ancestor.body):
                 if catches is None or any(catches(handler) for handler in ancestor.handlers):
@@ -187,8 +190,8 @@ class Facts:
         self.augmented: Counter[str] = Counter()  # ``name += value`` sites
         # Every load of a name: (node, parent, innermost function or lambda or None, cell);
         # the parent of a keyword argument's value is the call.
-        self.loads: dict[str, list[tuple[ast.Name, ast.AST, ast.AST | None, Cell]]] = defaultdict(list)
-        self.defs: dict[str, list[tuple[ast.AST, Cell]]] = defaultdict(list)  # every def, any depth
+        self.loads: dict[str, list[tuple[ast.Name, ast.AST | None, ast.AST | None, Cell]]] = defaultdict(list)
+        self.defs: dict[str, list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, Cell]]] = defaultdict(list)  # any depth
         self.module_defs: dict[str, list[tuple[ast.AST, Cell]]] = defaultdict(list)
         for cell in context.cells:
             tree = context.trees.get(id(cell))
@@ -202,7 +205,8 @@ class Facts:
         for statement in tree.body:
             if isinstance(statement, FUNCTIONS):
                 self.module_defs[statement.name].append((statement, cell))
-        stack: list[tuple[ast.AST, ast.AST | None, ast.AST | None]] = [(tree, None, None)]
+        # Any: one dispatch on the exact type per node (the hot loop of a run), not isinstance chains.
+        stack: list[tuple[Any, ast.AST | None, ast.AST | None]] = [(tree, None, None)]
         while stack:
             node, parent, function = stack.pop()
             kind = type(node)
@@ -370,7 +374,7 @@ class Facts:
                     return True
         return False
 
-    def never_ends(self, loop: ast.AST, ancestors: tuple[ast.AST, ...]) -> bool:
+    def never_ends(self, loop: ast.For | ast.AsyncFor | ast.While, ancestors: tuple[ast.AST, ...]) -> bool:
         """Whether a loop that nothing inside can leave certainly runs forever when
         it runs: it is not inside a ``try`` (whose handler would be its way out),
         and it is at module level or in a plain function called in the kernel's
@@ -389,7 +393,7 @@ class Facts:
 
 def facts(context: LintContext) -> Facts:
     """The document's facts, built on first use and shared by all rules."""
-    return context.shared(Facts, lambda: Facts(context))
+    return cast(Facts, context.shared(Facts, lambda: Facts(context)))
 
 
 def quick_value(node: ast.expr, context: LintContext) -> object:
@@ -431,7 +435,7 @@ def _constant_candidates(context: LintContext) -> dict[str, ast.expr]:
     """Names assigned at the top of a cell to an expression that may fold to a
     constant (literals, arithmetic, builtins), with their last such value: a
     cheap superset of the names ``context.constant`` knows."""
-    return context.shared(_constant_candidates, lambda: _find_constant_candidates(context))
+    return cast(dict[str, ast.expr], context.shared(_constant_candidates, lambda: _find_constant_candidates(context)))
 
 
 def _find_constant_candidates(context: LintContext) -> dict[str, ast.expr]:
