@@ -45,6 +45,7 @@ from kernel_guard.estimator.expressions import NUMPY_CONSTANTS, STAR_REFS, Expre
 from kernel_guard.estimator.results import Allocation, Growth, LiveOver
 from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import UNKNOWN, is_constant
+from kernel_guard.lint.names import import_bindings
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -332,24 +333,14 @@ class Program(Expressions):
             if type(target) is ast.Name:
                 self.bindings[target.id] = UNKNOWN
 
-    def s_import(self, stmt: ast.Import) -> None:
-        for alias in stmt.names:
-            if alias.asname:
-                self.bind(alias.asname, Ref(alias.name))
-            else:
-                top = alias.name.partition(".")[0]
-                self.bind(top, Ref(top))
+    def s_import(self, stmt: ast.Import | ast.ImportFrom) -> None:
+        for name, target in import_bindings(stmt):  # what the linter's rules resolve an import to
+            self.bind(name, OPAQUE if target.startswith(".") else Ref(target))  # relative: a package we cannot see
 
     def s_importfrom(self, stmt: ast.ImportFrom) -> None:
-        if stmt.level or not stmt.module:
-            for alias in stmt.names:
-                self.bind(alias.asname or alias.name, OPAQUE)
-            return
-        for alias in stmt.names:
-            if alias.name == "*":
-                self._star_modules.append(stmt.module)
-            else:
-                self.bind(alias.asname or alias.name, Ref(f"{stmt.module}.{alias.name}"))
+        if stmt.module and not stmt.level and any(alias.name == "*" for alias in stmt.names):
+            self._star_modules.append(stmt.module)
+        self.s_import(stmt)
 
     def s_if(self, stmt: ast.If) -> None:
         test = self.unwrap(self.value(stmt.test))

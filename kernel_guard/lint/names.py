@@ -6,7 +6,9 @@ comes before the document is a mapping of names to qualified names
 (``{"it": "itertools", "bye": "os._exit"}``, ``"?"`` for a name known to be bound
 to something else); ``Facts.resolve`` (``lint.flow``) answers what a name
 certainly stands for across the notebook, ``CellNames`` what it may stand for at
-one place in one cell, scope by scope.
+one place in one cell, scope by scope.  The estimator binds imports through
+``import_bindings`` too.  This module imports nothing of kernel_guard: both the
+linter and the estimator build on it.
 """
 
 from __future__ import annotations
