@@ -127,3 +127,10 @@ def test_guard_sees_names_bound_in_earlier_cells():
         dry = kernel.run("%%guard --dry-run\nfor i in it.count():\n    print(i)").plain
         assert "KG203" in dry and "KG601" in dry, dry
         assert "KG203" not in kernel.run("%guard check for i in it.count(): break").plain
+
+
+def test_an_attribute_chain_thousands_long_is_resolved_without_recursion():
+    chain = ".x" * 2000
+    source = f"import os\nos{chain}._exit(0)\nos._exit(1)\nfor i in it{chain}.count():\n    print(i)\n" + ENDLESS
+    found = [(finding.code, finding.line) for finding in lint_source(source, namespace={"it": itertools})]
+    assert found == [("KG501", 3), ("KG203", 6), ("KG601", 7)]

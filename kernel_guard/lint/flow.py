@@ -280,9 +280,16 @@ class Facts:
         """The qualified name an expression stands for (``it.count`` -> ``itertools.count``,
         ``print`` -> ``builtins.print``), or ``None`` when it is not certain.  A name
         bound nowhere in the document may be bound before it (``context.before``)."""
-        if isinstance(node, ast.Attribute):
-            base = self.resolve(node.value)
-            return None if base is None or base.startswith("builtins.") else f"{base}.{node.attr}"
+        attributes = []
+        while isinstance(node, ast.Attribute):  # a loop, not recursion: chains may be thousands long
+            attributes.append(node.attr)
+            node = node.value
+        base = self._resolve_name(node)
+        if attributes and (base is None or base.startswith("builtins.")):
+            return None
+        return base and base + "".join(f".{attribute}" for attribute in reversed(attributes))
+
+    def _resolve_name(self, node: ast.AST) -> str | None:
         if not isinstance(node, ast.Name):
             return None
         name = node.id

@@ -222,11 +222,14 @@ class CellNames:
     def names(self, node: ast.AST) -> set[str]:
         """What ``node`` may stand for: ``{"os._exit"}`` for ``bye`` after
         ``from os import _exit as bye``; empty when nothing is known."""
-        if type(node) is ast.Attribute:
-            return {f"{base}.{node.attr}" for base in self.names(node.value)}
+        attributes = []
+        while type(node) is ast.Attribute:  # a loop, not recursion: chains may be thousands long
+            attributes.append(node.attr)
+            node = node.value
         if type(node) is not ast.Name or id(node) not in self._scope_of:
             return set()
-        return self._lookup(node.id, self._scope_of[id(node)])
+        suffix = "".join(f".{attribute}" for attribute in reversed(attributes))
+        return {base + suffix for base in self._lookup(node.id, self._scope_of[id(node)])}
 
     def _lookup(self, name: str, scope: ast.AST) -> set[str]:
         if name in self._globals.get(scope, ()):
