@@ -42,6 +42,7 @@ def test_kernel_killers_resolve_through_the_namespace():
     assert codes("bye(1)", {"bye": os._exit}) == ["KG501"]
     assert codes("system._exit(1)", {"system": os}) == ["KG501"]
     assert codes("s.signal(s.SIGINT, s.SIG_IGN)", {"s": signal}) == ["KG505"]
+    assert codes("kill(getpid(), 9)", {"kill": os.kill, "getpid": os.getpid}) == ["KG503"]  # posix.kill
     assert codes("bye(1)", {"bye": print}) == []
     # IPython binds `exit` in every user namespace: it is still the kernel's exit
     assert codes("exit()", {"exit": object()}) == ["KG504"]
@@ -67,6 +68,15 @@ class _HostileStr(str):
         raise AssertionError("called startswith")
 
 
+class _HostileMeta(type):
+    def __getattribute__(cls, name):
+        raise AssertionError(f"read {name} of a class")
+
+
+class _Watched(metaclass=_HostileMeta):
+    pass
+
+
 def test_namespace_values_are_read_by_exact_type_only():
     function = types.FunctionType((lambda: 0).__code__, {})
     function.__module__ = _Hostile()  # type: ignore[assignment]
@@ -81,6 +91,8 @@ def test_namespace_values_are_read_by_exact_type_only():
         _HostileStr("k"): os,
         3: os,
         "np2": __import__("json"),
+        "bound": _Watched().__sizeof__,  # a builtin method: its __qualname__ would ask _Watched
+        "cls": _Watched,
     }
     assert namespace_names(namespace) == {"np2": "json"}
 

@@ -57,11 +57,15 @@ def _qualified(value: object) -> str | None:
     if kind is types.ModuleType:
         module = vars(value).get("__name__")
         return module if type(module) is str else None
+    if kind is types.BuiltinFunctionType and type(value.__self__) is not types.ModuleType:  # type: ignore[attr-defined]
+        return None  # a method bound to an object: its __qualname__ would ask the object's class
     if kind is types.BuiltinFunctionType or kind is types.FunctionType or kind is type:
-        module, qualname = value.__module__, value.__qualname__  # type: ignore[attr-defined]
-        if type(module) is str and type(qualname) is str and module not in ("__main__", "builtins") and all(
-            part.isidentifier() for part in qualname.split(".")
-        ):
+        # Slots of these exact types: reading them runs no user code.
+        module = value.__module__
+        if type(module) is not str or module in ("__main__", "builtins"):
+            return None
+        qualname = value.__qualname__  # type: ignore[attr-defined]
+        if type(qualname) is str and all(part.isidentifier() for part in qualname.split(".")):
             return f"{module}.{qualname}"
     return None
 
