@@ -27,6 +27,11 @@ def test_loop_and_output_rules_see_a_module_bound_in_the_namespace():
     assert codes("for i in count():\n    print(i)", {"count": itertools.count}) == ["KG203", "KG601"]
 
 
+def test_a_function_imported_earlier_keeps_its_public_name():
+    display = pytest.importorskip("IPython.display").display  # says it is IPython.core.display_functions.display
+    assert codes("while True:\n    display(1)", {"display": display}) == ["KG201", "KG601"]
+
+
 def test_a_name_the_namespace_binds_to_something_else_is_not_guessed():
     assert codes(ENDLESS, {"it": object()}) == []
     assert codes(ENDLESS) == []
@@ -42,7 +47,9 @@ def test_kernel_killers_resolve_through_the_namespace():
     assert codes("bye(1)", {"bye": os._exit}) == ["KG501"]
     assert codes("system._exit(1)", {"system": os}) == ["KG501"]
     assert codes("s.signal(s.SIGINT, s.SIG_IGN)", {"s": signal}) == ["KG505"]
-    assert codes("kill(getpid(), 9)", {"kill": os.kill, "getpid": os.getpid}) == ["KG503"]  # posix.kill
+    # os.kill says it is posix.kill, signal.raise_signal _signal.raise_signal: their public names count
+    assert codes("kill(getpid(), 9)", {"kill": os.kill, "getpid": os.getpid}) == ["KG503"]
+    assert codes("raise_signal(SIGTERM)", {"raise_signal": signal.raise_signal}) == ["KG503"]
     assert codes("bye(1)", {"bye": print}) == []
     # IPython binds `exit` in every user namespace: it is still the kernel's exit
     assert codes("exit()", {"exit": object()}) == ["KG504"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import sys
 import types
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
@@ -30,6 +31,10 @@ BUILTIN_NAMES = frozenset(dir(builtins)) | {"display", "get_ipython", "exit", "q
 # Builtins' names IPython binds in every user namespace to its own stand-ins for them.
 _IPYTHON_OWN = frozenset({"exit", "quit", "open", "get_ipython"})
 
+# Modules whose functions users reach through a public one: ``os.kill`` says it is
+# ``posix.kill``, ``display`` that it is ``IPython.core.display_functions.display``.
+_PUBLIC = {"posix": "os", "nt": "os", "posixpath": "os.path", "ntpath": "os.path", "_signal": "signal",
+           "_io": "io", "IPython.core.display_functions": "IPython.display"}
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
@@ -66,8 +71,17 @@ def _qualified(value: object) -> str | None:
             return None
         qualname = value.__qualname__  # type: ignore[attr-defined]
         if type(qualname) is str and all(part.isidentifier() for part in qualname.split(".")):
-            return f"{module}.{qualname}"
+            return f"{_public(module, qualname, value)}.{qualname}"
     return None
+
+
+def _public(module: str, qualname: str, value: object) -> str:
+    """The public module that holds ``value`` under its name (by identity), else ``module``."""
+    public = _PUBLIC.get(module)
+    loaded = sys.modules.get(public) if public else None
+    if type(loaded) is types.ModuleType and vars(loaded).get(qualname) is value:
+        return public  # type: ignore[return-value]
+    return module
 
 
 def import_bindings(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:

@@ -142,9 +142,8 @@ class KillSelf(_CallRule):
     summary = "the kernel sends itself a fatal signal"
     severity = "error"
     triggers = ("kill", "raise_signal")
-    # posix.*: what os's functions are named when read from a kernel's namespace.
-    targets = frozenset({"os.kill", "os.killpg", "posix.kill", "posix.killpg", "signal.raise_signal"})
-    _SELF = frozenset({"os.getpid", "os.getpgrp", "os.getpgid", "posix.getpid", "posix.getpgrp", "posix.getpgid"})
+    targets = frozenset({"os.kill", "os.killpg", "signal.raise_signal"})
+    _SELF = frozenset({"os.getpid", "os.getpgrp", "os.getpgid"})
     _HARMLESS = frozenset({"signal.SIGINT", "signal.SIGUSR1", "signal.SIGUSR2", "signal.SIGCHLD", "signal.SIGWINCH"})
     VALID = [
         "import os, signal\nos.kill(child_pid, signal.SIGTERM)",
