@@ -35,7 +35,6 @@ _IPYTHON_OWN = frozenset({"exit", "quit", "open", "get_ipython"})
 # ``posix.kill``, ``display`` that it is ``IPython.core.display_functions.display``.
 _PUBLIC = {"posix": "os", "nt": "os", "posixpath": "os.path", "ntpath": "os.path", "_signal": "signal",
            "_io": "io", "IPython.core.display_functions": "IPython.display"}
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
