@@ -1,36 +1,41 @@
 """KG5: calls that end or cripple the kernel process itself.
 
-Names are resolved through imports and aliases with libcst's qualified-name
-metadata (``from os import _exit as bye`` is still ``os._exit``), across cells.
+Names are resolved through imports and aliases by ``lint.names`` (``from os
+import _exit as bye`` is still ``os._exit``), across cells and from a kernel's
+namespace.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 
-import libcst as cst
-from libcst.metadata import QualifiedNameProvider
-
+from kernel_guard.estimator import evaluate
+from kernel_guard.lint.names import CellNames, cell_names, cell_text
 from kernel_guard.lint.rule import Case, Rule
+from kernel_guard.source import Cell
 
 
 class _CallRule(Rule):
     """A rule about calls to particular functions, named by qualified name."""
 
-    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
     targets: frozenset[str] = frozenset()
     notebook_only = False
+    names: CellNames
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_cell(self, cell: Cell, tree: ast.Module) -> None:
         if self.notebook_only and not self.context.is_notebook:
             return
-        names = self.qualified_names(node.func) & self.targets
-        if names:
-            self.check(node, min(names))
+        self.names = cell_names(self.context, cell, tree)
+        for node in _preorder(tree):
+            if isinstance(node, ast.Call):
+                names = self.names.names(node.func) & self.targets
+                if names:
+                    self.check(node, min(names))
 
     message = ""  # formatted with the qualified ``name`` and its last part, ``short``
 
-    def check(self, node: cst.Call, name: str) -> None:
+    def check(self, node: ast.Call, name: str) -> None:
         self.report(node, self.message.format(name=name, short=name.rsplit(".", 1)[-1]))
 
 
@@ -154,20 +159,20 @@ class KillSelf(_CallRule):
         "import signal\nsignal.raise_signal(signal.SIGTERM)",
     ]
 
-    def check(self, node: cst.Call, name: str) -> None:
-        args = node.args
+    def check(self, node: ast.Call, name: str) -> None:
+        args = _arguments(node)
         if name == "signal.raise_signal":
-            if args and self._fatal(args[0].value):
+            if args and self._fatal(args[0]):
                 self.report(node, "`signal.raise_signal()` of a fatal signal kills the kernel")
             return
-        if len(args) >= 2 and isinstance(args[0].value, cst.Call):
-            if self.qualified_names(args[0].value.func) & self._SELF and self._fatal(args[1].value):
+        if len(args) >= 2 and isinstance(args[0], ast.Call):
+            if self.names.names(args[0].func) & self._SELF and self._fatal(args[1]):
                 self.report(node, f"`{name}()` of the kernel's own process kills the kernel")
 
-    def _fatal(self, signal: cst.BaseExpression) -> bool:
-        if self.qualified_names(signal) & self._HARMLESS:
+    def _fatal(self, signal: ast.expr) -> bool:
+        if self.names.names(signal) & self._HARMLESS:
             return False
-        value = self.context.value(signal)
+        value = evaluate(signal, self.context.constant)
         return not (isinstance(value, int) and value in (0, 2, 10, 12, 17, 28))
 
 
@@ -216,15 +221,6 @@ class ExitInNotebook(_CallRule):
     INVALID = [Case("exit()", line=1, column=1), "if done:\n    quit()", ("x = 1", "for i in range(3):\n    exit(0)")]
     message = "`{short}()` shuts the kernel down; use `raise SystemExit` to stop only the cell"
 
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if (self.context.is_notebook and isinstance(func, cst.Name) and func.value in ("exit", "quit")
-                and not self.qualified_names(func)):
-            # An unbound exit/quit: libcst asks `builtins`, where IPython hides them while a cell runs.
-            self.check(node, f"builtins.{func.value}")
-            return
-        super().visit_Call(node)
-
 
 class SigintIgnored(_CallRule):
     """
@@ -267,10 +263,11 @@ class SigintIgnored(_CallRule):
         "from signal import signal, SIGINT, SIG_DFL\nsignal(SIGINT, SIG_DFL)",
     ]
 
-    def check(self, node: cst.Call, name: str) -> None:
-        if len(node.args) < 2 or "signal.SIGINT" not in self.qualified_names(node.args[0].value):
+    def check(self, node: ast.Call, name: str) -> None:
+        args = _arguments(node)
+        if len(args) < 2 or "signal.SIGINT" not in self.names.names(args[0]):
             return
-        action = self.qualified_names(node.args[1].value)
+        action = self.names.names(args[1])
         if "signal.SIG_IGN" in action:
             self.report(node, "SIGINT ignored: the kernel can no longer be interrupted")
         elif "signal.SIG_DFL" in action:
@@ -347,8 +344,8 @@ class SpawnNotebookFunction(Rule):
     name = "spawn-notebook-function"
     summary = "multiprocessing under spawn with a function defined in the notebook hangs"
     severity = "error"
-    triggers = ("Pool", "Process", "spawn", "forkserver")
-    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
+    triggers = None  # it needs the functions of every cell
+    _TRIGGERS = ("Pool", "Process", "spawn", "forkserver")
     _POOL_METHODS = frozenset(
         {"map", "imap", "imap_unordered", "starmap", "apply", "apply_async", "map_async", "starmap_async"}
     )
@@ -392,36 +389,39 @@ class SpawnNotebookFunction(Rule):
         self.spawn = False
         self.candidates: list[tuple] = []
 
-    def visit_cell(self, cell, tree: ast.Module) -> None:
+    def visit_cell(self, cell: Cell, tree: ast.Module) -> None:
         self.functions.update(
             node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         )
+        text = cell_text(cell.source, self.context.known)
+        if self.context.is_notebook and any(word in text for word in self._TRIGGERS):
+            names = cell_names(self.context, cell, tree)
+            for node in _preorder(tree):
+                if isinstance(node, ast.Call):
+                    self._call(cell, node, names)
+                elif isinstance(node, ast.Assign) and _is_pool(node.value):
+                    self.pools.update(target.id for target in node.targets if isinstance(target, ast.Name))
+                elif (isinstance(node, ast.withitem) and _is_pool(node.context_expr)
+                      and isinstance(node.optional_vars, ast.Name)):
+                    self.pools.add(node.optional_vars.id)
 
-    def visit_Call(self, node: cst.Call) -> None:
-        if not self.context.is_notebook:
-            return
-        names = self.qualified_names(node.func)
-        if names & self._START and node.args:
-            method = self.context.value(node.args[0].value)
+    def _call(self, cell: Cell, node: ast.Call, names: CellNames) -> None:
+        qualified = names.names(node.func)
+        args = _arguments(node)
+        if qualified & self._START and args:
+            method = evaluate(args[0], self.context.constant)
             self.spawn = self.spawn or method in ("spawn", "forkserver")
-        if any(name.endswith("Process") for name in names) or _attr(node.func) == "Process":
-            target = next((arg.value for arg in node.args if arg.keyword and arg.keyword.value == "target"), None)
-            self._candidate(node, target, "Process")
-        elif _attr(node.func) in self._POOL_METHODS and isinstance(node.func.value, cst.Name):
-            if node.func.value.value in self.pools and node.args:
-                self._candidate(node, node.args[0].value, f"pool.{node.func.attr.value}")
+        if any(name.endswith("Process") for name in qualified) or _attr(node.func) == "Process":
+            target = next((k.value for k in node.keywords if k.arg == "target"), None)
+            self._candidate(cell, node, target, "Process")
+        elif (isinstance(node.func, ast.Attribute) and node.func.attr in self._POOL_METHODS
+              and isinstance(node.func.value, ast.Name)):
+            if node.func.value.id in self.pools and args:
+                self._candidate(cell, node, args[0], f"pool.{node.func.attr}")
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if _is_pool(node.value):
-            self.pools.update(t.target.value for t in node.targets if isinstance(t.target, cst.Name))
-
-    def visit_WithItem(self, node: cst.WithItem) -> None:
-        if _is_pool(node.item) and node.asname and isinstance(node.asname.name, cst.Name):
-            self.pools.add(node.asname.name.value)
-
-    def _candidate(self, node: cst.Call, function, via: str) -> None:
-        if isinstance(function, cst.Name) and function.value in self.functions:
-            self.candidates.append((self.context.cell, self.context.position(node), function.value, via))
+    def _candidate(self, cell: Cell, node: ast.Call, function: ast.expr | None, via: str) -> None:
+        if isinstance(function, ast.Name) and function.id in self.functions:
+            self.candidates.append((cell, self.context.ast_position(cell, node), function.id, via))
 
     def end_document(self) -> None:
         if not self.spawn:
@@ -435,12 +435,27 @@ class SpawnNotebookFunction(Rule):
             )
 
 
-def _attr(func: cst.BaseExpression) -> str | None:
-    return func.attr.value if isinstance(func, cst.Attribute) else None
+def _preorder(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node in source order, each before its children."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
 
 
-def _is_pool(value: cst.BaseExpression) -> bool:
-    if not isinstance(value, cst.Call):
+def _arguments(call: ast.Call) -> list[ast.expr]:
+    """A call's argument values in order, positional then keyword (``*a`` as ``a``)."""
+    values = [*call.args, *(keyword.value for keyword in call.keywords)]
+    return [value.value if isinstance(value, ast.Starred) else value for value in values]
+
+
+def _attr(func: ast.expr) -> str | None:
+    return func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _is_pool(value: ast.expr) -> bool:
+    if not isinstance(value, ast.Call):
         return False
     func = value.func
-    return (isinstance(func, cst.Name) and func.value == "Pool") or _attr(func) == "Pool"
+    return (isinstance(func, ast.Name) and func.id == "Pool") or _attr(func) == "Pool"

@@ -13,7 +13,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from kernel_guard.estimator import Allocation, Growth, LiveOver, Program
+from kernel_guard.estimator import Allocation, Growth, LiveOver
 from kernel_guard.lint import flow
 from kernel_guard.lint.rule import Case, Rule
 from kernel_guard.sizes import format_bytes
@@ -35,6 +35,8 @@ class _Analysis:
     """One interpretation of the document, cell by cell, for all KG1 rules."""
 
     def __init__(self, budget: int) -> None:
+        from kernel_guard.estimator import Program  # imports numpy: only for a document with something to size
+
         self.program = Program(live_budget=budget)
         self.cells: dict[int, _CellResult] = {}
 
@@ -135,8 +137,17 @@ def _guarded_lines(tree: ast.Module) -> list[tuple[int, int]]:
     ]
 
 
+# The estimator sizes what these libraries allocate, and what a loop that never ends
+# accumulates: a document that mentions neither has nothing to size.
+_SIZED_LIBRARIES = re.compile(r"\b(?:numpy|torch|scipy|dask|sklearn|pandas)\b")
+
+
 class _MemoryRule(Rule):
     triggers = None  # uses the stdlib ast of every cell: sizes flow across cells
+
+    @classmethod
+    def applies_to(cls, document) -> bool:
+        return any(_SIZED_LIBRARIES.search(c.source) or flow.ENDLESS_LINE.search(c.source) for c in document.cells)
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
         self.check(cell, _analysis(self.context).of(cell, tree), self.context.mem_budget)
