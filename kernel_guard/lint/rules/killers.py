@@ -70,15 +70,44 @@ class OsExit(_CallRule):
     triggers = ("_exit",)
     targets = frozenset({"os._exit", "posix._exit"})
     VALID = [
-        "import sys\nsys.exit(0)",
-        "def _exit():\n    pass\n_exit()",
-        "import os\nos.exit = print\nprint(os.path.exists('x'))",
+        """
+        import sys
+        sys.exit(0)
+        """,
+        """
+        def _exit():
+            pass
+        _exit()
+        """,
+        """
+        import os
+        os.exit = print
+        print(os.path.exists('x'))
+        """,
     ]
     INVALID = [
-        Case("import os\nos._exit(0)", line=2, column=1, message="os._exit"),
-        Case("from os import _exit as bye\nbye(1)", line=2),
+        Case(
+            """
+            import os
+            os._exit(0)
+            """,
+            line=2, column=1, message="os._exit",
+        ),
+        Case(
+            """
+            from os import _exit as bye
+            bye(1)
+            """,
+            line=2,
+        ),
         Case(("import os", "x = 1", "os._exit(1)"), line=1),
-        Case("import os\nos._exit(0)", script=True),
+        Case(
+            """
+            import os
+            os._exit(0)
+            """,
+            script=True,
+        ),
     ]
     message = "`os._exit()` ends the kernel process at once; raise an exception to stop instead"
 
@@ -110,8 +139,27 @@ class OsAbort(_CallRule):
     severity = "error"
     triggers = ("abort",)
     targets = frozenset({"os.abort", "posix.abort"})
-    VALID = ["import numpy as np\nnp.seterr(all='raise')\nabort = False", "task.abort()"]
-    INVALID = [Case("import os\nos.abort()", line=2), "from os import abort\nabort()"]
+    VALID = [
+        """
+        import numpy as np
+        np.seterr(all='raise')
+        abort = False
+        """,
+        "task.abort()",
+    ]
+    INVALID = [
+        Case(
+            """
+            import os
+            os.abort()
+            """,
+            line=2,
+        ),
+        """
+        from os import abort
+        abort()
+        """,
+    ]
     message = "`os.abort()` kills the kernel with SIGABRT; raise an exception instead"
 
 
@@ -146,17 +194,48 @@ class KillSelf(_CallRule):
     _SELF = frozenset({"os.getpid", "os.getpgrp", "os.getpgid"})
     _HARMLESS = frozenset({"signal.SIGINT", "signal.SIGUSR1", "signal.SIGUSR2", "signal.SIGCHLD", "signal.SIGWINCH"})
     VALID = [
-        "import os, signal\nos.kill(child_pid, signal.SIGTERM)",
-        "import os, signal\nos.kill(os.getpid(), signal.SIGINT)",
-        "import os\nos.kill(os.getpid(), 0)",
-        "import signal\nsignal.raise_signal(signal.SIGINT)",
+        """
+        import os, signal
+        os.kill(child_pid, signal.SIGTERM)
+        """,
+        """
+        import os, signal
+        os.kill(os.getpid(), signal.SIGINT)
+        """,
+        """
+        import os
+        os.kill(os.getpid(), 0)
+        """,
+        """
+        import signal
+        signal.raise_signal(signal.SIGINT)
+        """,
     ]
     INVALID = [
-        Case("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", line=2),
-        "import os\nimport signal as s\nos.kill(os.getpid(), s.SIGTERM)",
-        "from os import kill, getpid\nkill(getpid(), 9)",
-        "import os, signal\nos.killpg(os.getpgrp(), signal.SIGTERM)",
-        "import signal\nsignal.raise_signal(signal.SIGTERM)",
+        Case(
+            """
+            import os, signal
+            os.kill(os.getpid(), signal.SIGKILL)
+            """,
+            line=2,
+        ),
+        """
+        import os
+        import signal as s
+        os.kill(os.getpid(), s.SIGTERM)
+        """,
+        """
+        from os import kill, getpid
+        kill(getpid(), 9)
+        """,
+        """
+        import os, signal
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+        """,
+        """
+        import signal
+        signal.raise_signal(signal.SIGTERM)
+        """,
     ]
 
     def check(self, node: ast.Call, name: str) -> None:
@@ -211,14 +290,40 @@ class ExitInNotebook(_CallRule):
     targets = frozenset({"builtins.exit", "builtins.quit"})
     notebook_only = True
     VALID = [
-        "import sys\nsys.exit(1)",
+        """
+        import sys
+        sys.exit(1)
+        """,
         "raise SystemExit",
-        Case("if __name__ == '__main__':\n    exit(main())", script=True),
+        Case(
+            """
+            if __name__ == '__main__':
+                exit(main())
+            """,
+            script=True,
+        ),
         Case("exit()", script=True),
-        "def exit():\n    print('bye')\nexit()",
+        """
+        def exit():
+            print('bye')
+        exit()
+        """,
         "app.exit()",
     ]
-    INVALID = [Case("exit()", line=1, column=1), "if done:\n    quit()", ("x = 1", "for i in range(3):\n    exit(0)")]
+    INVALID = [
+        Case("exit()", line=1, column=1),
+        """
+        if done:
+            quit()
+        """,
+        (
+            "x = 1",
+            """
+            for i in range(3):
+                exit(0)
+            """,
+        ),
+    ]
     message = "`{short}()` shuts the kernel down; use `raise SystemExit` to stop only the cell"
 
 
@@ -254,13 +359,31 @@ class SigintIgnored(_CallRule):
     triggers = ("SIGINT",)
     targets = frozenset({"signal.signal"})
     VALID = [
-        "import signal\nsignal.signal(signal.SIGINT, handler)",
-        "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)",
-        "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)",
+        """
+        import signal
+        signal.signal(signal.SIGINT, handler)
+        """,
+        """
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        """,
+        """
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        """,
     ]
     INVALID = [
-        Case("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)", line=2, message="interrupt"),
-        "from signal import signal, SIGINT, SIG_DFL\nsignal(SIGINT, SIG_DFL)",
+        Case(
+            """
+            import signal
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            """,
+            line=2, message="interrupt",
+        ),
+        """
+        from signal import signal, SIGINT, SIG_DFL
+        signal(SIGINT, SIG_DFL)
+        """,
     ]
 
     def check(self, node: ast.Call, name: str) -> None:
@@ -304,8 +427,32 @@ class ForkInKernel(_CallRule):
     triggers = ("fork",)
     targets = frozenset({"os.fork", "os.forkpty", "posix.fork", "pty.fork"})
     notebook_only = True
-    VALID = [Case("import os\npid = os.fork()", script=True), "import os\nos.register_at_fork(after_in_child=f)"]
-    INVALID = [Case("import os\npid = os.fork()", line=2), "from os import fork\nfork()"]
+    VALID = [
+        Case(
+            """
+            import os
+            pid = os.fork()
+            """,
+            script=True,
+        ),
+        """
+        import os
+        os.register_at_fork(after_in_child=f)
+        """,
+    ]
+    INVALID = [
+        Case(
+            """
+            import os
+            pid = os.fork()
+            """,
+            line=2,
+        ),
+        """
+        from os import fork
+        fork()
+        """,
+    ]
     message = "`{name}()` copies the kernel, sockets and threads included; use subprocess or multiprocessing"
 
 
@@ -353,28 +500,71 @@ class SpawnNotebookFunction(Rule):
         {"multiprocessing.set_start_method", "multiprocessing.get_context", "multiprocessing.context.BaseContext.get_context"}
     )
     VALID = [
-        "import multiprocessing as mp\ndef f(x):\n    return x\nwith mp.Pool(2) as pool:\n    pool.map(f, range(3))",
-        "import multiprocessing as mp\nfrom workers import f\nmp.set_start_method('spawn')\nwith mp.Pool(2) as pool:\n    pool.map(f, range(3))",
+        """
+        import multiprocessing as mp
+        def f(x):
+            return x
+        with mp.Pool(2) as pool:
+            pool.map(f, range(3))
+        """,
+        """
+        import multiprocessing as mp
+        from workers import f
+        mp.set_start_method('spawn')
+        with mp.Pool(2) as pool:
+            pool.map(f, range(3))
+        """,
         Case(
-            "import multiprocessing as mp\nmp.set_start_method('spawn')\ndef f(x):\n    return x\n"
-            "if __name__ == '__main__':\n    with mp.Pool(2) as pool:\n        pool.map(f, range(3))",
+            """
+            import multiprocessing as mp
+            mp.set_start_method('spawn')
+            def f(x):
+                return x
+            if __name__ == '__main__':
+                with mp.Pool(2) as pool:
+                    pool.map(f, range(3))
+            """,
             script=True,
         ),
-        "import multiprocessing as mp\nmp.set_start_method('fork')\ndef f(x):\n    return x\np = mp.Process(target=f)",
+        """
+        import multiprocessing as mp
+        mp.set_start_method('fork')
+        def f(x):
+            return x
+        p = mp.Process(target=f)
+        """,
     ]
     INVALID = [
-        Case(
-            (
-                "import multiprocessing as mp\nmp.set_start_method('spawn')",
-                "def square(x):\n    return x * x",
-                "with mp.Pool(4) as pool:\n    print(pool.map(square, range(10)))",
-            ),
-            line=2,
-            message="square",
-        ),
-        "import multiprocessing as mp\ndef f(x):\n    return x\nctx = mp.get_context('spawn')\npool = ctx.Pool(2)\npool.map(f, [1])",
-        "from multiprocessing import Process, set_start_method\nset_start_method('forkserver')\n"
-        "def work():\n    pass\np = Process(target=work)\np.start()",
+        Case((
+            """
+            import multiprocessing as mp
+            mp.set_start_method('spawn')
+            """,
+            """
+            def square(x):
+                return x * x
+            """,
+            """
+            with mp.Pool(4) as pool:
+                print(pool.map(square, range(10)))
+            """,
+        ), line=2, message="square"),
+        """
+        import multiprocessing as mp
+        def f(x):
+            return x
+        ctx = mp.get_context('spawn')
+        pool = ctx.Pool(2)
+        pool.map(f, [1])
+        """,
+        """
+        from multiprocessing import Process, set_start_method
+        set_start_method('forkserver')
+        def work():
+            pass
+        p = Process(target=work)
+        p.start()
+        """,
     ]
 
     @classmethod
