@@ -4,9 +4,8 @@
 
 One process, no cache, files linted one after the other (as ``-j 1``), CPU time
 (``time.process_time``, so other work on the machine does not inflate it).  Each
-rule's ``visit_cell``/``end_document`` is timed where it is defined; the libcst
-stage (parse, metadata, batched visit) is timed as a whole, with the rules whose
-triggers sent each cell there.  Start-up (imports) is measured apart.
+rule's ``visit_cell``/``end_document`` is timed where it is defined.  Start-up
+(imports) is measured apart.
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ def main() -> int:
     args = parser.parse_args()
 
     started = time.process_time()
-    import libcst
-
     from kernel_guard import source
     from kernel_guard.cli import _collect
     from kernel_guard.lint import engine, runner
@@ -62,19 +59,11 @@ def main() -> int:
                 label = f"rule {owner.__module__.rsplit('.', 1)[-1]}.{owner.__name__}.{name}"
                 setattr(owner, name, timed(label, owner.__dict__[name]))
 
-    real_visit = engine._visit
-
-    def visit(cell, header, active, context):
-        label = "libcst stage, cells sent by " + ",".join(sorted(rule.code for rule in active))
-        return timed(label, real_visit)(cell, header, active, context)
-
-    engine._visit = visit
     engine._parse = timed("ast.parse of every cell", engine._parse)
     source._read_notebook = timed(
         "read notebook (JSON, nbformat 3 upgrade, IPython translation)", source._read_notebook
     )
     source.python_source = timed("  of which IPython translation (python_source)", source.python_source)
-    engine.cst.parse_module = timed("  of which libcst parse_module", libcst.parse_module)
 
     files, _ = _collect([args.path])
     budget = usable_memory()

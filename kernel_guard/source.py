@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernel_guard.escapes import translate_escapes
 from kernel_guard.parse_guard import PARSE_ERRORS
 
 # Cell magics whose body is Python run in the user namespace.
@@ -125,7 +126,9 @@ def _translate_ipython(text: str) -> tuple[str, dict[int, int]]:
             lines[index] = match.group(1) + rest
             shifts[index + 1] = len(line) - len(lines[index])
     text = "\n".join(lines)
-    translated = _transformer().transform_cell(text)
+    translated = translate_escapes(text)  # IPython's own result for plain %magic/!cmd lines, without IPython
+    if translated is None:
+        translated = _transformer().transform_cell(text)
     if translated.endswith("\n") and not text.endswith("\n"):
         translated = translated[:-1]
     if translated.count("\n") != text.count("\n"):

@@ -124,26 +124,3 @@ def qualified_name(value: object) -> str | None:
 
 def _dotted(name: str) -> bool:
     return all(part.isidentifier() for part in name.split("."))
-
-
-def imports(namespace: Mapping | None) -> dict[str, str]:
-    """The import statement that would bind each module or module-level function of a
-    live namespace (``import os`` two cells ago), for the linter."""
-    found = {}
-    for name, value in _items(namespace):
-        kind = type(value)
-        if (kind is not types.ModuleType and kind is not types.FunctionType
-                and kind is not types.BuiltinFunctionType) or name.startswith("_") or not name.isidentifier():
-            continue
-        if type(value) is types.ModuleType:
-            module = module_name(value)
-            if module is not None and _dotted(module):
-                found[name] = f"import {module} as {name}"
-            continue
-        origin = function_origin(value)
-        if origin is None:
-            continue
-        module, qualname = origin
-        if module not in _HIDDEN_MODULES and _dotted(module) and qualname.isidentifier():
-            found[name] = f"from {module} import {qualname} as {name}"
-    return found

@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from kernel_guard.estimator import estimate
 from kernel_guard.extension import checks
-from kernel_guard.userns import entries, imports, qualified_name
+from kernel_guard.lint.names import namespace_names
+from kernel_guard.userns import entries, qualified_name
 
 MARKER = os.path.join(tempfile.mkdtemp(prefix="kg-attack-"), "user-code-ran")
 ARMED = [False]  # building a namespace hashes its keys: the traps fire only once it is built
@@ -167,7 +168,7 @@ def test_booby_trapped_namespaces_run_no_user_code_and_never_fail_open(pairs, ce
     try:
         budget = checks.Budget(2**30, "are available")
         estimate(cell, namespace)
-        imports(namespace)
+        namespace_names(namespace)
         for value in entries(namespace).values():
             qualified_name(value)
         verdict = checks.check_cell(cell, namespace, offset=1, lint=True, budget=lambda: budget)

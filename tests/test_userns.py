@@ -10,7 +10,8 @@ import numpy as np
 
 from kernel_guard.estimator import estimate
 from kernel_guard.extension import checks
-from kernel_guard.userns import entries, imports, qualified_name
+from kernel_guard.lint.names import namespace_names
+from kernel_guard.userns import entries, qualified_name
 
 RAN: list[str] = []
 
@@ -93,11 +94,10 @@ def test_entries_keep_exact_str_keys_only():
     assert RAN == []
 
 
-def test_imports_read_no_user_code_and_skip_only_what_they_cannot_read():
+def test_namespace_names_read_no_user_code_and_skip_only_what_they_cannot_read():
     namespace = trapped_namespace()
-    found = imports(namespace)
-    assert found == {"np": "import numpy as np", "os": "import os as os",
-                     "module_with_key": "import k as module_with_key"}
+    found = namespace_names(namespace)
+    assert found == {"np": "numpy", "os": "os", "module_with_key": "k"}
     assert RAN == []
 
 

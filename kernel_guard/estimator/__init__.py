@@ -13,15 +13,17 @@ from __future__ import annotations
 import ast
 import dataclasses
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from kernel_guard.estimator.interpreter import Program
 from kernel_guard.estimator.results import Allocation, Estimate, Growth, LiveOver, Notice
 from kernel_guard.estimator.values import UNKNOWN, evaluate
 from kernel_guard.parse_guard import ParseFailure, parse_python
 from kernel_guard.source import python_source
 
-__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Notice", "Program", "estimate", "evaluate",
-           "parse_cell"]
+if TYPE_CHECKING:
+    from kernel_guard.estimator.interpreter import Program
+
+__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Notice", "Program", "estimate", "evaluate", "parse_cell"]
 
 
 def parse_cell(source: str) -> tuple[ast.Module, str, dict[int, int]] | None:
@@ -53,6 +55,8 @@ def estimate(source: str, namespace: Mapping | None = None) -> Estimate:
     if parsed is None:
         return Estimate()
     tree, python, shifts = parsed
+    from kernel_guard.estimator.interpreter import Program
+
     program = Program(namespace)
     allocations = [_shifted(a, shifts) for a in program.run(tree, python)]
     return Estimate(allocations, [_shifted(g, shifts) for g in program.growth],
@@ -66,3 +70,13 @@ def _shifted(found, shifts: dict[int, int]):
     return dataclasses.replace(
         found, col=found.col + shifts.get(found.line, 0), end_col=found.end_col + shifts.get(found.end_line, 0)
     )
+
+
+def __getattr__(name: str) -> object:
+    """``Program`` on first use: the interpreter imports numpy, which the linter's
+    other rules (and documents with nothing to size) never need."""
+    if name == "Program":
+        from kernel_guard.estimator.interpreter import Program
+
+        return Program
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

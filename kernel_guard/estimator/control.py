@@ -24,13 +24,38 @@ PASS_THROUGH = frozenset(
 TRANGE = frozenset({"tqdm.trange", "tqdm.auto.trange", "tqdm.notebook.trange", "tqdm.std.trange"})
 # Statements and expressions that leave a loop whatever surrounds them.
 LEAVING = (ast.Return, ast.Raise, ast.Assert, ast.Yield, ast.YieldFrom, ast.Await)
-# Calls (by their last name) that exit, or conventionally end a loop by raising:
-# StopIteration (next), EOFError (input), IndexError/KeyError (pop), queue.Empty...
-LEAVING_CALLS = frozenset(
-    {"exit", "_exit", "quit", "abort", "terminate", "next", "__next__", "send", "throw", "run", "get_next",
-     "load", "input", "raw_input", "pop", "popleft", "popitem", "get_nowait", "recv", "raise_for_status",
-     "result", "check_returncode"}
+# Calls (by their last name, whatever object they are called on: erring towards
+# "the loop can end" keeps the linter silent) that end the program...
+EXIT_CALLS = frozenset({"exit", "_exit", "quit", "abort", "terminate"})
+# ...or conventionally end a loop by raising: StopIteration (next), TF's OutOfRangeError
+# (sess.run, get_next), EOFError (input, pickle.load), IndexError or KeyError (pop),
+# queue.Empty (get_nowait), HTTP errors (raise_for_status)...
+EXHAUSTING_CALLS = frozenset(
+    {"next", "__next__", "send", "throw", "run", "get_next", "load", "input", "raw_input", "pop", "popleft",
+     "popitem", "get_nowait", "recv", "raise_for_status", "result", "check_returncode"}
 )
+LEAVING_CALLS = EXIT_CALLS | EXHAUSTING_CALLS
+
+
+def call_name(call: ast.Call) -> str | None:
+    """The last name of what is called: ``f`` for ``f()``, ``m`` for ``a.b.m()``."""
+    func = call.func
+    if type(func) is ast.Name:
+        return func.id
+    if type(func) is ast.Attribute:
+        return func.attr
+    return None
+
+
+def call_leaves(call: ast.Call) -> bool:
+    """Whether a call may leave the loop around it by its name alone: an exit, a call
+    that ends loops by raising, or ``q.get(timeout=...)`` (raises ``queue.Empty``)."""
+    name = call_name(call)
+    if name in LEAVING_CALLS:
+        return True
+    return name == "get" and any(keyword.arg in ("timeout", "block") for keyword in call.keywords)
+
+
 # numpy calls that rebuild an array from itself plus more (``a = np.append(a, x)``).
 REBUILDERS = frozenset(
     {"numpy.append", "numpy.concatenate", "numpy.vstack", "numpy.hstack", "numpy.stack", "numpy.column_stack"}
@@ -80,7 +105,7 @@ class Order(ast.NodeVisitor):
         self.visit(node.value)
         self.visit(node.target)
 
-    def visit_For(self, node: ast.For) -> None:
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.visit(node.iter)
         self.visit(node.target)
         for stmt in node.body + node.orelse:

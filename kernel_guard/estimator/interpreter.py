@@ -14,6 +14,7 @@ import builtins
 import re
 from typing import Mapping
 
+from kernel_guard.columns import char_offset
 from kernel_guard.estimator import namespace as ns_reader
 from kernel_guard.estimator.abstract import (
     INFINITE,
@@ -31,12 +32,12 @@ from kernel_guard.estimator.abstract import (
 )
 from kernel_guard.estimator.control import (
     LEAVING,
-    LEAVING_CALLS,
     PASS_THROUGH,
     REBUILDERS,
     TRANGE,
     Order,
     Stop,
+    call_leaves,
     loop_names,
     names_in,
     trange_like,
@@ -46,6 +47,7 @@ from kernel_guard.estimator.expressions import NUMPY_CONSTANTS, STAR_REFS, Expre
 from kernel_guard.estimator.results import Allocation, Growth, LiveOver, Notice
 from kernel_guard.estimator.signatures import SIGNATURES, UFUNCS
 from kernel_guard.estimator.values import UNKNOWN, is_constant
+from kernel_guard.lint.names import import_bindings
 from kernel_guard.userns import entries
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
@@ -206,10 +208,7 @@ class Program(Expressions):
         lines = self._lines
         if lines is not None and end_line <= len(lines):
             first, last = lines[line - 1], lines[end_line - 1]
-            if not first.isascii():
-                col = len(first.encode()[:col].decode(errors="replace"))
-            if not last.isascii():
-                end_col = len(last.encode()[:end_col].decode(errors="replace"))
+            col, end_col = char_offset(first, col), char_offset(last, end_col)
             if line == end_line:
                 expr = first[col:end_col]
             else:
@@ -379,24 +378,14 @@ class Program(Expressions):
             if type(target) is ast.Name:
                 self.bindings[target.id] = UNKNOWN
 
-    def s_import(self, stmt: ast.Import) -> None:
-        for alias in stmt.names:
-            if alias.asname:
-                self.bind(alias.asname, Ref(alias.name))
-            else:
-                top = alias.name.partition(".")[0]
-                self.bind(top, Ref(top))
+    def s_import(self, stmt: ast.Import | ast.ImportFrom) -> None:
+        for name, target in import_bindings(stmt):  # what the linter's rules resolve an import to
+            self.bind(name, OPAQUE if target.startswith(".") else Ref(target))  # relative: a package we cannot see
 
     def s_importfrom(self, stmt: ast.ImportFrom) -> None:
-        if stmt.level or not stmt.module:
-            for alias in stmt.names:
-                self.bind(alias.asname or alias.name, OPAQUE)
-            return
-        for alias in stmt.names:
-            if alias.name == "*":
-                self._star_modules.append(stmt.module)
-            else:
-                self.bind(alias.asname or alias.name, Ref(f"{stmt.module}.{alias.name}"))
+        if stmt.module and not stmt.level and any(alias.name == "*" for alias in stmt.names):
+            self._star_modules.append(stmt.module)
+        self.s_import(stmt)
 
     def s_if(self, stmt: ast.If) -> None:
         test = self.unwrap(self.value(stmt.test))
@@ -560,13 +549,10 @@ class Program(Expressions):
         return False
 
     def _call_may_leave(self, call: ast.Call) -> bool:
+        if call_leaves(call):
+            return True
         func = call.func
-        name = func.id if type(func) is ast.Name else func.attr if type(func) is ast.Attribute else None
-        if name in LEAVING_CALLS:
-            return True
-        if name == "get" and any(k.arg in ("timeout", "block") for k in call.keywords):
-            return True
-        target = self._lookup(name) if type(func) is ast.Name else None
+        target = self._lookup(func.id) if type(func) is ast.Name else None
         if type(target) is UserFunction and type(target.node) is ast.FunctionDef:
             return any(type(n) in LEAVING for n in ast.walk(target.node))
         return False

@@ -115,10 +115,10 @@ def check_session(cells: list[tuple[int, str]], *, budget: Budget) -> list[tuple
 
 
 def _imports(namespace) -> tuple:
-    """What earlier cells imported (``import os`` two cells ago), read from the namespace."""
-    from kernel_guard.userns import imports
+    """What the namespace's modules and functions stand for (``it = itertools`` two cells ago)."""
+    from kernel_guard.lint.names import namespace_names
 
-    return tuple(sorted(imports(namespace).items())) if namespace else ()
+    return tuple(sorted(namespace_names(namespace).items())) if namespace else ()
 
 
 @lru_cache(maxsize=256)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-
+from kernel_guard.columns import char_offset
 from kernel_guard.lint.finding import Finding
 
 if TYPE_CHECKING:
@@ -30,17 +28,20 @@ class Located(Protocol):
 
 class LintContext:
     """Per-document state shared by the rules: the cells, their ``ast`` trees,
-    notebook-wide constants, and the libcst tree of the cell being visited."""
+    notebook-wide constants, and what names stand for before the document
+    (``before``, from a kernel's namespace) and before the visited cell (``known``)."""
 
-    def __init__(self, document: Document, mem_budget: int | None = None) -> None:
+    def __init__(
+        self, document: Document, mem_budget: int | None = None, before: Mapping[str, str] | None = None
+    ) -> None:
         self.path = document.path
         self.is_notebook = document.is_notebook
         self.cells = document.cells
         self._mem_budget = mem_budget
         self.trees: dict[int, ast.Module] = {}  # id(cell) -> tree, for cells that parse
         self.cell: Cell | None = None
-        self.wrapper: MetadataWrapper | None = None
-        self.header_lines = 0
+        self.before: Mapping[str, str] = dict(before or {})
+        self.known: dict[str, str] = dict(self.before)  # kept up to date by the engine, cell by cell
         self.findings: list[Finding] = []
         self._constant_nodes: dict[str, ast.expr] | None = None
         self._constants: dict[str, object] = {}
@@ -84,42 +85,16 @@ class LintContext:
         self._constants[name] = value
         return value
 
-    def value(self, node: cst.BaseExpression) -> object:
-        """The constant value of a libcst expression in the visited cell, or ``UNKNOWN``."""
-        from kernel_guard.estimator import UNKNOWN, evaluate
-
-        assert self.wrapper is not None, "only while the engine visits a cell"
-        code = self.wrapper.module.code_for_node(node)
-        try:
-            tree = ast.parse(f"({code})", mode="eval")
-        except SyntaxError:
-            return UNKNOWN
-        return evaluate(tree.body, self.constant)
-
     # -- positions --------------------------------------------------------------
-
-    def position(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
-        """``(line, column, end_line, end_column)``, 1-based, in the visited cell.
-
-        Positions are resolved lazily: only cells with a finding pay for them."""
-        assert self.wrapper is not None, "only while the engine visits a cell"
-        code_range = self.wrapper.resolve(PositionProvider)[node]
-        start, end = code_range.start, code_range.end
-        return (
-            start.line - self.header_lines,
-            start.column + 1,
-            end.line - self.header_lines,
-            end.column + 1,
-        )
 
     @staticmethod
     def ast_position(cell: Cell, node: Located) -> tuple[int, int, int, int]:
-        """The same for a stdlib ``ast`` node (whose columns count UTF-8 bytes)."""
+        """``(line, column, end_line, end_column)`` of an ``ast`` node, 1-based, in
+        characters (``ast`` columns count UTF-8 bytes)."""
         lines = cell.source.splitlines()
 
         def column(line: int, offset: int) -> int:
-            text = lines[line - 1] if 0 < line <= len(lines) else ""
-            return len(text.encode("utf-8")[:offset].decode("utf-8", "replace")) + 1
+            return char_offset(lines[line - 1] if 0 < line <= len(lines) else "", offset) + 1
 
         end_line = node.end_lineno or node.lineno
         return (

@@ -13,10 +13,12 @@ import ast
 import builtins
 import re
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Iterator, TypeVar, cast
 from weakref import proxy
 
 from kernel_guard.estimator import UNKNOWN, evaluate
+from kernel_guard.estimator.control import EXIT_CALLS, LEAVING_CALLS, call_leaves, call_name
+from kernel_guard.lint.names import BUILTIN_NAMES, UNKNOWN_BINDING, import_bindings
 
 if TYPE_CHECKING:
     from kernel_guard.lint.context import LintContext
@@ -27,23 +29,14 @@ SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
 N = TypeVar("N", bound=ast.AST)
 
-# Calls that end the program (by name, whatever object they are called on: erring
-# towards "the loop can end" keeps the rules silent).
-EXIT_NAMES = frozenset({"exit", "_exit", "quit", "abort", "terminate"})
-# Calls that conventionally end a loop by raising: StopIteration (next), TF's
-# OutOfRangeError (sess.run, get_next), EOFError (input, pickle.load), IndexError
-# or KeyError (pop), queue.Empty (get_nowait), HTTP errors (raise_for_status)...
-_EXHAUSTING = frozenset(
-    {"next", "__next__", "send", "throw", "run", "get_next", "load", "input", "raw_input", "pop", "popleft",
-     "popitem", "get_nowait", "recv", "raise_for_status", "result", "check_returncode"}
-)
+# Calls that end the program, and all calls that may leave a loop: one table, the estimator's.
+EXIT_NAMES = EXIT_CALLS
 # Builtins that read their arguments without changing them.
 READ_ONLY_BUILTINS = frozenset(
     {"print", "len", "str", "repr", "int", "float", "bool", "abs", "round", "format", "min", "max", "sum",
      "sorted", "list", "tuple", "set", "frozenset", "enumerate", "zip", "range", "isinstance", "type", "id",
      "hash", "any", "all", "reversed", "dict", "display"}
 )
-_BUILTIN_NAMES = frozenset(dir(builtins)) | {"display", "get_ipython"}
 
 
 # Cheap text tests run before any walk: a statement starting a line.
@@ -53,14 +46,7 @@ LOOP_LINE = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:for|while)\b", re.MULTILINE)
 ENDLESS_LINE = re.compile(r"^[ \t]*(?:while\b|for\b.*\b(?:count|cycle|repeat|iter)\()", re.MULTILINE)
 
 
-def callee(call: ast.Call) -> str | None:
-    """The last name of what is called: ``f`` for ``f()``, ``m`` for ``a.b.m()``."""
-    func = call.func
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return None
+callee = call_name  # the last name of what is called: ``f`` for ``f()``, ``m`` for ``a.b.m()``
 
 
 def scope_nodes(node: ast.AST) -> Iterator[ast.AST]:
@@ -143,12 +129,15 @@ def enclosing_scope(ancestors: tuple[ast.AST, ...]) -> ast.AST | None:
     return next((node for node in reversed(ancestors) if isinstance(node, SCOPES)), None)
 
 
+_TRIES: tuple[type[ast.Try], ...] = (ast.Try, getattr(ast, "TryStar", ast.Try))
+
+
 def in_try_body(ancestors: tuple[ast.AST, ...], node: ast.AST, catches=None) -> bool:
     """Whether ``node`` runs in the body of a ``try`` of its scope whose handlers
     catch (``catches(handler)`` true; default: any handler at all)."""
     chain = local_ancestors(ancestors) + (node,)
     for index, ancestor in enumerate(chain[:-1]):
-        if isinstance(ancestor, (ast.Try, getattr(ast, "TryStar", ast.Try))) and ancestor.handlers:
+        if isinstance(ancestor, _TRIES) and ancestor.handlers:
             child = chain[index + 1]
             if any(child is statement for statement in ancestor.body):
                 if catches is None or any(catches(handler) for handler in ancestor.handlers):
@@ -202,8 +191,8 @@ class Facts:
         self.augmented: Counter[str] = Counter()  # ``name += value`` sites
         # Every load of a name: (node, parent, innermost function or lambda or None, cell);
         # the parent of a keyword argument's value is the call.
-        self.loads: dict[str, list[tuple[ast.Name, ast.AST, ast.AST | None, Cell]]] = defaultdict(list)
-        self.defs: dict[str, list[tuple[ast.AST, Cell]]] = defaultdict(list)  # every def, any depth
+        self.loads: dict[str, list[tuple[ast.Name, ast.AST | None, ast.AST | None, Cell]]] = defaultdict(list)
+        self.defs: dict[str, list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, Cell]]] = defaultdict(list)  # any depth
         self.module_defs: dict[str, list[tuple[ast.AST, Cell]]] = defaultdict(list)
         for cell in context.cells:
             tree = context.trees.get(id(cell))
@@ -217,7 +206,8 @@ class Facts:
         for statement in tree.body:
             if isinstance(statement, FUNCTIONS):
                 self.module_defs[statement.name].append((statement, cell))
-        stack: list[tuple[ast.AST, ast.AST | None, ast.AST | None]] = [(tree, None, None)]
+        # Any: one dispatch on the exact type per node (the hot loop of a run), not isinstance chains.
+        stack: list[tuple[Any, ast.AST | None, ast.AST | None]] = [(tree, None, None)]
         while stack:
             node, parent, function = stack.pop()
             kind = type(node)
@@ -253,14 +243,8 @@ class Facts:
             stack.extend((child, holder, inner) for child in ast.iter_child_nodes(node))
 
     def _import(self, node: ast.Import | ast.ImportFrom) -> None:
-        for alias in node.names:
-            if isinstance(node, ast.Import):
-                name = alias.asname or alias.name.split(".")[0]
-                target = alias.name if alias.asname else name
-            elif node.level or not node.module or alias.name == "*":
-                name, target = alias.asname or alias.name, "?"
-            else:
-                name, target = alias.asname or alias.name, f"{node.module}.{alias.name}"
+        for name, target in import_bindings(node):
+            target = UNKNOWN_BINDING if target.startswith(".") else target  # relative to an unknown package
             self.bindings[name] += 1
             self.import_bindings[name] += 1
             self.import_targets[name].add(target)
@@ -278,7 +262,7 @@ class Facts:
                         raising.add(name)
                     elif isinstance(node, ast.Call):
                         called = callee(node)
-                        if called in EXIT_NAMES or called in _EXHAUSTING:
+                        if called in LEAVING_CALLS:
                             raising.add(name)
                         elif called:
                             calls.add(called)
@@ -295,23 +279,38 @@ class Facts:
 
     def resolve(self, node: ast.AST) -> str | None:
         """The qualified name an expression stands for (``it.count`` -> ``itertools.count``,
-        ``print`` -> ``builtins.print``), or ``None`` when it is not certain."""
-        if isinstance(node, ast.Attribute):
-            base = self.resolve(node.value)
-            return None if base is None or base.startswith("builtins.") else f"{base}.{node.attr}"
+        ``print`` -> ``builtins.print``), or ``None`` when it is not certain.  A name
+        bound nowhere in the document may be bound before it (``context.before``)."""
+        attributes = []
+        while isinstance(node, ast.Attribute):  # a loop, not recursion: chains may be thousands long
+            attributes.append(node.attr)
+            node = node.value
+        base = self._resolve_name(node)
+        if attributes and (base is None or base.startswith("builtins.")):
+            return None
+        return base and base + "".join(f".{attribute}" for attribute in reversed(attributes))
+
+    def _resolve_name(self, node: ast.AST) -> str | None:
         if not isinstance(node, ast.Name):
             return None
         name = node.id
         if self.bindings[name] == 0:
-            return f"builtins.{name}" if name in _BUILTIN_NAMES else None
+            before = self.context.before.get(name)
+            if before is not None:
+                return None if before == UNKNOWN_BINDING else before
+            return f"builtins.{name}" if name in BUILTIN_NAMES else None
         targets = self.import_targets.get(name)
         if targets and len(targets) == 1 and self.import_bindings[name] == self.bindings[name]:
             target = next(iter(targets))
             return None if target == "?" else target
         return None
 
+    def unbound(self, name: str) -> bool:
+        """Whether ``name`` is bound neither in the document nor before it: a builtin, or unknown."""
+        return self.bindings[name] == 0 and name not in self.context.before
+
     def is_builtin(self, node: ast.AST, name: str) -> bool:
-        return isinstance(node, ast.Name) and node.id == name and self.bindings[name] == 0
+        return isinstance(node, ast.Name) and node.id == name and self.unbound(name)
 
     def unique_function(self, name: str) -> ast.FunctionDef | None:
         """The module-level ``def name`` when it is the only binding of ``name``."""
@@ -337,12 +336,7 @@ class Facts:
     def call_may_leave(self, call: ast.Call) -> bool:
         """Whether a call may end the loop around it: an exit, a call that ends
         loops by raising, or a function of the notebook that may raise."""
-        name = callee(call)
-        if name is None:
-            return False
-        if name in EXIT_NAMES or name in _EXHAUSTING or name in self.raising:
-            return True
-        return name == "get" and any(keyword.arg in ("timeout", "block") for keyword in call.keywords)
+        return call_leaves(call) or callee(call) in self.raising
 
     def escapes(self, loop: ast.For | ast.AsyncFor | ast.While) -> bool:
         """Whether a loop can be left other than by its header: a ``break`` of its
@@ -388,7 +382,7 @@ class Facts:
                     return True
         return False
 
-    def never_ends(self, loop: ast.AST, ancestors: tuple[ast.AST, ...]) -> bool:
+    def never_ends(self, loop: ast.For | ast.AsyncFor | ast.While, ancestors: tuple[ast.AST, ...]) -> bool:
         """Whether a loop that nothing inside can leave certainly runs forever when
         it runs: it is not inside a ``try`` (whose handler would be its way out),
         and it is at module level or in a plain function called in the kernel's
@@ -407,7 +401,7 @@ class Facts:
 
 def facts(context: LintContext) -> Facts:
     """The document's facts, built on first use and shared by all rules."""
-    return context.shared(Facts, lambda: Facts(context))
+    return cast(Facts, context.shared(Facts, lambda: Facts(context)))
 
 
 def quick_value(node: ast.expr, context: LintContext) -> object:
@@ -449,7 +443,7 @@ def _constant_candidates(context: LintContext) -> dict[str, ast.expr]:
     """Names assigned at the top of a cell to an expression that may fold to a
     constant (literals, arithmetic, builtins), with their last such value: a
     cheap superset of the names ``context.constant`` knows."""
-    return context.shared(_constant_candidates, lambda: _find_constant_candidates(context))
+    return cast(dict[str, ast.expr], context.shared(_constant_candidates, lambda: _find_constant_candidates(context)))
 
 
 def _find_constant_candidates(context: LintContext) -> dict[str, ast.expr]:
@@ -501,7 +495,7 @@ def endless_iterator(call: ast.expr, facts: Facts) -> bool:
 
 def _fixed_result(function: ast.expr, facts: Facts) -> tuple | None:
     """``(value,)`` when calling ``function()`` always returns ``value``."""
-    if isinstance(function, ast.Name) and function.id in _FIXED_RESULTS and facts.bindings[function.id] == 0:
+    if isinstance(function, ast.Name) and function.id in _FIXED_RESULTS and facts.unbound(function.id):
         return (_FIXED_RESULTS[function.id],)
     if isinstance(function, ast.Lambda) and isinstance(function.body, ast.Constant) and not function.args.args:
         return (function.body.value,)
@@ -560,7 +554,7 @@ def reads_only(node: ast.Name, parent: ast.AST | None, facts: Facts, methods: fr
             parent.func is not node
             and isinstance(parent.func, ast.Name)
             and parent.func.id in READ_ONLY_BUILTINS
-            and facts.bindings[parent.func.id] == 0
+            and facts.unbound(parent.func.id)
         )
     return False
 

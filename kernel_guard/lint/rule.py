@@ -1,15 +1,16 @@
 """The rule base class: one class per rule, Fixit-style.
 
-A rule is a libcst ``BatchableCSTVisitor``; all rules that may fire on a cell visit
-it in one batched traversal.  Its class docstring is its documentation (*What it
-does / Why is this bad? / Example / Use instead*), and its ``VALID``/``INVALID``
-examples are run by the test suite.
+A rule's class docstring is its documentation (*What it does / Why is this bad? /
+Example / Use instead*), and its ``VALID``/``INVALID`` examples are run by the
+test suite.
 
-Paying only where a rule can fire: a cell is parsed with libcst only when its
-text contains one of the ``triggers`` of an enabled rule; metadata providers are
-resolved only for the rules visiting that cell.  Rules that need every cell
-(cross-cell facts) override ``visit_cell``, which sees the cheap stdlib ``ast``
-of every cell, and ``end_document``.
+Rules read the stdlib ``ast``: the engine parses every cell once and hands each
+cell, in order, to ``visit_cell`` of the rules whose ``triggers`` occur in it (a
+cheap text test); ``end_document`` reports what needs every cell.  What names
+stand for (imports of this cell, earlier cells, a kernel's namespace) comes from
+one resolver, ``lint.names``; notebook-wide facts about bindings and control flow
+from ``lint.flow``.  Each rule walks the parts of a tree it needs, mostly through
+those shared, lazily built facts.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ import inspect
 import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
-
-import libcst as cst
-from libcst.metadata import QualifiedNameProvider
 
 if TYPE_CHECKING:
     from kernel_guard.lint.context import LintContext
@@ -53,20 +51,18 @@ class Case:
         return [textwrap.dedent(cell).strip("\n") if cell.startswith("\n") else cell for cell in cells]
 
 
-class Rule(cst.BatchableCSTVisitor):
+class Rule:
     code: ClassVar[str]
     name: ClassVar[str]
     summary: ClassVar[str]
     severity: ClassVar[str] = "warning"
-    # Substrings one of which must occur in a cell for the libcst visit to run;
-    # None means the rule never visits libcst trees (it uses visit_cell only).
+    # Substrings one of which must occur in a cell (or in what its names stand for)
+    # for ``visit_cell`` to see it; empty or None: every cell.
     triggers: ClassVar[tuple[str, ...] | None] = ()
-    # Examples: a cell, a notebook (a tuple of cells) or a ``Case``.
     VALID: ClassVar[list[str | tuple[str, ...] | Case]] = []
     INVALID: ClassVar[list[str | tuple[str, ...] | Case]] = []
 
     def __init__(self, context: LintContext) -> None:
-        super().__init__()
         self.context = context
 
     @classmethod
@@ -80,22 +76,17 @@ class Rule(cst.BatchableCSTVisitor):
         return True
 
     def visit_cell(self, cell: Cell, tree: ast.Module) -> None:
-        """Called for every parsable cell, in order, before any libcst visit."""
+        """Called for every parsable cell that mentions a trigger, in order."""
 
     def end_document(self) -> None:
         """Called once after the last cell: report cross-cell findings here."""
 
-    def report(self, node: cst.CSTNode, message: str, **extra) -> None:
+    def report(self, node: ast.AST, message: str, **extra) -> None:
         """A finding at ``node`` in the cell being visited."""
-        self.context.report(self, self.context.position(node), message, **extra)
+        cell = self.context.cell
+        assert cell is not None, "report() is for the cell being visited"
+        self.context.report(self, self.context.ast_position(cell, node), message, **extra)
 
     def report_at(self, cell: Cell, position: tuple[int, int, int, int], message: str, **extra) -> None:
         """A finding at a ``(line, column, end_line, end_column)`` of ``cell``."""
         self.context.report(self, position, message, cell=cell, **extra)
-
-    def qualified_names(self, node: cst.CSTNode) -> set[str]:
-        """What ``node`` names after imports and aliases (``bye`` -> ``os._exit``).
-
-        Rules calling this must list ``QualifiedNameProvider`` in
-        ``METADATA_DEPENDENCIES``."""
-        return {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}

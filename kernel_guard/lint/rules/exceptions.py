@@ -79,24 +79,75 @@ class DivisionByZero(_CertainError):
     severity = "error"
     error = ZeroDivisionError
     VALID = [
-        "try:\n    x = 1 / 0\nexcept ZeroDivisionError:\n    x = float('inf')",
-        "try:\n    x = 1 / 0\nexcept Exception as e:\n    print(e)",
-        "import numpy as np\nratio = np.ones(3) / 0",
-        "n = 0\nif n:\n    print(10 / n)",
-        "n = 0\nratio = 10 / n if n else 0.0",
-        "n = 0\nn = 5\nprint(10 / n)",
-        "count = 0\nfor x in data:\n    count += 1\nprint(len(data) / count)",
+        """
+        try:
+            x = 1 / 0
+        except ZeroDivisionError:
+            x = float('inf')
+        """,
+        """
+        try:
+            x = 1 / 0
+        except Exception as e:
+            print(e)
+        """,
+        """
+        import numpy as np
+        ratio = np.ones(3) / 0
+        """,
+        """
+        n = 0
+        if n:
+            print(10 / n)
+        """,
+        """
+        n = 0
+        ratio = 10 / n if n else 0.0
+        """,
+        """
+        n = 0
+        n = 5
+        print(10 / n)
+        """,
+        """
+        count = 0
+        for x in data:
+            count += 1
+        print(len(data) / count)
+        """,
         "x = total / 0",
-        Case("RATE = 0\ndef per_second():\n    return 10 / RATE", script=True),
+        Case(
+            """
+            RATE = 0
+            def per_second():
+                return 10 / RATE
+            """,
+            script=True,
+        ),
         "print('%d items' % 0)",
-        "import pytest\nwith pytest.raises(ZeroDivisionError):\n    1 / 0",
-        "n = 0\nok = n != 0 and 1 / n > 0.5",
+        """
+        import pytest
+        with pytest.raises(ZeroDivisionError):
+            1 / 0
+        """,
+        """
+        n = 0
+        ok = n != 0 and 1 / n > 0.5
+        """,
     ]
     INVALID = [
         Case("x = 1 / 0", line=1, column=5, message="ZeroDivisionError"),
         ("N_RUNS = 0", "print(len(results) / N_RUNS)"),
-        "def rate(hits):\n    return 100 // 0",
-        "steps = 10\nwarmup = 0\nfor i in range(steps):\n    print(i % warmup)",
+        """
+        def rate(hits):
+            return 100 // 0
+        """,
+        """
+        steps = 10
+        warmup = 0
+        for i in range(steps):
+            print(i % warmup)
+        """,
         "x = 5.0 % 0.0",
     ]
 
@@ -300,20 +351,58 @@ class IndexOutOfRange(_LookupError):
     severity = "error"
     error = IndexError
     VALID = [
-        "size = (224, 224)\nprint(size[1], size[-2])",
-        "items = [1, 2]\nitems.append(3)\nprint(items[2])",
-        "items = [1, 2]\nadd(items)\nprint(items[2])",
-        "size = (224, 224)\nif len(size) > 2:\n    print(size[2])",
-        "size = (224, 224)\ntry:\n    c = size[2]\nexcept IndexError:\n    c = 1",
-        "size = (224, 224)\nsize = (1, 2, 3)\nprint(size[2])",
+        """
+        size = (224, 224)
+        print(size[1], size[-2])
+        """,
+        """
+        items = [1, 2]
+        items.append(3)
+        print(items[2])
+        """,
+        """
+        items = [1, 2]
+        add(items)
+        print(items[2])
+        """,
+        """
+        size = (224, 224)
+        if len(size) > 2:
+            print(size[2])
+        """,
+        """
+        size = (224, 224)
+        try:
+            c = size[2]
+        except IndexError:
+            c = 1
+        """,
+        """
+        size = (224, 224)
+        size = (1, 2, 3)
+        print(size[2])
+        """,
         "print(sys.argv[1])",
         "x = 'abc'[1:10]",
     ]
     INVALID = [
-        Case("size = (224, 224)\nchannels = size[2]", line=2, column=12, message="IndexError"),
+        Case(
+            """
+            size = (224, 224)
+            channels = size[2]
+            """,
+            line=2, column=12, message="IndexError",
+        ),
         ("layers = [64, 128]", "print(layers[-3])"),
-        "names = ('a', 'b')\nprint(names[5])",
-        "def channels():\n    return SIZE[2]\nSIZE = (1, 2)",
+        """
+        names = ('a', 'b')
+        print(names[5])
+        """,
+        """
+        def channels():
+            return SIZE[2]
+        SIZE = (1, 2)
+        """,
     ]
 
     def wanted(self, literal: ast.expr) -> bool:
@@ -359,21 +448,79 @@ class MissingKey(_LookupError):
     severity = "error"
     error = KeyError
     VALID = [
-        "config = {'lr': 0.1}\nprint(config['lr'])",
-        "config = {'lr': 0.1}\nconfig['epochs'] = 3\nprint(config['epochs'])",
-        "config = {'lr': 0.1}\nconfig.update(extra)\nprint(config['epochs'])",
-        "config = {'lr': 0.1}\nprint(config.get('epochs', 3))",
-        "config = {'lr': 0.1}\nif 'epochs' in config:\n    print(config['epochs'])",
-        "config = {'lr': 0.1, **defaults}\nprint(config['epochs'])",
-        "config = {'lr': 0.1}\ntrain(config)\nprint(config['epochs'])",
-        "config = {'lr': 0.1}\ntry:\n    e = config['epochs']\nexcept KeyError:\n    e = 1",
-        "options = {}\ndef build():\n    return options['path']",
-        Case("options = {'a': 1}\ndef build():\n    return options['path']", script=True),
+        """
+        config = {'lr': 0.1}
+        print(config['lr'])
+        """,
+        """
+        config = {'lr': 0.1}
+        config['epochs'] = 3
+        print(config['epochs'])
+        """,
+        """
+        config = {'lr': 0.1}
+        config.update(extra)
+        print(config['epochs'])
+        """,
+        """
+        config = {'lr': 0.1}
+        print(config.get('epochs', 3))
+        """,
+        """
+        config = {'lr': 0.1}
+        if 'epochs' in config:
+            print(config['epochs'])
+        """,
+        """
+        config = {'lr': 0.1, **defaults}
+        print(config['epochs'])
+        """,
+        """
+        config = {'lr': 0.1}
+        train(config)
+        print(config['epochs'])
+        """,
+        """
+        config = {'lr': 0.1}
+        try:
+            e = config['epochs']
+        except KeyError:
+            e = 1
+        """,
+        """
+        options = {}
+        def build():
+            return options['path']
+        """,
+        Case(
+            """
+            options = {'a': 1}
+            def build():
+                return options['path']
+            """,
+            script=True,
+        ),
     ]
     INVALID = [
-        Case("config = {'lr': 0.1, 'epochs': 10}\nbs = config['batch_size']", line=2, column=6, message="KeyError"),
-        ("labels = {0: 'cat', 1: 'dog'}", "for k in labels:\n    print(labels[k])\nprint(labels[2])"),
-        "EMPTY = {'a': 1}\nprint(EMPTY['x'])",
+        Case(
+            """
+            config = {'lr': 0.1, 'epochs': 10}
+            bs = config['batch_size']
+            """,
+            line=2, column=6, message="KeyError",
+        ),
+        (
+            "labels = {0: 'cat', 1: 'dog'}",
+            """
+            for k in labels:
+                print(labels[k])
+            print(labels[2])
+            """,
+        ),
+        """
+        EMPTY = {'a': 1}
+        print(EMPTY['x'])
+        """,
     ]
 
     def wanted(self, literal: ast.expr) -> bool:
@@ -448,38 +595,162 @@ class InterruptSwallowedInLoop(Rule):
     triggers = None
     _SHORT = 10  # a loop known to run this few times is stopped by as many interrupts
     VALID = [
-        "for url in urls:\n    try:\n        download(url)\n    except Exception:\n        pass",
-        "while True:\n    try:\n        step()\n    except KeyboardInterrupt:\n        break",
-        "for x in xs:\n    try:\n        f(x)\n    except:\n        log()\n        raise",
-        "for x in xs:\n    try:\n        f(x)\n    except BaseException as e:\n"
-        "        if isinstance(e, KeyboardInterrupt):\n"
-        "            raise\n        log(e)",
-        "try:\n    run()\nexcept:\n    pass",
-        "for attempt in range(3):\n    try:\n        connect()\n        break\n    except:\n        sleep(1)",
-        "def f():\n    for x in xs:\n        try:\n            g(x)\n        except:\n            return None",
-        "for x in xs:\n    def safe():\n        try:\n            g(x)\n        except:\n            pass",
-        "errors = []\nfor task in tasks:\n    try:\n        task()\n    except BaseException as e:\n"
-        "        errors.append(e)\n"
-        "if errors:\n    raise errors[0]",
-        "running = True\nwhile running:\n    try:\n        step()\n    except KeyboardInterrupt:\n"
-        "        running = False",
-        "for x in xs:\n    try:\n        f(x)\n    except KeyboardInterrupt:\n        raise\n    except:\n        pass",
-        "import sys\nwhile pending:\n    try:\n        pending.pop()()\n    except:\n        failure = sys.exc_info()",
-        "for source in (a, b, c):\n    try:\n        load(source)\n    except:\n        continue",
-        "def retry(f, attempts):\n    for _ in range(attempts):\n        try:\n            return f()\n"
-        "        except:\n"
-        "            pass",
-        "for f in files:\n    img = load(f)\n    try:\n        meta = img.info['exif']\n    except:\n"
-        "        meta = None\n"
-        "    process(img, meta)",
+        """
+        for url in urls:
+            try:
+                download(url)
+            except Exception:
+                pass
+        """,
+        """
+        while True:
+            try:
+                step()
+            except KeyboardInterrupt:
+                break
+        """,
+        """
+        for x in xs:
+            try:
+                f(x)
+            except:
+                log()
+                raise
+        """,
+        """
+        for x in xs:
+            try:
+                f(x)
+            except BaseException as e:
+                if isinstance(e, KeyboardInterrupt):
+                    raise
+                log(e)
+        """,
+        """
+        try:
+            run()
+        except:
+            pass
+        """,
+        """
+        for attempt in range(3):
+            try:
+                connect()
+                break
+            except:
+                sleep(1)
+        """,
+        """
+        def f():
+            for x in xs:
+                try:
+                    g(x)
+                except:
+                    return None
+        """,
+        """
+        for x in xs:
+            def safe():
+                try:
+                    g(x)
+                except:
+                    pass
+        """,
+        """
+        errors = []
+        for task in tasks:
+            try:
+                task()
+            except BaseException as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
+        """,
+        """
+        running = True
+        while running:
+            try:
+                step()
+            except KeyboardInterrupt:
+                running = False
+        """,
+        """
+        for x in xs:
+            try:
+                f(x)
+            except KeyboardInterrupt:
+                raise
+            except:
+                pass
+        """,
+        """
+        import sys
+        while pending:
+            try:
+                pending.pop()()
+            except:
+                failure = sys.exc_info()
+        """,
+        """
+        for source in (a, b, c):
+            try:
+                load(source)
+            except:
+                continue
+        """,
+        """
+        def retry(f, attempts):
+            for _ in range(attempts):
+                try:
+                    return f()
+                except:
+                    pass
+        """,
+        """
+        for f in files:
+            img = load(f)
+            try:
+                meta = img.info['exif']
+            except:
+                meta = None
+            process(img, meta)
+        """,
     ]
     INVALID = [
-        Case("for url in urls:\n    try:\n        download(url)\n    except:\n"
-             "        pass", line=4, column=5, message="bare"),
-        "while True:\n    try:\n        step()\n    except BaseException:\n        continue",
-        Case("while running:\n    try:\n        step()\n    except KeyboardInterrupt:\n        print('ignored')",
-             message="KeyboardInterrupt"),
-        "for i in range(100):\n    try:\n        work(i)\n    except (ValueError, KeyboardInterrupt):\n        pass",
+        Case(
+            """
+            for url in urls:
+                try:
+                    download(url)
+                except:
+                    pass
+            """,
+            line=4, column=5, message="bare",
+        ),
+        """
+        while True:
+            try:
+                step()
+            except BaseException:
+                continue
+        """,
+        Case(
+            """
+            while running:
+                try:
+                    step()
+                except KeyboardInterrupt:
+                    print('ignored')
+            """,
+            message="KeyboardInterrupt",
+        ),
+        """
+        for i in range(100):
+            try:
+                work(i)
+            except (ValueError, KeyboardInterrupt):
+                pass
+        """,
     ]
 
     def visit_cell(self, cell, tree: ast.Module) -> None:

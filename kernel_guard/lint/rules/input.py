@@ -29,5 +29,22 @@ class ParseError(Rule):
     summary = "cell or file does not parse as Python"
     severity = "error"
     triggers = None
-    VALID = ["x = 1", "%time x = 1", "!ls\nfiles = !ls", "len?"]
-    INVALID = [Case('print "hello"', line=1), Case(("x = 1", "def f(:\n    pass"), line=1)]
+    VALID = [
+        "x = 1",
+        "%time x = 1",
+        """
+        !ls
+        files = !ls
+        """,
+        "len?",
+    ]
+    INVALID = [
+        Case('print "hello"', line=1),
+        Case((
+            "x = 1",
+            """
+            def f(:
+                pass
+            """,
+        ), line=1),
+    ]

@@ -1,36 +1,41 @@
 """KG5: calls that end or cripple the kernel process itself.
 
-Names are resolved through imports and aliases with libcst's qualified-name
-metadata (``from os import _exit as bye`` is still ``os._exit``), across cells.
+Names are resolved through imports and aliases by ``lint.names`` (``from os
+import _exit as bye`` is still ``os._exit``), across cells and from a kernel's
+namespace.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 
-import libcst as cst
-from libcst.metadata import QualifiedNameProvider
-
+from kernel_guard.estimator import evaluate
+from kernel_guard.lint.names import CellNames, cell_names, cell_text
 from kernel_guard.lint.rule import Case, Rule
+from kernel_guard.source import Cell
 
 
 class _CallRule(Rule):
     """A rule about calls to particular functions, named by qualified name."""
 
-    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
     targets: frozenset[str] = frozenset()
     notebook_only = False
+    names: CellNames
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_cell(self, cell: Cell, tree: ast.Module) -> None:
         if self.notebook_only and not self.context.is_notebook:
             return
-        names = self.qualified_names(node.func) & self.targets
-        if names:
-            self.check(node, min(names))
+        self.names = cell_names(self.context, cell, tree)
+        for node in _preorder(tree):
+            if isinstance(node, ast.Call):
+                names = self.names.names(node.func) & self.targets
+                if names:
+                    self.check(node, min(names))
 
     message = ""  # formatted with the qualified ``name`` and its last part, ``short``
 
-    def check(self, node: cst.Call, name: str) -> None:
+    def check(self, node: ast.Call, name: str) -> None:
         self.report(node, self.message.format(name=name, short=name.rsplit(".", 1)[-1]))
 
 
@@ -65,15 +70,44 @@ class OsExit(_CallRule):
     triggers = ("_exit",)
     targets = frozenset({"os._exit", "posix._exit"})
     VALID = [
-        "import sys\nsys.exit(0)",
-        "def _exit():\n    pass\n_exit()",
-        "import os\nos.exit = print\nprint(os.path.exists('x'))",
+        """
+        import sys
+        sys.exit(0)
+        """,
+        """
+        def _exit():
+            pass
+        _exit()
+        """,
+        """
+        import os
+        os.exit = print
+        print(os.path.exists('x'))
+        """,
     ]
     INVALID = [
-        Case("import os\nos._exit(0)", line=2, column=1, message="os._exit"),
-        Case("from os import _exit as bye\nbye(1)", line=2),
+        Case(
+            """
+            import os
+            os._exit(0)
+            """,
+            line=2, column=1, message="os._exit",
+        ),
+        Case(
+            """
+            from os import _exit as bye
+            bye(1)
+            """,
+            line=2,
+        ),
         Case(("import os", "x = 1", "os._exit(1)"), line=1),
-        Case("import os\nos._exit(0)", script=True),
+        Case(
+            """
+            import os
+            os._exit(0)
+            """,
+            script=True,
+        ),
     ]
     message = "`os._exit()` ends the kernel process at once; raise an exception to stop instead"
 
@@ -105,8 +139,27 @@ class OsAbort(_CallRule):
     severity = "error"
     triggers = ("abort",)
     targets = frozenset({"os.abort", "posix.abort"})
-    VALID = ["import numpy as np\nnp.seterr(all='raise')\nabort = False", "task.abort()"]
-    INVALID = [Case("import os\nos.abort()", line=2), "from os import abort\nabort()"]
+    VALID = [
+        """
+        import numpy as np
+        np.seterr(all='raise')
+        abort = False
+        """,
+        "task.abort()",
+    ]
+    INVALID = [
+        Case(
+            """
+            import os
+            os.abort()
+            """,
+            line=2,
+        ),
+        """
+        from os import abort
+        abort()
+        """,
+    ]
     message = "`os.abort()` kills the kernel with SIGABRT; raise an exception instead"
 
 
@@ -141,33 +194,64 @@ class KillSelf(_CallRule):
     _SELF = frozenset({"os.getpid", "os.getpgrp", "os.getpgid"})
     _HARMLESS = frozenset({"signal.SIGINT", "signal.SIGUSR1", "signal.SIGUSR2", "signal.SIGCHLD", "signal.SIGWINCH"})
     VALID = [
-        "import os, signal\nos.kill(child_pid, signal.SIGTERM)",
-        "import os, signal\nos.kill(os.getpid(), signal.SIGINT)",
-        "import os\nos.kill(os.getpid(), 0)",
-        "import signal\nsignal.raise_signal(signal.SIGINT)",
+        """
+        import os, signal
+        os.kill(child_pid, signal.SIGTERM)
+        """,
+        """
+        import os, signal
+        os.kill(os.getpid(), signal.SIGINT)
+        """,
+        """
+        import os
+        os.kill(os.getpid(), 0)
+        """,
+        """
+        import signal
+        signal.raise_signal(signal.SIGINT)
+        """,
     ]
     INVALID = [
-        Case("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", line=2),
-        "import os\nimport signal as s\nos.kill(os.getpid(), s.SIGTERM)",
-        "from os import kill, getpid\nkill(getpid(), 9)",
-        "import os, signal\nos.killpg(os.getpgrp(), signal.SIGTERM)",
-        "import signal\nsignal.raise_signal(signal.SIGTERM)",
+        Case(
+            """
+            import os, signal
+            os.kill(os.getpid(), signal.SIGKILL)
+            """,
+            line=2,
+        ),
+        """
+        import os
+        import signal as s
+        os.kill(os.getpid(), s.SIGTERM)
+        """,
+        """
+        from os import kill, getpid
+        kill(getpid(), 9)
+        """,
+        """
+        import os, signal
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+        """,
+        """
+        import signal
+        signal.raise_signal(signal.SIGTERM)
+        """,
     ]
 
-    def check(self, node: cst.Call, name: str) -> None:
-        args = node.args
+    def check(self, node: ast.Call, name: str) -> None:
+        args = _arguments(node)
         if name == "signal.raise_signal":
-            if args and self._fatal(args[0].value):
+            if args and self._fatal(args[0]):
                 self.report(node, "`signal.raise_signal()` of a fatal signal kills the kernel")
             return
-        if len(args) >= 2 and isinstance(args[0].value, cst.Call):
-            if self.qualified_names(args[0].value.func) & self._SELF and self._fatal(args[1].value):
+        if len(args) >= 2 and isinstance(args[0], ast.Call):
+            if self.names.names(args[0].func) & self._SELF and self._fatal(args[1]):
                 self.report(node, f"`{name}()` of the kernel's own process kills the kernel")
 
-    def _fatal(self, signal: cst.BaseExpression) -> bool:
-        if self.qualified_names(signal) & self._HARMLESS:
+    def _fatal(self, signal: ast.expr) -> bool:
+        if self.names.names(signal) & self._HARMLESS:
             return False
-        value = self.context.value(signal)
+        value = evaluate(signal, self.context.constant)
         return not (isinstance(value, int) and value in (0, 2, 10, 12, 17, 28))
 
 
@@ -206,24 +290,41 @@ class ExitInNotebook(_CallRule):
     targets = frozenset({"builtins.exit", "builtins.quit"})
     notebook_only = True
     VALID = [
-        "import sys\nsys.exit(1)",
+        """
+        import sys
+        sys.exit(1)
+        """,
         "raise SystemExit",
-        Case("if __name__ == '__main__':\n    exit(main())", script=True),
+        Case(
+            """
+            if __name__ == '__main__':
+                exit(main())
+            """,
+            script=True,
+        ),
         Case("exit()", script=True),
-        "def exit():\n    print('bye')\nexit()",
+        """
+        def exit():
+            print('bye')
+        exit()
+        """,
         "app.exit()",
     ]
-    INVALID = [Case("exit()", line=1, column=1), "if done:\n    quit()", ("x = 1", "for i in range(3):\n    exit(0)")]
+    INVALID = [
+        Case("exit()", line=1, column=1),
+        """
+        if done:
+            quit()
+        """,
+        (
+            "x = 1",
+            """
+            for i in range(3):
+                exit(0)
+            """,
+        ),
+    ]
     message = "`{short}()` shuts the kernel down; use `raise SystemExit` to stop only the cell"
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if (self.context.is_notebook and isinstance(func, cst.Name) and func.value in ("exit", "quit")
-                and not self.qualified_names(func)):
-            # An unbound exit/quit: libcst asks `builtins`, where IPython hides them while a cell runs.
-            self.check(node, f"builtins.{func.value}")
-            return
-        super().visit_Call(node)
 
 
 class SigintIgnored(_CallRule):
@@ -258,19 +359,38 @@ class SigintIgnored(_CallRule):
     triggers = ("SIGINT",)
     targets = frozenset({"signal.signal"})
     VALID = [
-        "import signal\nsignal.signal(signal.SIGINT, handler)",
-        "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)",
-        "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)",
+        """
+        import signal
+        signal.signal(signal.SIGINT, handler)
+        """,
+        """
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        """,
+        """
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        """,
     ]
     INVALID = [
-        Case("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)", line=2, message="interrupt"),
-        "from signal import signal, SIGINT, SIG_DFL\nsignal(SIGINT, SIG_DFL)",
+        Case(
+            """
+            import signal
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            """,
+            line=2, message="interrupt",
+        ),
+        """
+        from signal import signal, SIGINT, SIG_DFL
+        signal(SIGINT, SIG_DFL)
+        """,
     ]
 
-    def check(self, node: cst.Call, name: str) -> None:
-        if len(node.args) < 2 or "signal.SIGINT" not in self.qualified_names(node.args[0].value):
+    def check(self, node: ast.Call, name: str) -> None:
+        args = _arguments(node)
+        if len(args) < 2 or "signal.SIGINT" not in self.names.names(args[0]):
             return
-        action = self.qualified_names(node.args[1].value)
+        action = self.names.names(args[1])
         if "signal.SIG_IGN" in action:
             self.report(node, "SIGINT ignored: the kernel can no longer be interrupted")
         elif "signal.SIG_DFL" in action:
@@ -307,8 +427,32 @@ class ForkInKernel(_CallRule):
     triggers = ("fork",)
     targets = frozenset({"os.fork", "os.forkpty", "posix.fork", "pty.fork"})
     notebook_only = True
-    VALID = [Case("import os\npid = os.fork()", script=True), "import os\nos.register_at_fork(after_in_child=f)"]
-    INVALID = [Case("import os\npid = os.fork()", line=2), "from os import fork\nfork()"]
+    VALID = [
+        Case(
+            """
+            import os
+            pid = os.fork()
+            """,
+            script=True,
+        ),
+        """
+        import os
+        os.register_at_fork(after_in_child=f)
+        """,
+    ]
+    INVALID = [
+        Case(
+            """
+            import os
+            pid = os.fork()
+            """,
+            line=2,
+        ),
+        """
+        from os import fork
+        fork()
+        """,
+    ]
     message = "`{name}()` copies the kernel, sockets and threads included; use subprocess or multiprocessing"
 
 
@@ -347,8 +491,8 @@ class SpawnNotebookFunction(Rule):
     name = "spawn-notebook-function"
     summary = "multiprocessing under spawn with a function defined in the notebook hangs"
     severity = "error"
-    triggers = ("Pool", "Process", "spawn", "forkserver")
-    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
+    triggers = None  # it needs the functions of every cell
+    _TRIGGERS = ("Pool", "Process", "spawn", "forkserver")
     _POOL_METHODS = frozenset(
         {"map", "imap", "imap_unordered", "starmap", "apply", "apply_async", "map_async", "starmap_async"}
     )
@@ -356,28 +500,71 @@ class SpawnNotebookFunction(Rule):
         {"multiprocessing.set_start_method", "multiprocessing.get_context", "multiprocessing.context.BaseContext.get_context"}
     )
     VALID = [
-        "import multiprocessing as mp\ndef f(x):\n    return x\nwith mp.Pool(2) as pool:\n    pool.map(f, range(3))",
-        "import multiprocessing as mp\nfrom workers import f\nmp.set_start_method('spawn')\nwith mp.Pool(2) as pool:\n    pool.map(f, range(3))",
+        """
+        import multiprocessing as mp
+        def f(x):
+            return x
+        with mp.Pool(2) as pool:
+            pool.map(f, range(3))
+        """,
+        """
+        import multiprocessing as mp
+        from workers import f
+        mp.set_start_method('spawn')
+        with mp.Pool(2) as pool:
+            pool.map(f, range(3))
+        """,
         Case(
-            "import multiprocessing as mp\nmp.set_start_method('spawn')\ndef f(x):\n    return x\n"
-            "if __name__ == '__main__':\n    with mp.Pool(2) as pool:\n        pool.map(f, range(3))",
+            """
+            import multiprocessing as mp
+            mp.set_start_method('spawn')
+            def f(x):
+                return x
+            if __name__ == '__main__':
+                with mp.Pool(2) as pool:
+                    pool.map(f, range(3))
+            """,
             script=True,
         ),
-        "import multiprocessing as mp\nmp.set_start_method('fork')\ndef f(x):\n    return x\np = mp.Process(target=f)",
+        """
+        import multiprocessing as mp
+        mp.set_start_method('fork')
+        def f(x):
+            return x
+        p = mp.Process(target=f)
+        """,
     ]
     INVALID = [
-        Case(
-            (
-                "import multiprocessing as mp\nmp.set_start_method('spawn')",
-                "def square(x):\n    return x * x",
-                "with mp.Pool(4) as pool:\n    print(pool.map(square, range(10)))",
-            ),
-            line=2,
-            message="square",
-        ),
-        "import multiprocessing as mp\ndef f(x):\n    return x\nctx = mp.get_context('spawn')\npool = ctx.Pool(2)\npool.map(f, [1])",
-        "from multiprocessing import Process, set_start_method\nset_start_method('forkserver')\n"
-        "def work():\n    pass\np = Process(target=work)\np.start()",
+        Case((
+            """
+            import multiprocessing as mp
+            mp.set_start_method('spawn')
+            """,
+            """
+            def square(x):
+                return x * x
+            """,
+            """
+            with mp.Pool(4) as pool:
+                print(pool.map(square, range(10)))
+            """,
+        ), line=2, message="square"),
+        """
+        import multiprocessing as mp
+        def f(x):
+            return x
+        ctx = mp.get_context('spawn')
+        pool = ctx.Pool(2)
+        pool.map(f, [1])
+        """,
+        """
+        from multiprocessing import Process, set_start_method
+        set_start_method('forkserver')
+        def work():
+            pass
+        p = Process(target=work)
+        p.start()
+        """,
     ]
 
     @classmethod
@@ -392,36 +579,39 @@ class SpawnNotebookFunction(Rule):
         self.spawn = False
         self.candidates: list[tuple] = []
 
-    def visit_cell(self, cell, tree: ast.Module) -> None:
+    def visit_cell(self, cell: Cell, tree: ast.Module) -> None:
         self.functions.update(
             node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         )
+        text = cell_text(cell.source, self.context.known)
+        if self.context.is_notebook and any(word in text for word in self._TRIGGERS):
+            names = cell_names(self.context, cell, tree)
+            for node in _preorder(tree):
+                if isinstance(node, ast.Call):
+                    self._call(cell, node, names)
+                elif isinstance(node, ast.Assign) and _is_pool(node.value):
+                    self.pools.update(target.id for target in node.targets if isinstance(target, ast.Name))
+                elif (isinstance(node, ast.withitem) and _is_pool(node.context_expr)
+                      and isinstance(node.optional_vars, ast.Name)):
+                    self.pools.add(node.optional_vars.id)
 
-    def visit_Call(self, node: cst.Call) -> None:
-        if not self.context.is_notebook:
-            return
-        names = self.qualified_names(node.func)
-        if names & self._START and node.args:
-            method = self.context.value(node.args[0].value)
+    def _call(self, cell: Cell, node: ast.Call, names: CellNames) -> None:
+        qualified = names.names(node.func)
+        args = _arguments(node)
+        if qualified & self._START and args:
+            method = evaluate(args[0], self.context.constant)
             self.spawn = self.spawn or method in ("spawn", "forkserver")
-        if any(name.endswith("Process") for name in names) or _attr(node.func) == "Process":
-            target = next((arg.value for arg in node.args if arg.keyword and arg.keyword.value == "target"), None)
-            self._candidate(node, target, "Process")
-        elif _attr(node.func) in self._POOL_METHODS and isinstance(node.func.value, cst.Name):
-            if node.func.value.value in self.pools and node.args:
-                self._candidate(node, node.args[0].value, f"pool.{node.func.attr.value}")
+        if any(name.endswith("Process") for name in qualified) or _attr(node.func) == "Process":
+            target = next((k.value for k in node.keywords if k.arg == "target"), None)
+            self._candidate(cell, node, target, "Process")
+        elif (isinstance(node.func, ast.Attribute) and node.func.attr in self._POOL_METHODS
+              and isinstance(node.func.value, ast.Name)):
+            if node.func.value.id in self.pools and args:
+                self._candidate(cell, node, args[0], f"pool.{node.func.attr}")
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if _is_pool(node.value):
-            self.pools.update(t.target.value for t in node.targets if isinstance(t.target, cst.Name))
-
-    def visit_WithItem(self, node: cst.WithItem) -> None:
-        if _is_pool(node.item) and node.asname and isinstance(node.asname.name, cst.Name):
-            self.pools.add(node.asname.name.value)
-
-    def _candidate(self, node: cst.Call, function, via: str) -> None:
-        if isinstance(function, cst.Name) and function.value in self.functions:
-            self.candidates.append((self.context.cell, self.context.position(node), function.value, via))
+    def _candidate(self, cell: Cell, node: ast.Call, function: ast.expr | None, via: str) -> None:
+        if isinstance(function, ast.Name) and function.id in self.functions:
+            self.candidates.append((cell, self.context.ast_position(cell, node), function.id, via))
 
     def end_document(self) -> None:
         if not self.spawn:
@@ -435,12 +625,27 @@ class SpawnNotebookFunction(Rule):
             )
 
 
-def _attr(func: cst.BaseExpression) -> str | None:
-    return func.attr.value if isinstance(func, cst.Attribute) else None
+def _preorder(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node in source order, each before its children."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
 
 
-def _is_pool(value: cst.BaseExpression) -> bool:
-    if not isinstance(value, cst.Call):
+def _arguments(call: ast.Call) -> list[ast.expr]:
+    """A call's argument values in order, positional then keyword (``*a`` as ``a``)."""
+    values = [*call.args, *(keyword.value for keyword in call.keywords)]
+    return [value.value if isinstance(value, ast.Starred) else value for value in values]
+
+
+def _attr(func: ast.expr) -> str | None:
+    return func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _is_pool(value: ast.expr) -> bool:
+    if not isinstance(value, ast.Call):
         return False
     func = value.func
-    return (isinstance(func, cst.Name) and func.value == "Pool") or _attr(func) == "Pool"
+    return (isinstance(func, ast.Name) and func.id == "Pool") or _attr(func) == "Pool"

@@ -56,34 +56,160 @@ class InfiniteWhileLoop(Rule):
     severity = "error"
     triggers = None
     VALID = [
-        "while True:\n    line = read()\n    if not line:\n        break\n    handle(line)",
-        "def poll(job):\n    while True:\n        if job.done():\n            return job.result\n        sleep(1)\n"
-        "poll(j)",
-        "while True:\n    x = compute()\n    if x < 0:\n        raise ValueError(x)",
-        "import queue\ndef worker(q):\n    while True:\n        item = q.get()\n        if item is None:\n"
-        "            break\n        work(item)\nworker(q)",
-        "def gen():\n    i = 0\n    while True:\n        yield i\n        i += 1",
-        "import threading\ndef worker():\n    while True:\n        item = q.get()\n        work(item)\n"
-        "        q.task_done()\n"
-        "threading.Thread(target=worker, daemon=True).start()",
-        "try:\n    while True:\n        print(next(it))\nexcept StopIteration:\n    pass",
-        "while True:\n    batch = sess.run(next_batch)\n    total += batch.sum()",
-        "while True:\n    try:\n        step()\n    except KeyboardInterrupt:\n        break",
-        "import sys\nwhile True:\n    if done():\n        sys.exit(0)",
-        "def check(x):\n    if x > 3:\n        raise StopIteration\nwhile True:\n    check(read())",
-        "while True:\n    for item in items:\n        handle(item)\n    else:\n        break",
-        "async def main():\n    while True:\n        await asyncio.sleep(1)",
-        "running = True\ndef stop():\n    global running\n    running = False\nwhile running:\n    step()",
-        "while True:\n    assert step() < 10",
+        """
+        while True:
+            line = read()
+            if not line:
+                break
+            handle(line)
+        """,
+        """
+        def poll(job):
+            while True:
+                if job.done():
+                    return job.result
+                sleep(1)
+        poll(j)
+        """,
+        """
+        while True:
+            x = compute()
+            if x < 0:
+                raise ValueError(x)
+        """,
+        """
+        import queue
+        def worker(q):
+            while True:
+                item = q.get()
+                if item is None:
+                    break
+                work(item)
+        worker(q)
+        """,
+        """
+        def gen():
+            i = 0
+            while True:
+                yield i
+                i += 1
+        """,
+        """
+        import threading
+        def worker():
+            while True:
+                item = q.get()
+                work(item)
+                q.task_done()
+        threading.Thread(target=worker, daemon=True).start()
+        """,
+        """
+        try:
+            while True:
+                print(next(it))
+        except StopIteration:
+            pass
+        """,
+        """
+        while True:
+            batch = sess.run(next_batch)
+            total += batch.sum()
+        """,
+        """
+        while True:
+            try:
+                step()
+            except KeyboardInterrupt:
+                break
+        """,
+        """
+        import sys
+        while True:
+            if done():
+                sys.exit(0)
+        """,
+        """
+        def check(x):
+            if x > 3:
+                raise StopIteration
+        while True:
+            check(read())
+        """,
+        """
+        while True:
+            for item in items:
+                handle(item)
+            else:
+                break
+        """,
+        """
+        async def main():
+            while True:
+                await asyncio.sleep(1)
+        """,
+        """
+        running = True
+        def stop():
+            global running
+            running = False
+        while running:
+            step()
+        """,
+        """
+        while True:
+            assert step() < 10
+        """,
     ]
     INVALID = [
-        Case("while True:\n    print('hi')", line=1, column=1, message="`while True`"),
-        Case("import time\nwhile 1:\n    time.sleep(1)", line=2),
-        "while True:\n    for item in items:\n        if item:\n            break",
-        "def spin():\n    while True:\n        pass\nspin()",
-        ("running = True", "while running:\n    step()"),
-        Case("i = 0\nwhile True:\n    i += 1", script=True),
-        "while True:\n    try:\n        step()\n    except Exception:\n        continue",
+        Case(
+            """
+            while True:
+                print('hi')
+            """,
+            line=1, column=1, message="`while True`",
+        ),
+        Case(
+            """
+            import time
+            while 1:
+                time.sleep(1)
+            """,
+            line=2,
+        ),
+        """
+        while True:
+            for item in items:
+                if item:
+                    break
+        """,
+        """
+        def spin():
+            while True:
+                pass
+        spin()
+        """,
+        (
+            "running = True",
+            """
+            while running:
+                step()
+            """,
+        ),
+        Case(
+            """
+            i = 0
+            while True:
+                i += 1
+            """,
+            script=True,
+        ),
+        """
+        while True:
+            try:
+                step()
+            except Exception:
+                continue
+        """,
     ]
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
@@ -133,25 +259,109 @@ class UnchangingLoopCondition(Rule):
     severity = "warning"
     triggers = None
     VALID = [
-        "i = 0\nwhile i < 10:\n    print(i)\n    i += 1",
-        "while queue:\n    node = queue.pop()\n    visit(node)",
-        "while stack:\n    expand(stack)",
-        "while n > 1:\n    n = n // 2 if n % 2 == 0 else 3 * n + 1",
-        "done = False\ndef on_event():\n    global done\n    done = True\nwhile not done:\n    wait()",
-        "results = []\ndef collect(x):\n    results.append(x)\nwhile len(results) < 3:\n    sleep(1)",
-        "while i < n:\n    if check(i):\n        break\n    log(i)",
-        "while x < 10:\n    x_alias = x\n    step(x_alias)",
-        "while job.running:\n    sleep(1)",
-        "while not event.is_set():\n    sleep(1)",
-        "def f(n):\n    while n > 0:\n        n -= 1\nf(3)",
-        "DEBUG = False\nwhile DEBUG:\n    print('debugging')",
+        """
+        i = 0
+        while i < 10:
+            print(i)
+            i += 1
+        """,
+        """
+        while queue:
+            node = queue.pop()
+            visit(node)
+        """,
+        """
+        while stack:
+            expand(stack)
+        """,
+        """
+        while n > 1:
+            n = n // 2 if n % 2 == 0 else 3 * n + 1
+        """,
+        """
+        done = False
+        def on_event():
+            global done
+            done = True
+        while not done:
+            wait()
+        """,
+        """
+        results = []
+        def collect(x):
+            results.append(x)
+        while len(results) < 3:
+            sleep(1)
+        """,
+        """
+        while i < n:
+            if check(i):
+                break
+            log(i)
+        """,
+        """
+        while x < 10:
+            x_alias = x
+            step(x_alias)
+        """,
+        """
+        while job.running:
+            sleep(1)
+        """,
+        """
+        while not event.is_set():
+            sleep(1)
+        """,
+        """
+        def f(n):
+            while n > 0:
+                n -= 1
+        f(3)
+        """,
+        """
+        DEBUG = False
+        while DEBUG:
+            print('debugging')
+        """,
     ]
     INVALID = [
-        Case("i = first()\nstop = 10\nwhile i < stop:\n    print(i)", line=3, column=1, message="`i`, `stop`"),
-        Case("n = len(data)\ntotal = 0\nwhile n > 0:\n    total += n", line=3),
-        ("lst = load()", "while lst:\n    item = lst[0]\n    print(len(lst))"),
-        "def countdown(n):\n    while n > 0:\n        print(n)\ncountdown(3)",
-        "done = check()\nwhile not done:\n    result = step()",
+        Case(
+            """
+            i = first()
+            stop = 10
+            while i < stop:
+                print(i)
+            """,
+            line=3, column=1, message="`i`, `stop`",
+        ),
+        Case(
+            """
+            n = len(data)
+            total = 0
+            while n > 0:
+                total += n
+            """,
+            line=3,
+        ),
+        (
+            "lst = load()",
+            """
+            while lst:
+                item = lst[0]
+                print(len(lst))
+            """,
+        ),
+        """
+        def countdown(n):
+            while n > 0:
+                print(n)
+        countdown(3)
+        """,
+        """
+        done = check()
+        while not done:
+            result = step()
+        """,
     ]
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
@@ -257,22 +467,77 @@ class InfiniteIterator(Rule):
     severity = "error"
     triggers = None
     VALID = [
-        "import itertools\nfor i in itertools.count():\n    if i > 10:\n        break",
-        "from itertools import cycle\nfor color, ax in zip(cycle('rgb'), axes):\n    ax.plot(color=color)",
-        "def count(stop):\n    i = 0\n    while i < stop:\n        yield i\n        i += 1\nfor n in count(5):\n"
-        "    print(n)",
-        "from itertools import repeat\nfor x in repeat(1, 5):\n    print(x)",
-        "for line in iter(f.readline, ''):\n    print(line)",
-        "import itertools\ndef gen():\n    for i in itertools.count():\n        yield i * i",
-        "from itertools import cycle\nfor x in cycle([]):\n    print(x)",
+        """
+        import itertools
+        for i in itertools.count():
+            if i > 10:
+                break
+        """,
+        """
+        from itertools import cycle
+        for color, ax in zip(cycle('rgb'), axes):
+            ax.plot(color=color)
+        """,
+        """
+        def count(stop):
+            i = 0
+            while i < stop:
+                yield i
+                i += 1
+        for n in count(5):
+            print(n)
+        """,
+        """
+        from itertools import repeat
+        for x in repeat(1, 5):
+            print(x)
+        """,
+        """
+        for line in iter(f.readline, ''):
+            print(line)
+        """,
+        """
+        import itertools
+        def gen():
+            for i in itertools.count():
+                yield i * i
+        """,
+        """
+        from itertools import cycle
+        for x in cycle([]):
+            print(x)
+        """,
     ]
     INVALID = [
-        Case("import itertools\nfor i in itertools.count():\n"
-             "    print(i)", line=2, column=1, message="itertools.count"),
-        ("import itertools as it", "for x in it.cycle([1, 2]):\n    total += x"),
-        "from itertools import repeat\nfor x in repeat(0):\n    pass",
-        "for _ in iter(int, 1):\n    step()",
-        "from itertools import count\nfor i, x in enumerate(count(1)):\n    work(x)",
+        Case(
+            """
+            import itertools
+            for i in itertools.count():
+                print(i)
+            """,
+            line=2, column=1, message="itertools.count",
+        ),
+        (
+            "import itertools as it",
+            """
+            for x in it.cycle([1, 2]):
+                total += x
+            """,
+        ),
+        """
+        from itertools import repeat
+        for x in repeat(0):
+            pass
+        """,
+        """
+        for _ in iter(int, 1):
+            step()
+        """,
+        """
+        from itertools import count
+        for i, x in enumerate(count(1)):
+            work(x)
+        """,
     ]
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
@@ -323,21 +588,77 @@ class LoopGrowsIterable(Rule):
     _GROW = frozenset({"append", "insert", "extend"})
     _SHRINK = frozenset({"pop", "remove", "clear"})
     VALID = [
-        "names = ['a']\nfor name in names[:]:\n    names.append(name.upper())",
-        "names = ['a']\nfor name in list(names):\n    names.append(name.upper())",
-        "todo = [root]\nfor node in todo:\n    if node not in seen:\n        todo.append(node)",
-        "todo = [root]\nfor node in todo:\n    todo.extend(node.children)",
-        "out = []\nfor x in data:\n    out.append(x)",
-        "items = [1]\nfor x in items:\n    items.append(x)\n    break",
-        "def f(items):\n    for x in items:\n        items.append(x)",
-        "items = [1]\nfor x in items:\n    items.append(x)\n    items.pop(0)",
+        """
+        names = ['a']
+        for name in names[:]:
+            names.append(name.upper())
+        """,
+        """
+        names = ['a']
+        for name in list(names):
+            names.append(name.upper())
+        """,
+        """
+        todo = [root]
+        for node in todo:
+            if node not in seen:
+                todo.append(node)
+        """,
+        """
+        todo = [root]
+        for node in todo:
+            todo.extend(node.children)
+        """,
+        """
+        out = []
+        for x in data:
+            out.append(x)
+        """,
+        """
+        items = [1]
+        for x in items:
+            items.append(x)
+            break
+        """,
+        """
+        def f(items):
+            for x in items:
+                items.append(x)
+        """,
+        """
+        items = [1]
+        for x in items:
+            items.append(x)
+            items.pop(0)
+        """,
     ]
     INVALID = [
-        Case("names = ['a', 'b']\nfor name in names:\n"
-             "    names.append(name.upper())", line=3, column=5, message="`names`"),
-        ("queue = [1]", "for item in queue:\n    queue += [item * 2]"),
-        "xs = [0]\nfor x in xs:\n    print(x)\n    xs.insert(0, x)",
-        "xs = [0]\nfor x in xs:\n    xs.extend([x, x])",
+        Case(
+            """
+            names = ['a', 'b']
+            for name in names:
+                names.append(name.upper())
+            """,
+            line=3, column=5, message="`names`",
+        ),
+        (
+            "queue = [1]",
+            """
+            for item in queue:
+                queue += [item * 2]
+            """,
+        ),
+        """
+        xs = [0]
+        for x in xs:
+            print(x)
+            xs.insert(0, x)
+        """,
+        """
+        xs = [0]
+        for x in xs:
+            xs.extend([x, x])
+        """,
     ]
 
     def visit_cell(self, cell, tree: ast.Module) -> None:

@@ -13,7 +13,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from kernel_guard.estimator import Allocation, Growth, LiveOver, Program
+from kernel_guard.estimator import Allocation, Growth, LiveOver
 from kernel_guard.lint import flow
 from kernel_guard.lint.rule import Case, Rule
 from kernel_guard.sizes import format_bytes
@@ -35,6 +35,8 @@ class _Analysis:
     """One interpretation of the document, cell by cell, for all KG1 rules."""
 
     def __init__(self, budget: int) -> None:
+        from kernel_guard.estimator import Program  # imports numpy: only for a document with something to size
+
         self.program = Program(live_budget=budget)
         self.cells: dict[int, _CellResult] = {}
 
@@ -135,8 +137,17 @@ def _guarded_lines(tree: ast.Module) -> list[tuple[int, int]]:
     ]
 
 
+# The estimator sizes what these libraries allocate, and what a loop that never ends
+# accumulates: a document that mentions neither has nothing to size.
+_SIZED_LIBRARIES = re.compile(r"\b(?:numpy|torch|scipy|dask|sklearn|pandas)\b")
+
+
 class _MemoryRule(Rule):
     triggers = None  # uses the stdlib ast of every cell: sizes flow across cells
+
+    @classmethod
+    def applies_to(cls, document) -> bool:
+        return any(_SIZED_LIBRARIES.search(c.source) or flow.ENDLESS_LINE.search(c.source) for c in document.cells)
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
         self.check(cell, _analysis(self.context).of(cell, tree), self.context.mem_budget)
@@ -193,42 +204,139 @@ class AllocationOverBudget(_MemoryRule):
     summary = "a numpy allocation larger than the memory budget"
     severity = "error"
     VALID = [
-        "import numpy as np\nx = np.zeros((1000, 1000))",
-        "import numpy as np\nx = np.zeros((n, n))",
-        "import numpy as np\nfor i in range(1000):\n    x = np.zeros((10_000, 10_000))",
-        "import numpy as np\nm = np.memmap('big.dat', dtype=np.float32, mode='w+', shape=(100_000, 100_000))",
-        "import numpy as np\ndef make():\n    return np.zeros((10**6, 10**6))",
-        "import numpy as np\nx = np.zeros(10**9, dtype=np.int8)",
-        "import torch\nx = torch.zeros(100_000, 100_000, device='cuda')",  # GPU memory, not this machine's
-        "from scipy import sparse\nX = sparse.random(100_000, 100_000, density=0.0001, format='csr')",  # stays sparse
-        "import dask.array as da\nx = da.ones((100_000, 100_000))\ntotal = x.sum().compute()",  # reduced first
-        "import numpy as np\ntry:\n    x = np.zeros((10**6, 10**6))\nexcept MemoryError:\n    x = None",
+        """
+        import numpy as np
+        x = np.zeros((1000, 1000))
+        """,
+        """
+        import numpy as np
+        x = np.zeros((n, n))
+        """,
+        """
+        import numpy as np
+        for i in range(1000):
+            x = np.zeros((10_000, 10_000))
+        """,
+        """
+        import numpy as np
+        m = np.memmap('big.dat', dtype=np.float32, mode='w+', shape=(100_000, 100_000))
+        """,
+        """
+        import numpy as np
+        def make():
+            return np.zeros((10**6, 10**6))
+        """,
+        """
+        import numpy as np
+        x = np.zeros(10**9, dtype=np.int8)
+        """,
+        """
+        import torch
+        x = torch.zeros(100_000, 100_000, device='cuda')
+        """,  # GPU memory, not this machine's
+        """
+        from scipy import sparse
+        X = sparse.random(100_000, 100_000, density=0.0001, format='csr')
+        """,  # stays sparse
+        """
+        import dask.array as da
+        x = da.ones((100_000, 100_000))
+        total = x.sum().compute()
+        """,  # reduced first
+        """
+        import numpy as np
+        try:
+            x = np.zeros((10**6, 10**6))
+        except MemoryError:
+            x = None
+        """,
     ]
     INVALID = [
         Case(
-            "import numpy as np\nx = np.random.rand(100000, 100000)",
+            """
+            import numpy as np
+            x = np.random.rand(100000, 100000)
+            """,
             line=2,
             column=5,
             message="np.random.rand(100000, 100000) allocates 74.5 GiB (float64), over the 16.0 GiB budget",
         ),
-        Case(("import numpy as np\nn = 100_000", "a = np.zeros((n, n), dtype=np.float32)"), line=1, message="37.3 GiB"),
-        Case("from numpy.random import default_rng\nrng = default_rng(0)\nx = rng.normal(size=(10**5, 10**5))", line=3),
+        Case((
+            """
+            import numpy as np
+            n = 100_000
+            """,
+            "a = np.zeros((n, n), dtype=np.float32)",
+        ), line=1, message="37.3 GiB"),
         Case(
-            "import numpy as np\nblocks = []\nfor i in range(100):\n    blocks.append(np.zeros((10_000, 10_000)))",
-            line=4,
-            message="100 arrays of 762.9 MiB",
+            """
+            from numpy.random import default_rng
+            rng = default_rng(0)
+            x = rng.normal(size=(10**5, 10**5))
+            """,
+            line=3,
         ),
-        Case("import numpy as np\n%time x = np.ones((10**6, 10**6))", line=2, column=11),
-        Case("import numpy as np\nx = np.arange(10**6)[:, None] * np.arange(10**6)[None, :]", line=2),
-        Case("import torch\nx = torch.zeros(100_000, 100_000)", line=2, message="37.3 GiB (float32)"),
-        Case(("from scipy import sparse\nn = 100_000", "D = sparse.random(n, n, density=0.0001).toarray()"), line=1,
-             message="the sparse matrix stores 1,000,000 values, but .toarray() makes every cell"),
-        Case("import dask.array as da\nx = da.ones((100_000, 100_000), chunks=1000)\ny = x.compute()", line=3,
-             message="reduce it before .compute()"),
-        Case(("import pandas as pd\nimport numpy as np\na = np.random.rand(60_000, 40_000)", "df = pd.DataFrame(a)"),
-             line=1, column=6, message="pandas copies the array into the frame"),
-        Case("from sklearn.metrics.pairwise import cosine_similarity\nimport numpy as np\n"
-             "S = cosine_similarity(np.zeros((100_000, 300)))", line=3, message="compares every row of X"),
+        Case(
+            """
+            import numpy as np
+            blocks = []
+            for i in range(100):
+                blocks.append(np.zeros((10_000, 10_000)))
+            """,
+            line=4, message="100 arrays of 762.9 MiB",
+        ),
+        Case(
+            """
+            import numpy as np
+            %time x = np.ones((10**6, 10**6))
+            """,
+            line=2, column=11,
+        ),
+        Case(
+            """
+            import numpy as np
+            x = np.arange(10**6)[:, None] * np.arange(10**6)[None, :]
+            """,
+            line=2,
+        ),
+        Case(
+            """
+            import torch
+            x = torch.zeros(100_000, 100_000)
+            """,
+            line=2, message="37.3 GiB (float32)",
+        ),
+        Case((
+            """
+            from scipy import sparse
+            n = 100_000
+            """,
+            "D = sparse.random(n, n, density=0.0001).toarray()",
+        ), line=1, message="the sparse matrix stores 1,000,000 values, but .toarray() makes every cell"),
+        Case(
+            """
+            import dask.array as da
+            x = da.ones((100_000, 100_000), chunks=1000)
+            y = x.compute()
+            """,
+            line=3, message="reduce it before .compute()",
+        ),
+        Case((
+            """
+            import pandas as pd
+            import numpy as np
+            a = np.random.rand(60_000, 40_000)
+            """,
+            "df = pd.DataFrame(a)",
+        ), line=1, column=6, message="pandas copies the array into the frame"),
+        Case(
+            """
+            from sklearn.metrics.pairwise import cosine_similarity
+            import numpy as np
+            S = cosine_similarity(np.zeros((100_000, 300)))
+            """,
+            line=3, message="compares every row of X",
+        ),
     ]
 
     def check(self, cell, result: _CellResult, budget: int) -> None:
@@ -271,13 +379,34 @@ class AllocationNearBudget(_MemoryRule):
     summary = "a numpy allocation taking more than half of the memory budget"
     severity = "warning"
     VALID = [
-        "import numpy as np\nx = np.ones((25_000, 25_000))",
-        "import numpy as np\nx = np.random.rand(100000, 100000)",  # over the budget: KG101
-        "import numpy as np\nx = np.ones((50_000, 25_000), dtype=np.float32)",
+        """
+        import numpy as np
+        x = np.ones((25_000, 25_000))
+        """,
+        """
+        import numpy as np
+        x = np.random.rand(100000, 100000)
+        """,  # over the budget: KG101
+        """
+        import numpy as np
+        x = np.ones((50_000, 25_000), dtype=np.float32)
+        """,
     ]
     INVALID = [
-        Case("import numpy as np\ngrid = np.ones((50_000, 25_000))", line=2, column=8, message="58% of the 16.0 GiB"),
-        Case(("import numpy as np\nshape = (40_000, 40_000)", "a = np.empty(shape)"), line=1),
+        Case(
+            """
+            import numpy as np
+            grid = np.ones((50_000, 25_000))
+            """,
+            line=2, column=8, message="58% of the 16.0 GiB",
+        ),
+        Case((
+            """
+            import numpy as np
+            shape = (40_000, 40_000)
+            """,
+            "a = np.empty(shape)",
+        ), line=1),
     ]
 
     def check(self, cell, result: _CellResult, budget: int) -> None:
@@ -325,24 +454,58 @@ class LiveArraysOverBudget(_MemoryRule):
     summary = "the arrays a notebook keeps alive add up past the memory budget"
     severity = "error"
     VALID = [
-        "import numpy as np\na = np.zeros((40_000, 40_000))\ndel a\nb = np.zeros((40_000, 40_000))",
-        "import numpy as np\na = np.zeros((40_000, 40_000))\na = np.ones((40_000, 40_000))",
-        "import numpy as np\nnp.zeros((40_000, 40_000)).sum()\nnp.ones((40_000, 40_000)).sum()",
-        "import numpy as np\nx = np.random.rand(100000, 100000)\ny = np.zeros(10)",  # KG101's
-        "import numpy as np\nx = np.random.rand(100000, 100000)\nx = None\ny = np.zeros((40_000, 40_000))",
+        """
+        import numpy as np
+        a = np.zeros((40_000, 40_000))
+        del a
+        b = np.zeros((40_000, 40_000))
+        """,
+        """
+        import numpy as np
+        a = np.zeros((40_000, 40_000))
+        a = np.ones((40_000, 40_000))
+        """,
+        """
+        import numpy as np
+        np.zeros((40_000, 40_000)).sum()
+        np.ones((40_000, 40_000)).sum()
+        """,
+        """
+        import numpy as np
+        x = np.random.rand(100000, 100000)
+        y = np.zeros(10)
+        """,  # KG101's
+        """
+        import numpy as np
+        x = np.random.rand(100000, 100000)
+        x = None
+        y = np.zeros((40_000, 40_000))
+        """,
     ]
     INVALID = [
+        Case((
+            """
+            import numpy as np
+            a = np.zeros((40_000, 40_000))
+            """,
+            "b = np.zeros((40_000, 40_000))",
+        ), line=1, column=5, message="arrays kept alive reach 23.8 GiB (a 11.9 GiB, b 11.9 GiB)"),
         Case(
-            ("import numpy as np\na = np.zeros((40_000, 40_000))", "b = np.zeros((40_000, 40_000))"),
-            line=1,
-            column=5,
-            message="arrays kept alive reach 23.8 GiB (a 11.9 GiB, b 11.9 GiB)",
+            """
+            import numpy as np
+            raw = np.random.rand(40_000, 40_000)
+            norm = (raw - raw.mean()) / raw.std()
+            """,
+            line=3,
         ),
-        Case("import numpy as np\nraw = np.random.rand(40_000, 40_000)\nnorm = (raw - raw.mean()) / raw.std()", line=3),
         Case(
-            "import numpy as np\nhuge = np.ones((10**6, 10**6))\na = np.ones((40_000, 40_000))\nb = a + 1",
-            line=4,
-            message="(a 11.9 GiB, b 11.9 GiB)",
+            """
+            import numpy as np
+            huge = np.ones((10**6, 10**6))
+            a = np.ones((40_000, 40_000))
+            b = a + 1
+            """,
+            line=4, message="(a 11.9 GiB, b 11.9 GiB)",
         ),
     ]
 
@@ -394,20 +557,92 @@ class UnboundedGrowth(_MemoryRule):
     summary = "a container that grows inside a loop that never ends"
     severity = "error"
     VALID = [
-        "results = []\nwhile True:\n    results.append(read())\n    if len(results) > 100:\n        break",
-        "import collections\nq = collections.deque(maxlen=100)\nwhile True:\n    q.append(read())",
-        "while True:\n    batch = []\n    batch.append(read())",
-        "results = []\nit = iter(data)\nwhile True:\n    results.append(next(it))",
-        "results = []\ntry:\n    while True:\n        results.append(read())\nexcept KeyboardInterrupt:\n    pass",
-        "results = []\nfor i in range(10):\n    results.append(i)",
-        "cache = {}\nwhile True:\n    cache['last'] = read()",
-        "import numpy as np\nchunks = []\nwhile len(chunks) < 10**6:\n    chunks.append(np.zeros(10))",
+        """
+        results = []
+        while True:
+            results.append(read())
+            if len(results) > 100:
+                break
+        """,
+        """
+        import collections
+        q = collections.deque(maxlen=100)
+        while True:
+            q.append(read())
+        """,
+        """
+        while True:
+            batch = []
+            batch.append(read())
+        """,
+        """
+        results = []
+        it = iter(data)
+        while True:
+            results.append(next(it))
+        """,
+        """
+        results = []
+        try:
+            while True:
+                results.append(read())
+        except KeyboardInterrupt:
+            pass
+        """,
+        """
+        results = []
+        for i in range(10):
+            results.append(i)
+        """,
+        """
+        cache = {}
+        while True:
+            cache['last'] = read()
+        """,
+        """
+        import numpy as np
+        chunks = []
+        while len(chunks) < 10**6:
+            chunks.append(np.zeros(10))
+        """,
     ]
     INVALID = [
-        Case("results = []\nwhile True:\n    results.append(read())", line=3, column=5, message="grows `results`"),
-        Case(("import numpy as np\nframes = []", "while 1:\n    frames.append(np.zeros((480, 640)))"), line=2),
-        Case("import itertools\nseen = set()\nfor i in itertools.count():\n    seen.add(i)", line=4),
-        Case("import numpy as np\na = np.zeros(0)\nwhile True:\n    a = np.append(a, 1.0)", line=4),
+        Case(
+            """
+            results = []
+            while True:
+                results.append(read())
+            """,
+            line=3, column=5, message="grows `results`",
+        ),
+        Case((
+            """
+            import numpy as np
+            frames = []
+            """,
+            """
+            while 1:
+                frames.append(np.zeros((480, 640)))
+            """,
+        ), line=2),
+        Case(
+            """
+            import itertools
+            seen = set()
+            for i in itertools.count():
+                seen.add(i)
+            """,
+            line=4,
+        ),
+        Case(
+            """
+            import numpy as np
+            a = np.zeros(0)
+            while True:
+                a = np.append(a, 1.0)
+            """,
+            line=4,
+        ),
     ]
 
     def check(self, cell, result: _CellResult, budget: int) -> None:

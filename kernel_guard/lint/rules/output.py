@@ -129,20 +129,78 @@ class PrintInEndlessLoop(Rule):
     severity = "error"
     triggers = None
     VALID = [
-        "import time\nwhile True:\n    print(status())\n    time.sleep(60)",
-        "while True:\n    line = compute()\n    if line is None:\n        break\n    print(line)",
-        "while True:\n    x = step()\n    if x % 1000 == 0:\n        print(x)",
-        "from IPython.display import clear_output\nwhile True:\n    clear_output(wait=True)\n    print(frame())",
-        "while True:\n    print(progress(), end='\\r')",
-        "def gen():\n    while True:\n        print('next')\n        yield 1",
-        "with open('log.txt', 'w') as f:\n    while True:\n        print(step(), file=f)",
+        """
+        import time
+        while True:
+            print(status())
+            time.sleep(60)
+        """,
+        """
+        while True:
+            line = compute()
+            if line is None:
+                break
+            print(line)
+        """,
+        """
+        while True:
+            x = step()
+            if x % 1000 == 0:
+                print(x)
+        """,
+        """
+        from IPython.display import clear_output
+        while True:
+            clear_output(wait=True)
+            print(frame())
+        """,
+        r"""
+        while True:
+            print(progress(), end='\r')
+        """,
+        """
+        def gen():
+            while True:
+                print('next')
+                yield 1
+        """,
+        """
+        with open('log.txt', 'w') as f:
+            while True:
+                print(step(), file=f)
+        """,
     ]
     INVALID = [
-        Case("i = 0\nwhile True:\n    i += 1\n    print(i)", line=4, column=5, message="never ends"),
-        "import sys\nwhile 1:\n    sys.stdout.write('tick\\n')",
-        "import itertools\nfor i in itertools.count():\n    print(i)",
-        ("import logging", "while True:\n    logging.warning('retrying')"),
-        "while True:\n    print('.', end='')",
+        Case(
+            """
+            i = 0
+            while True:
+                i += 1
+                print(i)
+            """,
+            line=4, column=5, message="never ends",
+        ),
+        r"""
+        import sys
+        while 1:
+            sys.stdout.write('tick\n')
+        """,
+        """
+        import itertools
+        for i in itertools.count():
+            print(i)
+        """,
+        (
+            "import logging",
+            """
+            while True:
+                logging.warning('retrying')
+            """,
+        ),
+        """
+        while True:
+            print('.', end='')
+        """,
     ]
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
@@ -202,24 +260,90 @@ class PrintFlood(Rule):
     severity = "warning"
     triggers = None
     VALID = [
-        "for i in range(100_000):\n    if i % 1000 == 0:\n        print(i)",
-        "for i in range(10_000):\n    print(i)",
-        "for i in range(100_000):\n    print(i, end='\\r')",
-        "for i in range(100_000):\n    total += i\nprint(total)",
-        "for i in range(100_000):\n    if i % 1000:\n        continue\n    print(i)",
-        "for i in range(100_000):\n    print(i)\n    if i > 10:\n        break",
-        "%%capture\nfor i in range(100_000):\n    print(i)",
-        "import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n    for i in range(100_000):\n"
-        "        print(i)",
-        "for i in range(100_000):\n    print(i, file=log)",
-        "def print(*args):\n    pass\nfor i in range(100_000):\n    print(i)",
-        "for i in range(100_000):\n    def show():\n        print(i)",
+        """
+        for i in range(100_000):
+            if i % 1000 == 0:
+                print(i)
+        """,
+        """
+        for i in range(10_000):
+            print(i)
+        """,
+        r"""
+        for i in range(100_000):
+            print(i, end='\r')
+        """,
+        """
+        for i in range(100_000):
+            total += i
+        print(total)
+        """,
+        """
+        for i in range(100_000):
+            if i % 1000:
+                continue
+            print(i)
+        """,
+        """
+        for i in range(100_000):
+            print(i)
+            if i > 10:
+                break
+        """,
+        """
+        %%capture
+        for i in range(100_000):
+            print(i)
+        """,
+        """
+        import contextlib, io
+        with contextlib.redirect_stdout(io.StringIO()):
+            for i in range(100_000):
+                print(i)
+        """,
+        """
+        for i in range(100_000):
+            print(i, file=log)
+        """,
+        """
+        def print(*args):
+            pass
+        for i in range(100_000):
+            print(i)
+        """,
+        """
+        for i in range(100_000):
+            def show():
+                print(i)
+        """,
     ]
     INVALID = [
-        Case("for i in range(100_000):\n    print(i)", line=2, column=5, message="100,000"),
-        ("N = 500", "for i in range(N):\n    for j in range(N):\n        print(i, j)"),
-        "from tqdm import tqdm\nfor i in tqdm(range(20_000)):\n    print(i)",
-        "for epoch in range(200):\n    for batch in loader:\n        for k in range(100):\n            print(epoch, k)",
+        Case(
+            """
+            for i in range(100_000):
+                print(i)
+            """,
+            line=2, column=5, message="100,000",
+        ),
+        (
+            "N = 500",
+            """
+            for i in range(N):
+                for j in range(N):
+                    print(i, j)
+            """,
+        ),
+        """
+        from tqdm import tqdm
+        for i in tqdm(range(20_000)):
+            print(i)
+        """,
+        """
+        for epoch in range(200):
+            for batch in loader:
+                for k in range(100):
+                    print(epoch, k)
+        """,
     ]
 
     def visit_cell(self, cell, tree: ast.Module) -> None:
@@ -386,19 +510,67 @@ class FileWriteInEndlessLoop(Rule):
     severity = "error"
     triggers = None
     VALID = [
-        "with open('log.txt', 'a') as f:\n    for i in range(10):\n        f.write(str(i))",
-        "while True:\n    torch.save(model.state_dict(), 'last.pt')\n    if train() < 0.1:\n        break",
-        "while True:\n    with open('status.txt', 'w') as f:\n        f.write(status())\n    time.sleep(5)",
-        "while True:\n    df.to_csv('latest.csv')",
-        "import sys\nwhile True:\n    sys.stdout.write('x')\n    if done():\n        break",
+        """
+        with open('log.txt', 'a') as f:
+            for i in range(10):
+                f.write(str(i))
+        """,
+        """
+        while True:
+            torch.save(model.state_dict(), 'last.pt')
+            if train() < 0.1:
+                break
+        """,
+        """
+        while True:
+            with open('status.txt', 'w') as f:
+                f.write(status())
+            time.sleep(5)
+        """,
+        """
+        while True:
+            df.to_csv('latest.csv')
+        """,
+        """
+        import sys
+        while True:
+            sys.stdout.write('x')
+            if done():
+                break
+        """,
     ]
     INVALID = [
-        Case("f = open('log.txt', 'w')\nwhile True:\n"
-             "    f.write(read_sensor())", line=3, column=5, message="`f.write()`"),
-        "i = 0\nwhile True:\n    plt.savefig(f'frames/{i}.png')\n    i += 1",
-        "while True:\n    with open('log.txt', 'a') as log:\n        log.write(step())",
-        ("import itertools", "for i in itertools.count():\n    np.save('out_%d.npy' % i, sample())"),
-        "with open('out.txt', 'w') as out:\n    while True:\n        print(step(), file=out)",
+        Case(
+            """
+            f = open('log.txt', 'w')
+            while True:
+                f.write(read_sensor())
+            """,
+            line=3, column=5, message="`f.write()`",
+        ),
+        """
+        i = 0
+        while True:
+            plt.savefig(f'frames/{i}.png')
+            i += 1
+        """,
+        """
+        while True:
+            with open('log.txt', 'a') as log:
+                log.write(step())
+        """,
+        (
+            "import itertools",
+            """
+            for i in itertools.count():
+                np.save('out_%d.npy' % i, sample())
+            """,
+        ),
+        """
+        with open('out.txt', 'w') as out:
+            while True:
+                print(step(), file=out)
+        """,
     ]
 
     def visit_cell(self, cell, tree: ast.Module) -> None:

@@ -62,36 +62,153 @@ class RecursionWithoutBaseCase(_RecursionRule):
     severity = "error"
     kind = "no-base-case"
     VALID = [
-        "def fact(n):\n    if n == 0:\n        return 1\n    return n * fact(n - 1)",
-        "def total(lst):\n    if not lst:\n        return 0\n    return lst[0] + total(lst[1:])",
-        "def size(node):\n    return 1 + sum(size(child) for child in node.children)",
-        "def walk(node):\n    for child in node.children:\n        walk(child)",
-        "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)",
-        "def walk(tree):\n    yield tree\n    yield from walk(tree.left)",
-        "def f(n):\n    check(n)\n    return f(n - 1)\ndef check(n):\n    if n < 0:\n        raise ValueError(n)",
-        "class Model:\n    @property\n    def size(self):\n        return self._size",
-        "class Node:\n    def __repr__(self):\n        return f'Node({self.value!r})'",
-        "class A:\n    def __setattr__(self, name, value):\n        object.__setattr__(self, name, value)",
-        "class A:\n    def forward(self, x):\n        return self.layer.forward(x)",
-        "def f(n):\n    return f(n - 1)\ndef f(n):\n    return 0",
-        "def get(url, retries=3):\n    try:\n        return fetch(url)\n    except IOError:\n"
-        "        return get(url, retries - 1)",
-        "def is_even(n):\n    return True if n == 0 else is_odd(n - 1)\ndef is_odd(n):\n"
-        "    return False if n == 0 else is_even(n - 1)",
-        "class Tree:\n    def depth(self):\n        return 1 + max((c.depth() for c in self.children), default=0)",
+        """
+        def fact(n):
+            if n == 0:
+                return 1
+            return n * fact(n - 1)
+        """,
+        """
+        def total(lst):
+            if not lst:
+                return 0
+            return lst[0] + total(lst[1:])
+        """,
+        """
+        def size(node):
+            return 1 + sum(size(child) for child in node.children)
+        """,
+        """
+        def walk(node):
+            for child in node.children:
+                walk(child)
+        """,
+        """
+        def fib(n):
+            return n if n < 2 else fib(n - 1) + fib(n - 2)
+        """,
+        """
+        def walk(tree):
+            yield tree
+            yield from walk(tree.left)
+        """,
+        """
+        def f(n):
+            check(n)
+            return f(n - 1)
+        def check(n):
+            if n < 0:
+                raise ValueError(n)
+        """,
+        """
+        class Model:
+            @property
+            def size(self):
+                return self._size
+        """,
+        """
+        class Node:
+            def __repr__(self):
+                return f'Node({self.value!r})'
+        """,
+        """
+        class A:
+            def __setattr__(self, name, value):
+                object.__setattr__(self, name, value)
+        """,
+        """
+        class A:
+            def forward(self, x):
+                return self.layer.forward(x)
+        """,
+        """
+        def f(n):
+            return f(n - 1)
+        def f(n):
+            return 0
+        """,
+        """
+        def get(url, retries=3):
+            try:
+                return fetch(url)
+            except IOError:
+                return get(url, retries - 1)
+        """,
+        """
+        def is_even(n):
+            return True if n == 0 else is_odd(n - 1)
+        def is_odd(n):
+            return False if n == 0 else is_even(n - 1)
+        """,
+        """
+        class Tree:
+            def depth(self):
+                return 1 + max((c.depth() for c in self.children), default=0)
+        """,
     ]
     INVALID = [
-        Case("def fact(n):\n    return n * fact(n - 1)", line=1, column=1, message="`fact`"),
-        "def loop(x):\n    print(x)\n    loop(x + 1)",
-        "def f(n):\n    if n > 0:\n        return f(n - 1)\n    else:\n        return f(n + 1)",
-        Case(("def is_even(n):\n    return is_odd(n - 1)", "def is_odd(n):\n    return is_even(n - 1)"),
-             line=1, message="`is_even`"),
-        "class Model:\n    @property\n    def size(self):\n        return self.size",
-        "class A:\n    def __setattr__(self, name, value):\n        self.name = value",
-        "class Bag:\n    def __len__(self):\n        return len(self)",
-        "class P:\n    def __str__(self):\n        return f'P({self})'",
-        "class A:\n    def run(self):\n        self.setup()\n        return self.run()",
-        "def outer():\n    def helper(k):\n        return helper(k) + 1\n    return helper(3)",
+        Case(
+            """
+            def fact(n):
+                return n * fact(n - 1)
+            """,
+            line=1, column=1, message="`fact`",
+        ),
+        """
+        def loop(x):
+            print(x)
+            loop(x + 1)
+        """,
+        """
+        def f(n):
+            if n > 0:
+                return f(n - 1)
+            else:
+                return f(n + 1)
+        """,
+        Case((
+            """
+            def is_even(n):
+                return is_odd(n - 1)
+            """,
+            """
+            def is_odd(n):
+                return is_even(n - 1)
+            """,
+        ), line=1, message="`is_even`"),
+        """
+        class Model:
+            @property
+            def size(self):
+                return self.size
+        """,
+        """
+        class A:
+            def __setattr__(self, name, value):
+                self.name = value
+        """,
+        """
+        class Bag:
+            def __len__(self):
+                return len(self)
+        """,
+        """
+        class P:
+            def __str__(self):
+                return f'P({self})'
+        """,
+        """
+        class A:
+            def run(self):
+                self.setup()
+                return self.run()
+        """,
+        """
+        def outer():
+            def helper(k):
+                return helper(k) + 1
+            return helper(3)
+        """,
     ]
 
 
@@ -133,23 +250,101 @@ class RecursionAwayFromBaseCase(_RecursionRule):
     severity = "error"
     kind = "drift"
     VALID = [
-        "def fact(n):\n    if n == 0:\n        return 1\n    return n * fact(n - 1)\nfact(5)",
-        "def up(n):\n    if n >= 10:\n        return n\n    return up(n + 1)\nup(0)",
-        "def count(n):\n    if n == 10:\n        return\n    print(n)\n    count(n + 1)\ncount(0)",
-        "def total(lst):\n    if not lst:\n        return 0\n    return lst[0] + total(lst[1:])",
-        "def f(n, acc):\n    if acc > 100:\n        return acc\n    return f(n, acc + n)",
-        "def f(n):\n    if n in memo:\n        return memo[n]\n    return f(n + 1)",
-        "def f(n):\n    if n <= 0:\n        return 0\n    while step():\n        pass\n    return f(n - 1)",
-        "def f(n):\n    if n == 0:\n        return 1\n    return f(n - 2)\nf(4)",
+        """
+        def fact(n):
+            if n == 0:
+                return 1
+            return n * fact(n - 1)
+        fact(5)
+        """,
+        """
+        def up(n):
+            if n >= 10:
+                return n
+            return up(n + 1)
+        up(0)
+        """,
+        """
+        def count(n):
+            if n == 10:
+                return
+            print(n)
+            count(n + 1)
+        count(0)
+        """,
+        """
+        def total(lst):
+            if not lst:
+                return 0
+            return lst[0] + total(lst[1:])
+        """,
+        """
+        def f(n, acc):
+            if acc > 100:
+                return acc
+            return f(n, acc + n)
+        """,
+        """
+        def f(n):
+            if n in memo:
+                return memo[n]
+            return f(n + 1)
+        """,
+        """
+        def f(n):
+            if n <= 0:
+                return 0
+            while step():
+                pass
+            return f(n - 1)
+        """,
+        """
+        def f(n):
+            if n == 0:
+                return 1
+            return f(n - 2)
+        f(4)
+        """,
     ]
     INVALID = [
-        Case("def fact(n):\n    if n <= 1:\n        return 1\n"
-             "    return n * fact(n + 1)", line=1, column=1, message="n + 1"),
-        Case(("def fact(n):\n    if n == 0:\n        return 1\n    return n * fact(n + 1)", "fact(5)"),
-             line=1, column=1, message="fact(5)"),
-        "def f(n):\n    if n == 0:\n        return 0\n    print(n)\n    return f(n)",
-        "def down(n):\n    if n > 100:\n        return n\n    return down(n - 1)",
-        "def f(n):\n    if n == 0:\n        return 1\n    return f(n - 2)\nf(5)",
+        Case(
+            """
+            def fact(n):
+                if n <= 1:
+                    return 1
+                return n * fact(n + 1)
+            """,
+            line=1, column=1, message="n + 1",
+        ),
+        Case((
+            """
+            def fact(n):
+                if n == 0:
+                    return 1
+                return n * fact(n + 1)
+            """,
+            "fact(5)",
+        ), line=1, column=1, message="fact(5)"),
+        """
+        def f(n):
+            if n == 0:
+                return 0
+            print(n)
+            return f(n)
+        """,
+        """
+        def down(n):
+            if n > 100:
+                return n
+            return down(n - 1)
+        """,
+        """
+        def f(n):
+            if n == 0:
+                return 1
+            return f(n - 2)
+        f(5)
+        """,
     ]
 
 
@@ -195,24 +390,92 @@ class RecursionTooDeep(_RecursionRule):
     severity = "error"
     kind = "too-deep"
     VALID = [
-        "def total(n):\n    if n == 0:\n        return 0\n    return n + total(n - 1)\ntotal(500)",
-        "import sys\nsys.setrecursionlimit(200_000)\ndef total(n):\n    if n == 0:\n        return 0\n"
-        "    return n + total(n - 1)\ntotal(100_000)",
-        "import sys\nsys.setrecursionlimit(limit)\ndef total(n):\n    if n == 0:\n        return 0\n"
-        "    return n + total(n - 1)\ntotal(100_000)",
-        "def total(n):\n    if n == 0:\n        return 0\n    return n + total(n // 2)\ntotal(100_000)",
-        "def f(n):\n    if n in cache:\n        return cache[n]\n    return f(n - 1)\nf(10_000)",
-        "def total(n):\n    return 0 if n == 0 else n + total(n - 1)\ntry:\n    total(10**5)\n"
-        "except RecursionError as e:\n    print('too deep:', e)",
+        """
+        def total(n):
+            if n == 0:
+                return 0
+            return n + total(n - 1)
+        total(500)
+        """,
+        """
+        import sys
+        sys.setrecursionlimit(200_000)
+        def total(n):
+            if n == 0:
+                return 0
+            return n + total(n - 1)
+        total(100_000)
+        """,
+        """
+        import sys
+        sys.setrecursionlimit(limit)
+        def total(n):
+            if n == 0:
+                return 0
+            return n + total(n - 1)
+        total(100_000)
+        """,
+        """
+        def total(n):
+            if n == 0:
+                return 0
+            return n + total(n // 2)
+        total(100_000)
+        """,
+        """
+        def f(n):
+            if n in cache:
+                return cache[n]
+            return f(n - 1)
+        f(10_000)
+        """,
+        """
+        def total(n):
+            return 0 if n == 0 else n + total(n - 1)
+        try:
+            total(10**5)
+        except RecursionError as e:
+            print('too deep:', e)
+        """,
     ]
     INVALID = [
-        Case(("def total(n):\n    if n == 0:\n        return 0\n    return n + total(n - 1)", "total(100_000)"),
-             line=1, column=1, message="100,000"),
-        ("N = 5000", "from functools import lru_cache\n@lru_cache(None)\ndef fib(n):\n    if n < 2:\n        return n\n"
-         "    return fib(n - 1) + fib(n - 2)\nprint(fib(N))"),
-        "def depth(n):\n    return 0 if n <= 0 else 1 + depth(n - 1)\ndepth(1000)",
-        Case("import sys, functools\nsys.setrecursionlimit(10**6)\n@functools.cache\ndef f(n):\n"
-             "    return 0 if n == 0 else f(n - 1) + 1\nf(50_000)", message="segmentation fault"),
+        Case((
+            """
+            def total(n):
+                if n == 0:
+                    return 0
+                return n + total(n - 1)
+            """,
+            "total(100_000)",
+        ), line=1, column=1, message="100,000"),
+        (
+            "N = 5000",
+            """
+            from functools import lru_cache
+            @lru_cache(None)
+            def fib(n):
+                if n < 2:
+                    return n
+                return fib(n - 1) + fib(n - 2)
+            print(fib(N))
+            """,
+        ),
+        """
+        def depth(n):
+            return 0 if n <= 0 else 1 + depth(n - 1)
+        depth(1000)
+        """,
+        Case(
+            """
+            import sys, functools
+            sys.setrecursionlimit(10**6)
+            @functools.cache
+            def f(n):
+                return 0 if n == 0 else f(n - 1) + 1
+            f(50_000)
+            """,
+            message="segmentation fault",
+        ),
     ]
 
 
@@ -257,14 +520,40 @@ class RecursionLimitTooHigh(Rule):
     severity = "warning"
     triggers = None
     VALID = [
-        "import sys\nsys.setrecursionlimit(10_000)",
-        "import sys, threading\nthreading.stack_size(2**29)\nsys.setrecursionlimit(10**6)",
-        "import sys\nsys.setrecursionlimit(limit)",
-        "def setrecursionlimit(n):\n    pass\nsetrecursionlimit(10**6)",
+        """
+        import sys
+        sys.setrecursionlimit(10_000)
+        """,
+        """
+        import sys, threading
+        threading.stack_size(2**29)
+        sys.setrecursionlimit(10**6)
+        """,
+        """
+        import sys
+        sys.setrecursionlimit(limit)
+        """,
+        """
+        def setrecursionlimit(n):
+            pass
+        setrecursionlimit(10**6)
+        """,
     ]
     INVALID = [
-        Case("import sys\nsys.setrecursionlimit(10**6)", line=2, column=1, message="1,000,000"),
-        ("LIMIT = 100_000", "from sys import setrecursionlimit\nsetrecursionlimit(LIMIT)"),
+        Case(
+            """
+            import sys
+            sys.setrecursionlimit(10**6)
+            """,
+            line=2, column=1, message="1,000,000",
+        ),
+        (
+            "LIMIT = 100_000",
+            """
+            from sys import setrecursionlimit
+            setrecursionlimit(LIMIT)
+            """,
+        ),
     ]
 
     def __init__(self, context) -> None:

@@ -59,7 +59,13 @@ class SavedOutputsTooLarge(Rule):
     severity = "warning"
     triggers = None
     VALID = [
-        Case("for i in range(100):\n    print(i)", saved_output=2**20),
+        Case(
+            """
+            for i in range(100):
+                print(i)
+            """,
+            saved_output=2**20,
+        ),
         Case("print('a notebook without outputs')"),
     ]
     INVALID = [
