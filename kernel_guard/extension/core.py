@@ -254,12 +254,8 @@ class KernelGuardExtension:
         or ``GuardRefused`` if the checks refused it."""
         shell = self.shell
         number = self.cell_number()
-        if self._running is not None:  # e.g. %%capture under auto mode: the outer guard holds
-            tighter = _tighter(self.resolve(options), self._running) if offset else []  # not auto mode's
-            if tighter:  # the runtime's guards do not nest: never ignore the inner limits silently
-                self._notice("a guarded cell inside a guarded cell", (
-                    f"its {', '.join(tighter)} cannot be applied inside the running guard, whose limits hold; "
-                    "run it as a cell of its own to apply them"))
+        outer = self._running
+        if outer is not None and not offset:  # auto mode's own %%guard (e.g. %%capture's body): the outer holds
             self._compile(body, shown, offset, number).run()
             return
         from kernel_guard.runtime import Guard, Limits
@@ -298,7 +294,8 @@ class KernelGuardExtension:
                    max_depth=limits.max_depth, max_output=limits.max_output, max_disk=limits.max_disk),
             on_sample=self.recorder.sample,
         )
-        self.recorder.cell_started(number, shown, _journal_limits(limits))
+        if outer is None:  # a nested guard runs within the cell journalled already
+            self.recorder.cell_started(number, shown, _journal_limits(limits))
         outcome = "ok"
         self._running = limits
         try:
@@ -311,7 +308,7 @@ class KernelGuardExtension:
             cell.show_like_a_cell(exc)
             raise
         finally:
-            self._running = None
+            self._running = outer
             report = guard.report
             self.history.append(HistoryEntry(
                 number, _first_line(body), outcome, cap=limits.max_mem,
@@ -488,17 +485,6 @@ def _depth_notice(notice: str) -> Message:
              else f"the recursion limit set before this cell is {requested}")
     return Message(f"recursion limit {verb} to {limit}{' for this cell' if for_cell else ''}", "warning",
                    [f"{given}, but {why}"])
-
-
-def _tighter(inner: Resolved, outer: Resolved) -> list[str]:
-    """The options of ``inner`` that are tighter than ``outer``'s, as given (``--timeout 1``)."""
-    options = {"max_mem": "--max-mem", "timeout": "--timeout", "max_depth": "--max-depth", "max_output": "--max-output"}
-    found = []
-    for name, option in options.items():
-        mine, theirs = getattr(inner, name), getattr(outer, name)
-        if mine is not None and (theirs is None or mine < theirs):
-            found.append(f"`{option} {format_bytes(mine) if name in ('max_mem', 'max_output') else f'{mine:g}'}`")
-    return found
 
 
 def _depth_in_force(notice: str | None, asked: int | None) -> int | None:

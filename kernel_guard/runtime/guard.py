@@ -43,8 +43,14 @@ class Guard:
     After the block (whatever happened: success, an error, ``KeyboardInterrupt``)
     every rlimit, signal handler, trace function, recursion limit and stream is
     back to what it was, and :attr:`report` holds a :class:`RunReport`; it is set
-    even when entering failed. Guards do not nest: entering one while another runs
-    raises ``RuntimeError``, as does a ``timeout`` or ``max_mem`` off the main thread.
+    even when entering failed. A ``timeout``, ``max_mem`` or ``max_disk`` off the main
+    thread raises ``RuntimeError``.
+
+    Guards nest on one thread: a Guard entered while another runs narrows it for its
+    block, which runs under the tighter of both limits (the earlier deadline, the
+    lower memory cap and ``RLIMIT_DATA``, the lower recursion limit, the output and
+    disk left); its errors are raised inside the inner block, and on leaving it the
+    outer limits are exactly as before.
 
     Without ``max_depth``, a recursion limit set higher than the C stack holds
     (``sys.setrecursionlimit(100_000)`` in an earlier cell) is lowered for the
@@ -61,6 +67,8 @@ class Guard:
         self._reset()
 
     def _reset(self) -> None:
+        self._outer: Guard | None = None  # the Guard this one runs inside
+        self._cap: int | None = None  # the memory cap in force: the lower of this one's and the outer's
         self._interrupter: Interrupter | None = None
         self._watch: Watch | None = None
         self._watchdog: Watchdog | None = None
@@ -76,10 +84,12 @@ class Guard:
 
     def __enter__(self) -> Guard:
         global _running
-        if _running is not None:
-            raise RuntimeError(
-                "kernel_guard: a Guard is already running in this process; guarded blocks cannot be nested"
-            )
+        outer = _running
+        if any(guard is self for guard in _chain(outer)):
+            raise RuntimeError("kernel_guard: this Guard is already running; use a new Guard for a nested block")
+        if outer is not None and outer._interrupter.ident != threading.get_ident():
+            raise RuntimeError("kernel_guard: a Guard is already running in another thread; "
+                               "guarded blocks nest only on the thread of the outer one")
         limits = self.limits
         self.report = None
         self.depth_notice = None
@@ -91,6 +101,7 @@ class Guard:
             raise RuntimeError(
                 "kernel_guard: timeout, max_mem and max_disk need signals, which only the main thread receives"
             )
+        self._outer = outer
         _running = self
         try:
             self._arm(_caller_frame())
@@ -98,7 +109,7 @@ class Guard:
             try:
                 self._restore()
             finally:
-                _running = None
+                _running = outer
                 self.report = RunReport(
                     peak_rss=rss_and_anon()[0], elapsed=0.0,
                     limit_hit="memory" if isinstance(error, GuardMemoryError) else None,
@@ -109,13 +120,15 @@ class Guard:
         return self
 
     def _arm(self, boundary) -> None:
-        limits = self.limits
-        if limits.max_mem is not None:
+        limits, outer = self.limits, self._outer
+        outer_watch = outer._watch if outer is not None else None
+        cap = self._cap = _lower(limits.max_mem, outer_watch.cap if outer_watch is not None else None)
+        if cap is not None:
             memcap.warm_up_blas()  # before the rlimit: OpenBLAS's first call needs room
             used = rss_and_anon()[1]
-            if used >= limits.max_mem:
+            if used >= cap:
                 raise GuardMemoryError(
-                    f"the kernel already uses {format_bytes(used)}, over the {format_bytes(limits.max_mem)} "
+                    f"the kernel already uses {format_bytes(used)}, over the {format_bytes(cap)} "
                     "memory cap: free some memory (del large objects) or raise the cap"
                 )
         if limits.timeout is not None and interrupt.SIGNAL is None:
@@ -129,33 +142,45 @@ class Guard:
             except OSError as error:  # the working directory was removed, or cannot be opened
                 self.notices.append(f"max_disk: the free space of the working directory cannot be read "
                                     f"({error.strerror}), so the cell runs without a disk limit")
-        watch = self._watch = Watch(interrupter, cap=limits.max_mem, timeout=limits.timeout,
-                                    on_sample=self.on_sample, disk=self._disk)
-        watchdog = self._watchdog = kept()
+        disk = self._disk
+        if outer_watch is not None and outer_watch.disk is not None and (
+                disk is None or outer_watch.disk.allowed - outer_watch.disk.added() < disk.allowed):
+            if disk is not None:  # the outer one leaves less: it alone is watched
+                disk.close()
+                self._disk = None
+            disk = outer_watch.disk
+        watch = self._watch = Watch(interrupter, cap=cap, timeout=limits.timeout, on_sample=self.on_sample,
+                                    disk=disk, outer=outer_watch)
+        watchdog = self._watchdog = outer._watchdog if outer is not None else kept()
         if watchdog is None:
             watchdog = self._watchdog = self._own_watchdog = Watchdog()
             watchdog.start()  # its thread exists before the rlimit
-        signals = limits.timeout is not None or limits.max_mem is not None or limits.max_disk is not None or (
+        signals = cap is not None or disk is not None or (limits.timeout is not None or (
+            outer_watch is not None and outer_watch.timeout is not None)) or (
             limits.max_output is not None and threading.current_thread() is threading.main_thread())
         if signals:
             interrupter.install()
-        if limits.max_depth is not None:
+        in_force = sys.getrecursionlimit()
+        if limits.max_depth is not None and (outer is None or limits.max_depth < in_force):
             self._depth = DepthLimit(limits.max_depth)
-        elif sys.getrecursionlimit() > safe_max_depth():  # set in an earlier cell
-            self._depth = DepthLimit(sys.getrecursionlimit(), given=False)
+        elif limits.max_depth is None and outer is None and in_force > safe_max_depth():  # set in an earlier cell
+            self._depth = DepthLimit(in_force, given=False)
         if self._depth is not None:
             self._depth.apply()
             self.depth_notice = self._depth.notice
         if limits.max_output is not None:
             self._output = OutputCap(limits.max_output, interrupter.stop if signals else None)
             self._output.apply()
-        if limits.max_mem is not None:  # last: nothing of ours allocates after it
-            armed = memcap.arm(limits.max_mem, rss_and_anon()[1])
+        if cap is not None:  # last: nothing of ours allocates after it
+            armed = memcap.arm(cap, rss_and_anon()[1])
             if armed is not None:
                 self._rlimit, watch.trip = armed
-                self._children = UserLimitForChildren(self._rlimit)
-                self._children.apply()
-            self._rlimit_armed = armed is not None
+                if not any(guard._children for guard in _chain(outer)):  # else they give the user's already
+                    self._children = UserLimitForChildren(self._rlimit)
+                    self._children.apply()
+            elif outer_watch is not None:  # the outer rlimit is the lower: its trip holds
+                watch.trip = outer_watch.trip
+            self._rlimit_armed = armed is not None or (outer is not None and outer._rlimit_armed)
         interrupter.armed = True
         watch.begin()
         watchdog.watch(watch)
@@ -173,9 +198,11 @@ class Guard:
         try:
             self._restore()
         finally:
-            _running = None
+            _running = self._outer
             now = time.monotonic()
             watch.record(now, rss_and_anon()[0])
+            if self._outer is not None:  # what the inner block used, the outer one used too
+                self._outer._watch.peak = max(self._outer._watch.peak, watch.peak)
             error = self._translate(exc) if exc is not None else self._undelivered()
             self.report = RunReport(
                 peak_rss=watch.peak, elapsed=elapsed, limit_hit=self._limit_hit(error or exc),
@@ -198,6 +225,7 @@ class Guard:
             self._output and self._output.restore,
             self._depth and self._depth.restore,
             self._disk and self._disk_last_look,
+            self._outer and self._watchdog and (lambda: self._watchdog.watch(self._outer._watch)),
         )
         first = None
         for step in steps:
@@ -229,11 +257,11 @@ class Guard:
                 and isinstance(self._interrupter.stop_error, GuardDiskLimit)):  # full before the signal came
             return self._interrupter.stop_error
         if isinstance(exc, MemoryError) and not isinstance(exc, GuardMemoryError) and self._rlimit_armed:
-            return GuardMemoryError(_over_the_cap(exc, self.limits.max_mem, rss_and_anon()[1]))
+            return GuardMemoryError(_over_the_cap(exc, self._cap, rss_and_anon()[1]))
         refused = library_oom.refused_allocation(exc) if self._rlimit_armed else None
         if refused is not None:  # torch's allocator hit the cap: a RuntimeError of its own
             library, size = refused
-            return GuardMemoryError(_over_the_cap(exc, self.limits.max_mem, rss_and_anon()[1], size, library))
+            return GuardMemoryError(_over_the_cap(exc, self._cap, rss_and_anon()[1], size, library))
         return None
 
     def _undelivered(self) -> BaseException | None:
@@ -265,6 +293,17 @@ class Guard:
         if isinstance(exc, GuardDiskLimit):
             return "disk"
         return None
+
+
+def _chain(guard: Guard | None):
+    """``guard`` and the Guards it runs inside."""
+    while guard is not None:
+        yield guard
+        guard = guard._outer
+
+
+def _lower(mine: int | None, theirs: int | None) -> int | None:
+    return theirs if mine is None else mine if theirs is None else min(mine, theirs)
 
 
 def _over_the_cap(exc: BaseException, cap: int, used: int, size: int | None = None, library: str | None = None) -> str:

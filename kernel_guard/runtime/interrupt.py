@@ -128,6 +128,7 @@ class Interrupter:
         self._sent = False  # on SIGINT: an interrupt_main of ours is on its way
         self._previous_handler = None
         self._trace_before = None
+        self._current_before: Interrupter | None = None  # an outer Guard's, put back at the end
         self._traced: dict[int, tuple] = {}  # id(frame) -> (frame, f_trace, lines, opcodes) before
 
     # -- installed and removed by the Guard, on the cell's thread ------------------
@@ -143,13 +144,14 @@ class Interrupter:
         signal.signal(self.signum, self._on_signal)
         self._previous_handler = previous
         self._trace_before = sys.gettrace()
-        _current = self
+        self._current_before, _current = _current, self
 
     def uninstall(self) -> None:
         """Put back the signal handler and every trace function; run it after the
         watchdog stopped, so that no signal can arrive after the old handler is back."""
         global _current
-        _current = None
+        if _current is self:
+            _current, self._current_before = self._current_before, None
         self.armed = False
         if self._previous_handler is not None:
             signal.signal(self.signum, self._previous_handler)
