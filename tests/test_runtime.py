@@ -536,8 +536,8 @@ def test_a_nested_guard_runs_under_the_tighter_limits_and_gives_the_outer_ones_b
     assert loose[0] <= outside[0] and loose[1] == outside[1]  # a looser inner limit does not loosen the outer
     assert result["loose_error"].startswith("the cell printed 9.8 KiB")  # the outer output cap stopped it
     assert result["reentered"] == "kernel_guard: this Guard is already running; use a new Guard for a nested block"
-    assert result["thread"] == ["kernel_guard: a Guard is already running in another thread; "
-                                "guarded blocks nest only on the thread of the outer one"]
+    assert result["thread"] == [("kernel_guard: a Guard is already running in another thread; "
+                                 "guarded blocks nest only on the thread of the outer one")]
     assert result["outer_hit"] == "output" and result["changed"] == []  # its cap stopped the inner print
 
 

@@ -4,10 +4,10 @@ of a cell. The magics (``magics.py``) are the thin user-facing layer on top."""
 from __future__ import annotations
 
 import ast
-import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
@@ -18,14 +18,13 @@ from kernel_guard.extension.options import Options, Resolved, describe_size, mak
 from kernel_guard.extension.render import Message, format_seconds
 from kernel_guard.sizes import format_bytes
 
+if TYPE_CHECKING:
+    from kernel_guard.runtime.recursion import DepthChange
+
 # Cells auto mode leaves alone: they manage the guard itself.
 _NOT_AUTO = ("%%guard", "%guard", "%load_ext", "%unload_ext", "%reload_ext")
 AUTO_FLAG = "--auto-cell"  # marks the %%guard line auto mode adds (hidden option)
 HISTORY_SIZE = 1000
-# The runtime's notice: "max_depth 100,000 lowered to 32,256: why", or for a limit set
-# in an earlier cell "the recursion limit in force, 100,000, lowered to 32,256 for the cell: why".
-_DEPTH_NOTICE = re.compile(r"(max_depth|the recursion limit in force,) ([\d,]*\d),? (lowered|raised) to ([\d,]*\d)"
-                           r"( for the cell)?: (.+)", re.DOTALL)
 USABLE_TTL = 5.0  # seconds
 FREEING_ROOM = 64 * 1024 * 1024  # what a cell may add to a kernel already over its cap
 
@@ -315,8 +314,8 @@ class KernelGuardExtension:
                 peak_rss=report.peak_rss, elapsed=report.elapsed, limit_hit=report.limit_hit,
                 samples=list(report.samples or ()),
             ))
-            if report.depth_notice:
-                _depth_notice(report.depth_notice).show()
+            if report.depth_change:
+                _depth_notice(report.depth_change).show()
             for notice in report.notices:  # limits this platform cannot fully enforce
                 self._notice("limit not fully enforced here", notice, once=True)
             if options.verbose:
@@ -421,7 +420,7 @@ class KernelGuardExtension:
         lines = [f"peak memory {peak}" + (f" of the {describe_size(options.max_mem, limits.max_mem)} cap"
                                           if limits.max_mem else " (no memory cap)")]
         other = [f"timeout {limits.timeout:g} s" if limits.timeout else "no timeout"]
-        depth = _depth_in_force(report.depth_notice, limits.max_depth)
+        depth = report.depth_change.limit if report.depth_change else limits.max_depth
         if depth:
             other.append(f"recursion limit {depth:,}")
         if limits.max_output:
@@ -474,24 +473,15 @@ def _refuse(verdict: checks.Verdict, holders: list[str]) -> GuardRefused:
     return error
 
 
-def _depth_notice(notice: str) -> Message:
-    """The runtime's one-line notice as a short title, and the reason under it in the
-    magic's own words (``--max-depth``, not the runtime's ``max_depth``)."""
-    match = _DEPTH_NOTICE.match(notice)
-    if match is None:
-        return Message("recursion limit changed", "warning", [notice])
-    source, requested, verb, limit, for_cell, why = match.groups()
-    given = (f"you gave `--max-depth {requested}`" if source == "max_depth"
-             else f"the recursion limit set before this cell is {requested}")
-    return Message(f"recursion limit {verb} to {limit}{' for this cell' if for_cell else ''}", "warning",
-                   [f"{given}, but {why}"])
-
-
-def _depth_in_force(notice: str | None, asked: int | None) -> int | None:
-    """The recursion limit the cell ran under: the one asked for, unless the runtime's
-    notice says it lowered it (or one set in an earlier cell) for the cell."""
-    match = _DEPTH_NOTICE.match(notice) if notice else None
-    return int(match.group(4).replace(",", "")) if match else asked
+def _depth_notice(change: DepthChange) -> Message:
+    """The runtime's change of the recursion limit as a short title, and the reason
+    under it in the magic's own words (``--max-depth``, not the runtime's ``max_depth``)."""
+    before = not change.given and change.lowered  # the limit set before the cell, not --max-depth
+    given = (f"the recursion limit set before this cell is {change.requested:,}" if before
+             else f"you gave `--max-depth {change.requested:,}`")
+    verb = "lowered" if change.lowered else "raised"
+    return Message(f"recursion limit {verb} to {change.limit:,}{' for this cell' if before else ''}", "warning",
+                   [f"{given}, but {change.why}"])
 
 
 def _journal_limits(limits: Resolved) -> dict:

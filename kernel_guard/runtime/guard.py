@@ -16,7 +16,7 @@ from .disk import DiskWatch
 from .interrupt import Interrupter, is_guard_code
 from .limits import Limits, RunReport
 from .output import OutputCap
-from .recursion import DepthLimit, safe_max_depth
+from .recursion import DepthChange, DepthLimit, safe_max_depth
 from .rss import rss_and_anon
 from .watchdog import Watch, Watchdog, kept
 
@@ -62,7 +62,7 @@ class Guard:
         self.limits = limits
         self.on_sample = on_sample
         self.report: RunReport | None = None
-        self.depth_notice: str | None = None
+        self.depth_change: DepthChange | None = None
         self.notices: list[str] = []
         self._reset()
 
@@ -92,7 +92,7 @@ class Guard:
                                "guarded blocks nest only on the thread of the outer one")
         limits = self.limits
         self.report = None
-        self.depth_notice = None
+        self.depth_change = None
         self.notices = []
         if (limits.timeout is not None or limits.max_mem is not None or limits.max_disk is not None) and (
             threading.current_thread() is not threading.main_thread()
@@ -113,7 +113,7 @@ class Guard:
                 self.report = RunReport(
                     peak_rss=rss_and_anon()[0], elapsed=0.0,
                     limit_hit="memory" if isinstance(error, GuardMemoryError) else None,
-                    depth_notice=self.depth_notice, notices=self.notices,
+                    depth_notice=_text(self.depth_change), notices=self.notices, depth_change=self.depth_change,
                 )
                 self._reset()
             raise
@@ -167,7 +167,7 @@ class Guard:
             self._depth = DepthLimit(in_force, given=False)
         if self._depth is not None:
             self._depth.apply()
-            self.depth_notice = self._depth.notice
+            self.depth_change = self._depth.change
         if limits.max_output is not None:
             self._output = OutputCap(limits.max_output, interrupter.stop if signals else None)
             self._output.apply()
@@ -206,7 +206,8 @@ class Guard:
             error = self._translate(exc) if exc is not None else self._undelivered()
             self.report = RunReport(
                 peak_rss=watch.peak, elapsed=elapsed, limit_hit=self._limit_hit(error or exc),
-                samples=watch.samples, depth_notice=self.depth_notice, notices=self.notices,
+                samples=watch.samples, depth_notice=_text(self.depth_change), notices=self.notices,
+                depth_change=self.depth_change,
             )
             self._reset()
         if error is not None:
@@ -300,6 +301,10 @@ def _chain(guard: Guard | None):
     while guard is not None:
         yield guard
         guard = guard._outer
+
+
+def _text(change: DepthChange | None) -> str | None:
+    return None if change is None else str(change)
 
 
 def _lower(mine: int | None, theirs: int | None) -> int | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .recursion import DepthChange
+
 
 @dataclass
 class Limits:
@@ -52,7 +54,8 @@ class RunReport:
     ``"output"``, ``"disk"`` or ``None``. ``samples``: ``(seconds since the start, resident
     bytes)`` from the watchdog, at most :data:`MAX_SAMPLES` (thinned evenly on long
     cells). ``depth_notice``: the one-line notice when ``max_depth`` (or the
-    recursion limit in force) was changed to a value the stack holds. ``notices``:
+    recursion limit in force) was changed to a value the stack holds, and
+    ``depth_change`` the same as data. ``notices``:
     one line for each limit this platform could not fully enforce.
     """
 
@@ -62,6 +65,7 @@ class RunReport:
     samples: list[tuple[float, int]] = field(default_factory=list)
     depth_notice: str | None = None
     notices: list[str] = field(default_factory=list)
+    depth_change: DepthChange | None = None
 
 
 MAX_SAMPLES = 2000
