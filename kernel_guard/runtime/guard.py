@@ -203,7 +203,7 @@ class Guard:
             watch.record(now, rss_and_anon()[0])
             if self._outer is not None:  # what the inner block used, the outer one used too
                 self._outer._watch.peak = max(self._outer._watch.peak, watch.peak)
-            error = self._translate(exc) if exc is not None else self._undelivered()
+            error = self._translate(exc) if exc is not None else interrupter.undelivered()
             self.report = RunReport(
                 peak_rss=watch.peak, elapsed=elapsed, limit_hit=self._limit_hit(error or exc),
                 samples=watch.samples, depth_notice=_text(self.depth_change), notices=self.notices,
@@ -265,35 +265,16 @@ class Guard:
             return GuardMemoryError(_over_the_cap(exc, self._cap, rss_and_anon()[1], size, library))
         return None
 
-    def _undelivered(self) -> BaseException | None:
-        """A limit the watchdog saw crossed while the cell sat in one call into C code
-        that returned only at the end: the cell still fails with it."""
-        interrupter = self._interrupter
-        if interrupter.timeout_message is not None and "timeout" not in interrupter.raised:
-            interrupter.raised.add("timeout")
-            return GuardTimeout(interrupter.timeout_message + " (in a call that could not be interrupted)")
-        if interrupter.memory_message is not None:
-            interrupter.raised.add("memory")
-            return GuardMemoryError(interrupter.memory_message + " (in a call that could not be interrupted)")
-        if interrupter.stop_error is not None:  # e.g. output still in the kernel's pipe at the end
-            error, interrupter.stop_error = interrupter.stop_error, None
-            interrupter.raised.add("stop")
-            return error
-        return None
-
     def _limit_hit(self, exc: BaseException | None) -> str | None:
-        raised = self._interrupter.raised if self._interrupter else set()
-        if isinstance(exc, GuardTimeout) or "timeout" in raised:
-            return "timeout"
-        if isinstance(exc, GuardMemoryError) or "memory" in raised:
-            return "memory"
-        if isinstance(exc, RecursionError):
-            return "recursion"
-        if isinstance(exc, GuardOutputLimit) or (self._output and self._output.meter.hit):
-            return "output"
-        if isinstance(exc, GuardDiskLimit):
-            return "disk"
-        return None
+        seen = set(self._interrupter.raised) if self._interrupter else set()
+        if self._output and self._output.meter.hit:
+            seen.add("output")
+        return next((name for name, kind in _HITS if isinstance(exc, kind) or name in seen), None)
+
+
+# RunReport.limit_hit: the first whose exception stopped the cell or that reached it otherwise.
+_HITS = (("timeout", GuardTimeout), ("memory", GuardMemoryError), ("recursion", RecursionError),
+         ("output", GuardOutputLimit), ("disk", GuardDiskLimit))
 
 
 def _chain(guard: Guard | None):
