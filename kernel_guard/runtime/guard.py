@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from ..errors import GuardDiskLimit, GuardMemoryError, GuardOutputLimit, GuardTimeout
 from ..sizes import format_bytes
@@ -78,6 +79,10 @@ class Guard:
         self._rlimit: tuple[int, int] | None = None
         self._rlimit_armed = False
         self._children: UserLimitForChildren | None = None
+        # What _arm changed, undone last first. Each undo is pushed before its step runs
+        # (every undo is harmless for a step that did not happen), so that an interrupt
+        # in the middle of a step still gets it undone.
+        self._undo = ExitStack()
         self._disk: DiskWatch | None = None
 
     # -- entering --------------------------------------------------------------------
@@ -135,10 +140,14 @@ class Guard:
             self.notices.append(NO_SIGNALS)
         if limits.max_mem is not None and not memcap.ENABLED:
             self.notices.append(NO_RLIMIT)
+        undo = self._undo.callback
+        if outer is not None:  # last: the watchdog goes back to the outer block
+            undo(lambda: self._watchdog and self._watchdog.watch(outer._watch))
         interrupter = self._interrupter = Interrupter(boundary)
         if limits.max_disk is not None:
             try:
                 self._disk = DiskWatch(limits.max_disk)
+                undo(self._disk_last_look)
             except OSError as error:  # the working directory was removed, or cannot be opened
                 self.notices.append(f"max_disk: the free space of the working directory cannot be read "
                                     f"({error.strerror}), so the cell runs without a disk limit")
@@ -154,11 +163,13 @@ class Guard:
         watchdog = self._watchdog = outer._watchdog if outer is not None else kept()
         if watchdog is None:
             watchdog = self._watchdog = self._own_watchdog = Watchdog()
+            undo(watchdog.stop)
             watchdog.start()  # its thread exists before the rlimit
         signals = cap is not None or disk is not None or (limits.timeout is not None or (
             outer_watch is not None and outer_watch.timeout is not None)) or (
             limits.max_output is not None and threading.current_thread() is threading.main_thread())
         if signals:
+            undo(interrupter.uninstall)
             interrupter.install()
         in_force = sys.getrecursionlimit()
         if limits.max_depth is not None and (outer is None or limits.max_depth < in_force):
@@ -166,23 +177,28 @@ class Guard:
         elif limits.max_depth is None and outer is None and in_force > safe_max_depth():  # set in an earlier cell
             self._depth = DepthLimit(in_force, given=False)
         if self._depth is not None:
+            undo(self._depth.restore)
             self._depth.apply()
             self.depth_change = self._depth.change
         if limits.max_output is not None:
             self._output = OutputCap(limits.max_output, interrupter.stop if signals else None)
+            undo(self._output.restore)
             self._output.apply()
         if cap is not None:  # last: nothing of ours allocates after it
+            undo(lambda: memcap.restore(self._rlimit))
             armed = memcap.arm(cap, rss_and_anon()[1])
             if armed is not None:
                 self._rlimit, watch.trip = armed
                 if not any(guard._children for guard in _chain(outer)):  # else they give the user's already
                     self._children = UserLimitForChildren(self._rlimit)
+                    undo(self._children.restore)
                     self._children.apply()
             elif outer_watch is not None:  # the outer rlimit is the lower: its trip holds
                 watch.trip = outer_watch.trip
             self._rlimit_armed = armed is not None or (outer is not None and outer._rlimit_armed)
         interrupter.armed = True
         watch.begin()
+        undo(watchdog.unwatch)  # first: once it returns, no signal comes for this block
         watchdog.watch(watch)
 
     # -- leaving ----------------------------------------------------------------------
@@ -215,33 +231,16 @@ class Guard:
         return False
 
     def _restore(self) -> None:
-        """Undo every step of ``_arm``, the watchdog before the signal handler; each
-        step runs even if another fails (a KeyboardInterrupt can land anywhere)."""
-        steps = (
-            lambda: memcap.restore(self._rlimit),
-            self._children and self._children.restore,
-            self._watchdog and self._watchdog.unwatch,
-            self._own_watchdog and self._own_watchdog.stop,
-            self._interrupter and self._interrupter.uninstall,
-            self._output and self._output.restore,
-            self._depth and self._depth.restore,
-            self._disk and self._disk_last_look,
-            self._outer and self._watchdog and (lambda: self._watchdog.watch(self._outer._watch)),
-        )
-        first = None
-        for step in steps:
-            if step:
-                try:
-                    step()
-                except BaseException as error:
-                    first = first or error
-        if first is not None:
-            raise first
+        """Undo every step of ``_arm``, last first; each undo runs even if another
+        fails (a KeyboardInterrupt can land anywhere)."""
+        self._undo.close()
 
     def _disk_last_look(self) -> None:
         """What the cell took since the last sample counts too (a writer that ended in
         one call), unless the cell was stopped already; then the descriptor of the
         working directory is closed."""
+        if self._disk is None:  # the outer block's disk limit was the tighter: it is watched alone
+            return
         try:
             error = None if "stop" in self._interrupter.raised else self._disk.error(self._disk.added())
             if error is not None:
