@@ -14,8 +14,9 @@ from IPython.core.error import UsageError
 from kernel_guard.errors import GuardMemoryError, GuardRefused
 from kernel_guard.extension import checks
 from kernel_guard.extension.cell import CompiledCell
-from kernel_guard.extension.options import Options, Resolved, describe_size, make_config, resolve
+from kernel_guard.extension.options import Options, Resolved, describe_size, make_config, resolve, summary_parts
 from kernel_guard.extension.render import Message, format_seconds
+from kernel_guard.runtime.limits import LIMITS
 from kernel_guard.sizes import format_bytes
 
 if TYPE_CHECKING:
@@ -28,8 +29,7 @@ HISTORY_SIZE = 1000
 USABLE_TTL = 5.0  # seconds
 FREEING_ROOM = 64 * 1024 * 1024  # what a cell may add to a kernel already over its cap
 
-_LIMIT_NAMES = {"memory": "memory cap", "timeout": "timeout", "recursion": "recursion limit",
-                "output": "output cap", "disk": "disk limit"}
+_LIMIT_NAMES = {limit.hit: limit.noun for limit in LIMITS}
 _MEMORY_TIPS = [
     "a smaller shape, or a smaller dtype (`dtype=np.float32` takes half of float64)",
     "work in chunks, or keep the data on disk with `np.memmap`",
@@ -288,11 +288,8 @@ class KernelGuardExtension:
             Message(title, "warning", [f"line {p.line}: {p.text}" for p in sorted(notes, key=_by_line)]).show()
 
         cell = self._compile(body, shown, offset, number)
-        guard = Guard(
-            Limits(max_mem=self._cell_cap(options, limits), timeout=limits.timeout,
-                   max_depth=limits.max_depth, max_output=limits.max_output, max_disk=limits.max_disk),
-            on_sample=self.recorder.sample,
-        )
+        values = {limit.name: getattr(limits, limit.name) for limit in LIMITS}
+        guard = Guard(Limits(**{**values, "max_mem": self._cell_cap(options, limits)}), on_sample=self.recorder.sample)
         if outer is None:  # a nested guard runs within the cell journalled already
             self.recorder.cell_started(number, shown, _journal_limits(limits))
         outcome = "ok"
@@ -419,15 +416,8 @@ class KernelGuardExtension:
         peak = format_bytes(report.peak_rss) if report.peak_rss else "?"
         lines = [f"peak memory {peak}" + (f" of the {describe_size(options.max_mem, limits.max_mem)} cap"
                                           if limits.max_mem else " (no memory cap)")]
-        other = [f"timeout {limits.timeout:g} s" if limits.timeout else "no timeout"]
-        depth = report.depth_change.limit if report.depth_change else limits.max_depth
-        if depth:
-            other.append(f"recursion limit {depth:,}")
-        if limits.max_output:
-            other.append(f"output cap {format_bytes(limits.max_output)}")
-        if limits.max_disk is not None:
-            other.append(f"disk limit {format_bytes(limits.max_disk)}")
-        lines.append(", ".join(other))
+        in_force = {"max_depth": report.depth_change.limit} if report.depth_change else {}
+        lines.append(", ".join(summary_parts(limits, in_force)))
         return Message(title, "info", lines)
 
 
