@@ -505,6 +505,15 @@ def test_a_nested_guard_runs_under_the_tighter_limits_and_gives_the_outer_ones_b
             except GuardOutputLimit as e:
                 loose_error = str(e)
             after_loose = limits_now()
+            endings = []
+            for ending in (ValueError, KeyboardInterrupt):
+                try:
+                    with Guard(Limits(max_mem=1 << 30, timeout=5, max_depth=700, max_output=50)):
+                        if ending is KeyboardInterrupt:
+                            signal.raise_signal(signal.SIGINT)  # as the notebook's stop button
+                        raise ending("x")
+                except (ValueError, KeyboardInterrupt) as e:
+                    endings.append([type(e).__name__, limits_now() == outside])
             try:
                 with outer:
                     pass
@@ -522,7 +531,7 @@ def test_a_nested_guard_runs_under_the_tighter_limits_and_gives_the_outer_ones_b
             thread.join()
         result(outside=outside, tight=tight, tight_error=tight_error, tight_after=tight_after,
                hit=inner.report.limit_hit, after_tight=after_tight, loose=loose, loose_error=loose_error,
-               after_loose=after_loose, reentered=reentered, thread=errors, outer_hit=outer.report.limit_hit,
+               after_loose=after_loose, endings=endings, reentered=reentered, thread=errors, outer_hit=outer.report.limit_hit,
                changed=[k for k, v in state().items() if v != before[k]])
     """)
     result = check(proc, result)
@@ -535,6 +544,7 @@ def test_a_nested_guard_runs_under_the_tighter_limits_and_gives_the_outer_ones_b
     loose = result["loose"]
     assert loose[0] <= outside[0] and loose[1] == outside[1]  # a looser inner limit does not loosen the outer
     assert result["loose_error"].startswith("the cell printed 9.8 KiB")  # the outer output cap stopped it
+    assert result["endings"] == [["ValueError", True], ["KeyboardInterrupt", True]]  # on error and interrupt too
     assert result["reentered"] == "kernel_guard: this Guard is already running; use a new Guard for a nested block"
     assert result["thread"] == [("kernel_guard: a Guard is already running in another thread; "
                                  "guarded blocks nest only on the thread of the outer one")]
