@@ -51,3 +51,15 @@ def test_configured_defaults_become_options():
 
     config = KernelGuard(config=Config({"KernelGuard": {"timeout": 30.0, "max_disk": "none", "max_output": "1M"}}))
     assert config.defaults() == Options(max_mem="90%", timeout=30.0, max_output="1M")
+
+
+def test_what_type_checkers_see_of_options_is_the_table():
+    import ast
+    import inspect
+
+    from kernel_guard.extension import options
+
+    tree = ast.parse(inspect.getsource(options))
+    stub = next(node for node in ast.walk(tree) if isinstance(node, ast.ClassDef) and node.name == "Options")
+    seen = [item.target.id for item in stub.body if isinstance(item, ast.AnnAssign)]
+    assert seen == [f.name for f in fields(Options)]

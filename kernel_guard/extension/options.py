@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields, make_dataclass, replace
+from dataclasses import dataclass, fields, make_dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from kernel_guard.runtime.limits import LIMITS
+from kernel_guard.runtime.limits import LIMITS, Limits
 from kernel_guard.sizes import format_bytes, parse_size
 
 _OFF = ("none", "off")  # turns a configured default off for one cell
@@ -99,7 +100,7 @@ def with_limit_arguments(func):
 
 
 class _OptionsMethods:
-    def merged(self, namespace) -> Options:
+    def merged(self: Any, namespace) -> Options:
         """These options overridden by the ones given in ``namespace`` (parsed arguments)."""
         changes = {}
         for f in fields(self):
@@ -108,7 +109,7 @@ class _OptionsMethods:
                 changes[f.name] = None if value is NONE else value
         return replace(self, **changes)
 
-    def describe(self) -> str:
+    def describe(self: Any) -> str:
         """``--max-mem 4G --timeout 30``: the options as a user would type them."""
         parts = []
         for limit in LIMITS:
@@ -126,27 +127,31 @@ class _OptionsMethods:
 _TYPED = {"memory": str, "size": str, "seconds": float, "count": int}
 _TRAITS = {"memory": Unicode, "size": Unicode, "seconds": Float, "count": Int}
 
-Options = make_dataclass(
-    "Options",
-    [*((limit.name, _TYPED[limit.kind] | None, None) for limit in LIMITS),
-     ("force", bool, False), ("dry_run", bool, False), ("lint", bool, True), ("verbose", bool, False)],
-    bases=(_OptionsMethods,), frozen=True,
-    namespace={"__module__": __name__,
-               "__doc__": "What one guarded cell runs with: a field per limit (sizes stay as typed until "
-                          "``resolve``), and the flags."},
-)
+if TYPE_CHECKING:  # what type checkers see; the class itself is made from LIMITS below
+    @dataclass(frozen=True)
+    class Options(_OptionsMethods):
+        max_mem: str | None = None
+        timeout: float | None = None
+        max_depth: int | None = None
+        max_output: str | None = None
+        max_disk: str | None = None
+        force: bool = False
+        dry_run: bool = False
+        lint: bool = True
+        verbose: bool = False
+else:
+    Options = make_dataclass(
+        "Options",
+        [*((limit.name, _TYPED[limit.kind] | None, None) for limit in LIMITS),
+         ("force", bool, False), ("dry_run", bool, False), ("lint", bool, True), ("verbose", bool, False)],
+        bases=(_OptionsMethods,), frozen=True,
+        namespace={"__module__": __name__,
+                   "__doc__": "What one guarded cell runs with: a field per limit (sizes stay as typed until "
+                              "``resolve``), and the flags."},
+    )
 
 
-def _check_limit(self, proposal):
-    value = proposal["value"]
-    kind = _BY_NAME[proposal["trait"].name].kind
-    if kind in ("memory", "size"):
-        return _check_size(proposal, _PARSERS[kind][0])
-    if kind == "seconds" and value is not None and not 0 < value < float("inf"):
-        raise TraitError(f"c.KernelGuard.{proposal['trait'].name} = {value!r}: a positive number of seconds, or None")
-    if kind == "count" and value is not None and value < 1:
-        raise TraitError(f"c.KernelGuard.{proposal['trait'].name} = {value!r}: a positive integer, or None")
-    return value
+_BY_NAME = {limit.name: limit for limit in LIMITS}
 
 
 def _check_size(proposal, parse):
@@ -160,27 +165,35 @@ def _check_size(proposal, parse):
     return value
 
 
-def _defaults(self) -> Options:
-    return Options(**{limit.name: getattr(self, limit.name) for limit in LIMITS}, lint=self.lint, verbose=self.verbose)
-
-
-_BY_NAME = {limit.name: limit for limit in LIMITS}
-
-# ``c.KernelGuard``: a trait per limit, made from its row, and the switches.
-KernelGuard = type(Configurable)("KernelGuard", (Configurable,), {
-    "__module__": __name__,
-    "__doc__": """Defaults for ``%%guard`` and ``%guard on``, e.g. ``c.KernelGuard.max_mem = "4G"``.
+class KernelGuard(Configurable):
+    """Defaults for ``%%guard`` and ``%guard on``, e.g. ``c.KernelGuard.max_mem = "4G"``.
 
     Options given on a ``%%guard`` line override these for that cell.
-    """,
-    **{limit.name: _TRAITS[limit.kind](limit.default, allow_none=True, config=True, help=limit.config_help)
-       for limit in LIMITS},
-    "lint": Bool(True, config=True, help="Run the static checks before each guarded cell."),
-    "verbose": Bool(False, config=True, help="Print a summary after each guarded cell."),
-    "auto": Bool(False, config=True, help="Guard every cell from the start, as after `%guard on`."),
-    "_check_limit": validate(*_BY_NAME)(_check_limit),
-    "defaults": _defaults,
-})
+    """
+
+    # A trait per limit, made from its row (a class body's locals() is the class's namespace).
+    locals().update({limit.name: _TRAITS[limit.kind](limit.default, allow_none=True, config=True,
+                                                     help=limit.config_help) for limit in LIMITS})
+    lint = Bool(True, config=True, help="Run the static checks before each guarded cell.")
+    verbose = Bool(False, config=True, help="Print a summary after each guarded cell.")
+    auto = Bool(False, config=True, help="Guard every cell from the start, as after `%guard on`.")
+
+    @validate(*_BY_NAME)
+    def _check_limit(self, proposal):
+        value = proposal["value"]
+        kind = _BY_NAME[proposal["trait"].name].kind
+        if kind in ("memory", "size"):
+            return _check_size(proposal, _PARSERS[kind][0])
+        name = proposal["trait"].name
+        if kind == "seconds" and value is not None and not 0 < value < float("inf"):
+            raise TraitError(f"c.KernelGuard.{name} = {value!r}: a positive number of seconds, or None")
+        if kind == "count" and value is not None and value < 1:
+            raise TraitError(f"c.KernelGuard.{name} = {value!r}: a positive integer, or None")
+        return value
+
+    def defaults(self) -> Options:
+        return Options(**{limit.name: getattr(self, limit.name) for limit in LIMITS},
+                       lint=self.lint, verbose=self.verbose)
 
 
 def make_config(shell) -> KernelGuard:
@@ -191,15 +204,12 @@ def make_config(shell) -> KernelGuard:
         raise UsageError(f"kernel_guard: {exc}") from None
 
 
-Resolved = make_dataclass(
-    "Resolved",
-    [*((limit.name, float | None if limit.kind == "seconds" else int | None) for limit in LIMITS),
-     ("notice", str | None, None)],
-    frozen=True,
-    namespace={"__module__": __name__,
-               "__doc__": "Options turned into numbers for the runtime: bytes, seconds, depth. "
-                          "``notice``: one line when ``max_mem`` was lowered to the memory the kernel can use."},
-)
+@dataclass
+class Resolved(Limits):
+    """Options turned into numbers for the runtime: bytes, seconds, depth.
+    ``notice``: one line when ``max_mem`` was lowered to the memory the kernel can use."""
+
+    notice: str | None = None
 
 
 def resolve(options: Options, usable_memory: int, limited_by: str = "RAM") -> Resolved:

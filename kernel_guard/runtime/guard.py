@@ -92,7 +92,7 @@ class Guard:
         outer = _running
         if any(guard is self for guard in _chain(outer)):
             raise RuntimeError("kernel_guard: this Guard is already running; use a new Guard for a nested block")
-        if outer is not None and outer._interrupter.ident != threading.get_ident():
+        if outer is not None and outer._interrupter is not None and outer._interrupter.ident != threading.get_ident():
             raise RuntimeError("kernel_guard: a Guard is already running in another thread; "
                                "guarded blocks nest only on the thread of the outer one")
         limits = self.limits
@@ -141,8 +141,8 @@ class Guard:
         if limits.max_mem is not None and not memcap.ENABLED:
             self.notices.append(NO_RLIMIT)
         undo = self._undo.callback
-        if outer is not None:  # last: the watchdog goes back to the outer block
-            undo(lambda: self._watchdog and self._watchdog.watch(outer._watch))
+        if outer is not None:
+            undo(self._watch_outer)  # last
         interrupter = self._interrupter = Interrupter(boundary)
         if limits.max_disk is not None:
             try:
@@ -234,6 +234,11 @@ class Guard:
         """Undo every step of ``_arm``, last first; each undo runs even if another
         fails (a KeyboardInterrupt can land anywhere)."""
         self._undo.close()
+
+    def _watch_outer(self) -> None:
+        """The watchdog goes back to the block this one ran inside."""
+        if self._watchdog is not None and self._outer is not None and self._outer._watch is not None:
+            self._watchdog.watch(self._outer._watch)
 
     def _disk_last_look(self) -> None:
         """What the cell took since the last sample counts too (a writer that ended in

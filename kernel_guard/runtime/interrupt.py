@@ -49,6 +49,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import GuardMemoryError, GuardTimeout
 
@@ -108,11 +109,11 @@ class Reason:
     name: str
     slot: str
     counts_as: str
-    keep: Callable[[str], object] | None
-    error: Callable[[object], BaseException]
-    late: Callable[[object], BaseException] | None
+    keep: Callable[[str], Any] | None
+    error: Callable[[Any], BaseException]
+    late: Callable[[Any], BaseException] | None
     sticky: bool = False
-    cleared: object = None
+    cleared: Any = None
 
 
 # Most urgent first: the signal raises the first one pending.
