@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, fields, make_dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields, replace
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from kernel_guard.runtime.limits import LIMITS, Limits
+from kernel_guard.runtime.limits import LIMITS, Limits, TypedLimits
 from kernel_guard.sizes import format_bytes, parse_size
 
 _OFF = ("none", "off")  # turns a configured default off for one cell
@@ -99,8 +98,21 @@ def with_limit_arguments(func):
     return func
 
 
-class _OptionsMethods:
-    def merged(self: Any, namespace) -> Options:
+# What each kind of limit is as a trait.
+_TRAITS = {"memory": Unicode, "size": Unicode, "seconds": Float, "count": Int}
+
+
+@dataclass(frozen=True)
+class Options(TypedLimits):
+    """What one guarded cell runs with: the limits as typed (sizes stay text until
+    ``resolve``), and the flags."""
+
+    force: bool = False
+    dry_run: bool = False
+    lint: bool = True
+    verbose: bool = False
+
+    def merged(self, namespace) -> Options:
         """These options overridden by the ones given in ``namespace`` (parsed arguments)."""
         changes = {}
         for f in fields(self):
@@ -109,7 +121,7 @@ class _OptionsMethods:
                 changes[f.name] = None if value is NONE else value
         return replace(self, **changes)
 
-    def describe(self: Any) -> str:
+    def describe(self) -> str:
         """``--max-mem 4G --timeout 30``: the options as a user would type them."""
         parts = []
         for limit in LIMITS:
@@ -121,34 +133,6 @@ class _OptionsMethods:
         if not self.lint:
             parts.append("--no-lint")
         return " ".join(parts)
-
-
-# What each kind of limit is as typed (sizes stay text until ``resolve``) and as a trait.
-_TYPED = {"memory": str, "size": str, "seconds": float, "count": int}
-_TRAITS = {"memory": Unicode, "size": Unicode, "seconds": Float, "count": Int}
-
-if TYPE_CHECKING:  # what type checkers see; the class itself is made from LIMITS below
-    @dataclass(frozen=True)
-    class Options(_OptionsMethods):
-        max_mem: str | None = None
-        timeout: float | None = None
-        max_depth: int | None = None
-        max_output: str | None = None
-        max_disk: str | None = None
-        force: bool = False
-        dry_run: bool = False
-        lint: bool = True
-        verbose: bool = False
-else:
-    Options = make_dataclass(
-        "Options",
-        [*((limit.name, _TYPED[limit.kind] | None, None) for limit in LIMITS),
-         ("force", bool, False), ("dry_run", bool, False), ("lint", bool, True), ("verbose", bool, False)],
-        bases=(_OptionsMethods,), frozen=True,
-        namespace={"__module__": __name__,
-                   "__doc__": "What one guarded cell runs with: a field per limit (sizes stay as typed until "
-                              "``resolve``), and the flags."},
-    )
 
 
 _BY_NAME = {limit.name: limit for limit in LIMITS}

@@ -51,8 +51,9 @@ class Limit:
 
 
 # In the order the magic's help and the status line list them. A new limit of one of
-# these kinds touches three files: a row here and a field of ``Limits`` below, its
-# component in a module of its own (arm and undo), and the step arming it in guard.py.
+# these kinds touches three files: a row here and a field of ``Limits`` and of
+# ``TypedLimits`` below, its component in a module of its own (arm and undo), and the
+# step arming it in guard.py.
 LIMITS = (
     Limit("max_mem", "memory", "memory cap", "memory", "more than 0", lambda v: v > 0,
           "cap on the kernel's total resident memory while the cell runs; past it the "
@@ -103,6 +104,18 @@ class Limits:
     def __post_init__(self) -> None:
         for limit in LIMITS:
             _require(limit, getattr(self, limit.name))
+
+
+@dataclass(frozen=True)
+class TypedLimits:
+    """The limits as a user types them (``%%guard --max-mem 80%``, ``c.KernelGuard``):
+    sizes stay text until the extension resolves them into :class:`Limits`."""
+
+    max_mem: str | None = None
+    timeout: float | None = None
+    max_depth: int | None = None
+    max_output: str | None = None
+    max_disk: str | None = None
 
 
 def _require(limit: Limit, value) -> None:
