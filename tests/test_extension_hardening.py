@@ -112,12 +112,36 @@ def test_a_kernel_over_its_cap_can_free_memory(kernel):
     assert kernel.eval("'big' in globals() or 'large' in globals()") is False
 
 
-def test_a_nested_guarded_cell_never_drops_its_limits_silently(kernel):
-    result = kernel.run("%%guard --timeout 30\n"
-                        "get_ipython().run_cell('%%guard --timeout 1 --max-depth 800\\ninner = 1')\n"
-                        "outer = 2")
-    assert "a guarded cell inside a guarded cell" in result.plain
-    assert "`--timeout 1`" in result.plain and "`--max-depth 800`" in result.plain
-    assert kernel.eval("(inner, outer)") == [1, 2]
+def test_a_nested_guarded_cell_runs_under_the_tighter_of_both_limits(kernel):
+    kernel.run("import resource, sys, time\n"
+               "def limits_now():\n"
+               "    return [resource.getrlimit(resource.RLIMIT_DATA), sys.getrecursionlimit(), id(sys.stdout)]")
+    before, state = kernel.eval("limits_now()"), kernel.process_state()
+    result = kernel.run(
+        "%%guard --timeout 30 --max-depth 3000 --max-mem 1G\n"
+        "outside = limits_now()\n"
+        "start = time.monotonic()\n"
+        "tight = get_ipython().run_cell('%%guard --timeout 1 --max-depth 800 --max-mem 600M\\n'\n"
+        "                               'seen = limits_now()\\ntime.sleep(3)')\n"
+        "took = time.monotonic() - start\n"
+        "after_tight = limits_now()\n"
+        "memory = get_ipython().run_cell('%%guard --max-mem 300M\\nbig = bytearray(400 * 2**20)')\n"
+        "looser = get_ipython().run_cell('%%guard --timeout 60 --max-depth 100000 --max-mem 8G\\n'\n"
+        "                               'loose = limits_now()')\n"
+        "after = limits_now()\n"
+        "outer = 2")
+    assert result.ok, result.text
+    assert "GuardTimeout: the cell ran longer than its 1 s timeout" in result.error_text  # shown as the inner's
+    assert kernel.eval("type(tight.error_in_exec).__name__") == "GuardTimeout"
+    assert 0.9 < kernel.eval("took") < 2.9  # stopped by the inner timeout, not the outer one
+    outside, seen = kernel.eval("outside"), kernel.eval("seen")
+    assert seen[0][0] < outside[0][0] and seen[1] == 800 and outside[1] == 3000
+    assert kernel.eval("type(memory.error_in_exec).__name__") == "GuardMemoryError"
+    assert kernel.eval("'big' in globals()") is False
+    loose = kernel.eval("loose")
+    assert loose[0][0] <= outside[0][0] and loose[1] == 3000  # a looser inner limit leaves the outer in force
+    assert kernel.eval("after_tight") == outside == kernel.eval("after")  # the outer limits exactly, after each
+    assert kernel.eval("outer") == 2 and kernel.eval("limits_now()") == before  # and the kernel's after both
+    assert kernel.process_state() == state
     same = kernel.run("%%guard --timeout 30\nget_ipython().run_cell('%%guard --timeout 60\\nx = 1')")
-    assert "inside a guarded cell" not in same.plain  # looser limits: the outer ones are the tighter
+    assert same.ok and kernel.eval("x") == 1

@@ -385,3 +385,16 @@ def test_file_names_that_are_not_utf8_are_printed_escaped(tmp_path):
         assert result.returncode == 2 and b"Traceback" not in result.stderr
         assert result.stdout.startswith(os.fsencode(tmp_path) + b"/\\udcff\\udcfe.py:2:1: KG501")
         assert result.stderr == os.fsencode(tmp_path) + b"/\\udcfe.ipynb: not a regular file: skipped\n"
+
+
+def test_a_working_directory_that_was_deleted(tmp_path):
+    # The folder a terminal sits in was removed: a relative path cannot be found, an absolute one is linted.
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    notebook = write_notebook(tmp_path / "nb.ipynb", "import os\nos._exit(1)")
+    code = (f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
+            f"from kernel_guard.cli import main; sys.exit(main(['--no-cache', 'examples', {str(notebook)!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "examples: no such file or directory\n"
+    assert ":cell 1:2:1: KG501 " in result.stdout

@@ -487,31 +487,93 @@ def test_everything_is_restored_on_every_path(ending):
     assert result["changed"] == {}
 
 
-def test_guards_do_not_nest():
+def test_a_nested_guard_runs_under_the_tighter_limits_and_gives_the_outer_ones_back():
     proc, result = run_child("""
-        data = resource.getrlimit(resource.RLIMIT_DATA)
-        with Guard(Limits(max_mem=4 << 30, timeout=5)) as outer:
+        before = state()
+        def limits_now():
+            return [resource.getrlimit(resource.RLIMIT_DATA)[0], sys.getrecursionlimit(), id(sys.stdout)]
+        with Guard(Limits(max_mem=4 << 30, timeout=30, max_depth=5000, max_output=10_000)) as outer:
+            outside = limits_now()
+            start = time.monotonic()
             try:
-                with Guard(Limits(timeout=1)):
-                    pass
-            except RuntimeError as e:
-                nested = str(e)
+                with Guard(Limits(max_mem=2 << 30, timeout=1, max_depth=1000, max_output=100)) as inner:
+                    tight = limits_now()
+                    time.sleep(3)
+            except GuardTimeout as e:
+                tight_error, tight_after = str(e), time.monotonic() - start
+            after_tight = limits_now()
+            try:
+                with Guard(Limits(max_mem=8 << 30, timeout=60, max_depth=100_000, max_output=1 << 20)):
+                    loose = limits_now()
+                    print("x" * 20_000)
+            except GuardOutputLimit as e:
+                loose_error = str(e)
+            after_loose = limits_now()
+            endings = []
+            for ending in (ValueError, KeyboardInterrupt):
+                try:
+                    with Guard(Limits(max_mem=1 << 30, timeout=5, max_depth=700, max_output=50)):
+                        if ending is KeyboardInterrupt:
+                            signal.raise_signal(signal.SIGINT)  # as the notebook's stop button
+                        raise ending("x")
+                except (ValueError, KeyboardInterrupt) as e:
+                    endings.append([type(e).__name__, limits_now() == outside])
             try:
                 with outer:
                     pass
             except RuntimeError as e:
                 reentered = str(e)
-            inside = resource.getrlimit(resource.RLIMIT_DATA)
-        with Guard(Limits(timeout=1)) as again:  # usable again once the first has left
-            pass
-        result(nested=nested, reentered=reentered, armed=inside != data,
-               restored=resource.getrlimit(resource.RLIMIT_DATA) == data, report=again.report is not None)
+            errors = []
+            def other():
+                try:
+                    with Guard(Limits(max_depth=100)):
+                        pass
+                except RuntimeError as e:
+                    errors.append(str(e))
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join()
+        result(outside=outside, tight=tight, tight_error=tight_error, tight_after=tight_after,
+               hit=inner.report.limit_hit, after_tight=after_tight, loose=loose, loose_error=loose_error,
+               after_loose=after_loose, endings=endings, reentered=reentered, thread=errors, outer_hit=outer.report.limit_hit,
+               changed=[k for k, v in state().items() if v != before[k]])
     """)
     result = check(proc, result)
-    assert result["nested"] == result["reentered"] == (
-        "kernel_guard: a Guard is already running in this process; guarded blocks cannot be nested"
-    )
-    assert result["armed"] and result["restored"] and result["report"]
+    outside = result["outside"]
+    tight = result["tight"]
+    assert tight[0] < outside[0] and tight[1] == 1000 and tight[2] != outside[2]  # the inner limits hold inside
+    assert result["tight_error"] == "the cell ran longer than its 1 s timeout"
+    assert 0.9 < result["tight_after"] < 2.9 and result["hit"] == "timeout"
+    assert result["after_tight"] == outside == result["after_loose"]  # the outer limits exactly, after either
+    loose = result["loose"]
+    assert loose[0] <= outside[0] and loose[1] == outside[1]  # a looser inner limit does not loosen the outer
+    assert result["loose_error"].startswith("the cell printed 9.8 KiB")  # the outer output cap stopped it
+    assert result["endings"] == [["ValueError", True], ["KeyboardInterrupt", True]]  # on error and interrupt too
+    assert result["reentered"] == "kernel_guard: this Guard is already running; use a new Guard for a nested block"
+    assert result["thread"] == [("kernel_guard: a Guard is already running in another thread; "
+                                 "guarded blocks nest only on the thread of the outer one")]
+    assert result["outer_hit"] == "output" and result["changed"] == []  # its cap stopped the inner print
+
+
+def test_the_outer_deadline_stops_a_looser_inner_block_and_then_the_outer_one():
+    proc, result = run_child("""
+        start = time.monotonic()
+        caught = []
+        try:
+            with Guard(Limits(timeout=1)) as outer:
+                try:
+                    with Guard(Limits(timeout=60, max_depth=2000)) as inner:
+                        time.sleep(5)
+                except GuardTimeout as e:
+                    caught.append([str(e), round(time.monotonic() - start, 1), inner.report.limit_hit])
+                time.sleep(5)
+        except GuardTimeout as e:
+            caught.append([str(e), round(time.monotonic() - start, 1), outer.report.limit_hit])
+        result(caught=caught)
+    """)
+    (inner, inner_at, inner_hit), (outer, outer_at, outer_hit) = check(proc, result)["caught"]
+    assert inner == outer == "the cell ran longer than its 1 s timeout"
+    assert 0.9 < inner_at < 2.9 and inner_at <= outer_at < 3.9 and inner_hit == outer_hit == "timeout"
 
 
 def test_without_signals_python_code_is_still_stopped_and_ctrl_c_still_works():

@@ -4,7 +4,6 @@ of a cell. The magics (``magics.py``) are the thin user-facing layer on top."""
 from __future__ import annotations
 
 import ast
-import re
 import sys
 import time
 from collections import deque
@@ -16,26 +15,23 @@ from IPython.core.error import UsageError
 from kernel_guard.errors import GuardMemoryError, GuardRefused
 from kernel_guard.extension import checks
 from kernel_guard.extension.cell import CompiledCell
-from kernel_guard.extension.options import Options, Resolved, describe_size, make_config, resolve
+from kernel_guard.extension.options import Options, Resolved, describe_size, make_config, resolve, summary_parts
 from kernel_guard.extension.render import Message, format_seconds
+from kernel_guard.runtime.limits import LIMITS
 from kernel_guard.sizes import format_bytes
 
 if TYPE_CHECKING:
     from kernel_guard.runtime import RunReport
+    from kernel_guard.runtime.recursion import DepthChange
 
 # Cells auto mode leaves alone: they manage the guard itself.
 _NOT_AUTO = ("%%guard", "%guard", "%load_ext", "%unload_ext", "%reload_ext")
 AUTO_FLAG = "--auto-cell"  # marks the %%guard line auto mode adds (hidden option)
 HISTORY_SIZE = 1000
-# The runtime's notice: "max_depth 100,000 lowered to 32,256: why", or for a limit set
-# in an earlier cell "the recursion limit in force, 100,000, lowered to 32,256 for the cell: why".
-_DEPTH_NOTICE = re.compile(r"(max_depth|the recursion limit in force,) ([\d,]*\d),? (lowered|raised) to ([\d,]*\d)"
-                           r"( for the cell)?: (.+)", re.DOTALL)
 USABLE_TTL = 5.0  # seconds
 FREEING_ROOM = 64 * 1024 * 1024  # what a cell may add to a kernel already over its cap
 
-_LIMIT_NAMES = {"memory": "memory cap", "timeout": "timeout", "recursion": "recursion limit",
-                "output": "output cap", "disk": "disk limit"}
+_LIMIT_NAMES = {limit.hit: limit.noun for limit in LIMITS}
 _MEMORY_TIPS = [
     "a smaller shape, or a smaller dtype (`dtype=np.float32` takes half of float64)",
     "work in chunks, or keep the data on disk with `np.memmap`",
@@ -262,12 +258,8 @@ class KernelGuardExtension:
         or ``GuardRefused`` if the checks refused it."""
         shell = self.shell
         number = self.cell_number()
-        if self._running is not None:  # e.g. %%capture under auto mode: the outer guard holds
-            tighter = _tighter(self.resolve(options), self._running) if offset else []  # not auto mode's
-            if tighter:  # the runtime's guards do not nest: never ignore the inner limits silently
-                self._notice("a guarded cell inside a guarded cell", (
-                    f"its {', '.join(tighter)} cannot be applied inside the running guard, whose limits hold; "
-                    "run it as a cell of its own to apply them"))
+        outer = self._running
+        if outer is not None and not offset:  # auto mode's own %%guard (e.g. %%capture's body): the outer holds
             self._compile(body, shown, offset, number).run()
             return
         from kernel_guard.runtime import Guard, Limits
@@ -301,12 +293,10 @@ class KernelGuardExtension:
             Message(title, "warning", [f"line {p.line}: {p.text}" for p in sorted(notes, key=_by_line)]).show()
 
         cell = self._compile(body, shown, offset, number)
-        guard = Guard(
-            Limits(max_mem=self._cell_cap(options, limits), timeout=limits.timeout,
-                   max_depth=limits.max_depth, max_output=limits.max_output, max_disk=limits.max_disk),
-            on_sample=self.recorder.sample,
-        )
-        self.recorder.cell_started(number, shown, _journal_limits(limits))
+        values = {limit.name: getattr(limits, limit.name) for limit in LIMITS}
+        guard = Guard(Limits(**{**values, "max_mem": self._cell_cap(options, limits)}), on_sample=self.recorder.sample)
+        if outer is None:  # a nested guard runs within the cell journalled already
+            self.recorder.cell_started(number, shown, _journal_limits(limits))
         outcome = "ok"
         self._running = limits
         try:
@@ -319,15 +309,15 @@ class KernelGuardExtension:
             cell.show_like_a_cell(exc)
             raise
         finally:
-            self._running = None
+            self._running = outer
             run = cast("RunReport", guard.report)  # set by the guard's __exit__
             self.history.append(HistoryEntry(
                 number, _first_line(body), outcome, cap=limits.max_mem,
                 peak_rss=run.peak_rss, elapsed=run.elapsed, limit_hit=run.limit_hit,
                 samples=list(run.samples or ()),
             ))
-            if run.depth_notice:
-                _depth_notice(run.depth_notice).show()
+            if run.depth_change:
+                _depth_notice(run.depth_change).show()
             for notice in run.notices:  # limits this platform cannot fully enforce
                 self._notice("limit not fully enforced here", notice, once=True)
             if options.verbose:
@@ -431,15 +421,8 @@ class KernelGuardExtension:
         peak = format_bytes(report.peak_rss) if report.peak_rss else "?"
         lines = [f"peak memory {peak}" + (f" of the {describe_size(options.max_mem, limits.max_mem)} cap"
                                           if limits.max_mem else " (no memory cap)")]
-        other = [f"timeout {limits.timeout:g} s" if limits.timeout else "no timeout"]
-        depth = _depth_in_force(report.depth_notice, limits.max_depth)
-        if depth:
-            other.append(f"recursion limit {depth:,}")
-        if limits.max_output:
-            other.append(f"output cap {format_bytes(limits.max_output)}")
-        if limits.max_disk is not None:
-            other.append(f"disk limit {format_bytes(limits.max_disk)}")
-        lines.append(", ".join(other))
+        in_force = {"max_depth": report.depth_change.limit} if report.depth_change else {}
+        lines.append(", ".join(summary_parts(limits, in_force)))
         return Message(title, "info", lines)
 
 
@@ -487,35 +470,15 @@ def _refuse(verdict: checks.Verdict, holders: list[str]) -> GuardRefused:
     return error
 
 
-def _depth_notice(notice: str) -> Message:
-    """The runtime's one-line notice as a short title, and the reason under it in the
-    magic's own words (``--max-depth``, not the runtime's ``max_depth``)."""
-    match = _DEPTH_NOTICE.match(notice)
-    if match is None:
-        return Message("recursion limit changed", "warning", [notice])
-    source, requested, verb, limit, for_cell, why = match.groups()
-    given = (f"you gave `--max-depth {requested}`" if source == "max_depth"
-             else f"the recursion limit set before this cell is {requested}")
-    return Message(f"recursion limit {verb} to {limit}{' for this cell' if for_cell else ''}", "warning",
-                   [f"{given}, but {why}"])
-
-
-def _tighter(inner: Resolved, outer: Resolved) -> list[str]:
-    """The options of ``inner`` that are tighter than ``outer``'s, as given (``--timeout 1``)."""
-    options = {"max_mem": "--max-mem", "timeout": "--timeout", "max_depth": "--max-depth", "max_output": "--max-output"}
-    found = []
-    for name, option in options.items():
-        mine, theirs = getattr(inner, name), getattr(outer, name)
-        if mine is not None and (theirs is None or mine < theirs):
-            found.append(f"`{option} {format_bytes(mine) if name in ('max_mem', 'max_output') else f'{mine:g}'}`")
-    return found
-
-
-def _depth_in_force(notice: str | None, asked: int | None) -> int | None:
-    """The recursion limit the cell ran under: the one asked for, unless the runtime's
-    notice says it lowered it (or one set in an earlier cell) for the cell."""
-    match = _DEPTH_NOTICE.match(notice) if notice else None
-    return int(match.group(4).replace(",", "")) if match else asked
+def _depth_notice(change: DepthChange) -> Message:
+    """The runtime's change of the recursion limit as a short title, and the reason
+    under it in the magic's own words (``--max-depth``, not the runtime's ``max_depth``)."""
+    before = not change.given and change.lowered  # the limit set before the cell, not --max-depth
+    given = (f"the recursion limit set before this cell is {change.requested:,}" if before
+             else f"you gave `--max-depth {change.requested:,}`")
+    verb = "lowered" if change.lowered else "raised"
+    return Message(f"recursion limit {verb} to {change.limit:,}{' for this cell' if before else ''}", "warning",
+                   [f"{given}, but {change.why}"])
 
 
 def _journal_limits(limits: Resolved) -> dict:

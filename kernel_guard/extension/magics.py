@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -12,7 +11,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from kernel_guard.extension import checks
 from kernel_guard.extension.core import AUTO_FLAG
-from kernel_guard.extension.options import describe_size, with_limit_arguments
+from kernel_guard.extension.options import status_parts, with_limit_arguments
 from kernel_guard.extension.render import Message
 from kernel_guard.sizes import format_bytes
 
@@ -109,14 +108,7 @@ class GuardMagics(Magics):
         limits = extension.resolve(options)
         auto = extension.auto is not None
         lines = [
-            "defaults: " + ", ".join([
-                f"--max-mem {describe_size(options.max_mem, limits.max_mem)}" if limits.max_mem else "no memory cap",
-                f"--timeout {limits.timeout:g} s" if limits.timeout else "no timeout",
-                f"--max-depth {limits.max_depth:,}" if limits.max_depth
-                else f"recursion limit {sys.getrecursionlimit():,}",
-                f"--max-output {format_bytes(limits.max_output)}" if limits.max_output else "no output cap",
-                f"--max-disk {format_bytes(limits.max_disk)}" if limits.max_disk is not None else "no disk limit",
-            ]),
+            "defaults: " + ", ".join(status_parts(options, limits)),
             f"memory: this kernel holds {format_bytes(current_rss())}; it can get "
             f"{format_bytes(usable)} ({_limited_by(cgroup, usable)}), "
             f"{format_bytes(available_memory(cgroup))} available now",

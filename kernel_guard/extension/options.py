@@ -10,6 +10,7 @@ from IPython.core.magic_arguments import argument
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
+from kernel_guard.runtime.limits import LIMITS, Limits, TypedLimits
 from kernel_guard.sizes import format_bytes, parse_size
 
 _OFF = ("none", "off")  # turns a configured default off for one cell
@@ -72,6 +73,10 @@ def depth(text: str) -> int | Unset:
     return value
 
 
+# How each kind of limit (``Limit.kind``) is typed: parser and metavar.
+_PARSERS = {"memory": (memory_size, "SIZE"), "size": (output_size, "SIZE"), "seconds": (seconds, "SECONDS"),
+            "count": (depth, "N")}
+
 # The options shared by ``%%guard`` and ``%guard on``; applied bottom-up by magic_arguments.
 LIMIT_ARGUMENTS = [
     argument("-v", "--verbose", action="store_true", default=None,
@@ -82,24 +87,8 @@ LIMIT_ARGUMENTS = [
              help="check and estimate only; do not run the cell."),
     argument("--force", action="store_true", default=None,
              help="run even if the pre-run checks say the cell will not fit or will kill the kernel."),
-    argument("--max-disk", type=output_size, metavar="SIZE",
-             help="bytes the cell may add to the filesystem of the working directory; past it, or "
-                  "when that filesystem gets below 1%% or 256 MiB free (the lower), the cell stops "
-                  "with GuardDiskLimit (an OSError), with room left to save the notebook."),
-    argument("--max-output", type=output_size, metavar="SIZE",
-             help="cap on the bytes of text (stdout + stderr, UTF-8) the cell may print; "
-                  "past it the cell stops with GuardOutputLimit."),
-    argument("--max-depth", type=depth, metavar="N",
-             help="recursion limit for the cell (as sys.setrecursionlimit); a value the stack "
-                  "cannot hold is lowered to a safe one, with a notice. Past it: RecursionError."),
-    argument("--timeout", type=seconds, metavar="SECONDS",
-             help="wall-clock limit for the cell; past it the cell stops with GuardTimeout, "
-                  "also in time.sleep and in loops that catch Exception."),
-    argument("--max-mem", type=memory_size, metavar="SIZE",
-             help="cap on the kernel's total resident memory while the cell runs; past it the "
-                  "cell gets GuardMemoryError (a MemoryError). SIZE: bytes, or a number with "
-                  "K, M, G, T (powers of 1024; KB, KiB, GB, GiB, lower case accepted), or a "
-                  "percentage such as 80%% of the memory this kernel can really get."),
+    *(argument(limit.option, type=_PARSERS[limit.kind][0], metavar=_PARSERS[limit.kind][1], help=limit.help)
+      for limit in reversed(LIMITS)),
 ]
 
 
@@ -109,15 +98,15 @@ def with_limit_arguments(func):
     return func
 
 
-@dataclass(frozen=True)
-class Options:
-    """What one guarded cell runs with. Sizes stay as typed until ``resolve``."""
+# What each kind of limit is as a trait.
+_TRAITS = {"memory": Unicode, "size": Unicode, "seconds": Float, "count": Int}
 
-    max_mem: str | None = None
-    timeout: float | None = None
-    max_depth: int | None = None
-    max_output: str | None = None
-    max_disk: str | None = None
+
+@dataclass(frozen=True)
+class Options(TypedLimits):
+    """What one guarded cell runs with: the limits as typed (sizes stay text until
+    ``resolve``), and the flags."""
+
     force: bool = False
     dry_run: bool = False
     lint: bool = True
@@ -135,15 +124,29 @@ class Options:
     def describe(self) -> str:
         """``--max-mem 4G --timeout 30``: the options as a user would type them."""
         parts = []
-        for name in ("max_mem", "timeout", "max_depth", "max_output", "max_disk"):
-            value = getattr(self, name)
+        for limit in LIMITS:
+            value = getattr(self, limit.name)
             if value is not None:
                 value = f"{value:g}" if isinstance(value, float) else value
-                parts.append(f"--{name.replace('_', '-')} {value}")
+                parts.append(f"{limit.option} {value}")
         parts += [f"--{flag}" for flag in ("force", "verbose") if getattr(self, flag)]
         if not self.lint:
             parts.append("--no-lint")
         return " ".join(parts)
+
+
+_BY_NAME = {limit.name: limit for limit in LIMITS}
+
+
+def _check_size(proposal, parse):
+    value = proposal["value"]
+    if value is None or value.strip().lower() in _OFF:
+        return None
+    try:
+        parse(value)
+    except argparse.ArgumentTypeError as exc:
+        raise TraitError(f"c.KernelGuard.{proposal['trait'].name}: {exc}") from None
+    return value
 
 
 class KernelGuard(Configurable):
@@ -152,56 +155,29 @@ class KernelGuard(Configurable):
     Options given on a ``%%guard`` line override these for that cell.
     """
 
-    max_mem = Unicode(
-        "90%", allow_none=True, config=True,
-        help="Default --max-mem: a SIZE (4G, 512MiB, 80%) or None for no cap while a guarded cell runs.",
-    )
-    timeout = Float(None, allow_none=True, config=True, help="Default --timeout in seconds, or None.")
-    max_depth = Int(None, allow_none=True, config=True, help="Default --max-depth, or None.")
-    max_output = Unicode(None, allow_none=True, config=True, help="Default --max-output SIZE, or None.")
-    max_disk = Unicode(None, allow_none=True, config=True, help="Default --max-disk SIZE, or None.")
+    # A trait per limit, made from its row (a class body's locals() is the class's namespace).
+    locals().update({limit.name: _TRAITS[limit.kind](limit.default, allow_none=True, config=True,
+                                                     help=limit.config_help) for limit in LIMITS})
     lint = Bool(True, config=True, help="Run the static checks before each guarded cell.")
     verbose = Bool(False, config=True, help="Print a summary after each guarded cell.")
     auto = Bool(False, config=True, help="Guard every cell from the start, as after `%guard on`.")
 
-    @validate("max_mem")
-    def _check_max_mem(self, proposal):
-        return self._check(proposal, memory_size)
-
-    @validate("max_output", "max_disk")
-    def _check_max_output(self, proposal):
-        return self._check(proposal, output_size)
-
-    @validate("timeout")
-    def _check_timeout(self, proposal):
+    @validate(*_BY_NAME)
+    def _check_limit(self, proposal):
         value = proposal["value"]
-        if value is not None and not 0 < value < float("inf"):
-            raise TraitError(f"c.KernelGuard.timeout = {value!r}: a positive number of seconds, or None")
-        return value
-
-    @validate("max_depth")
-    def _check_max_depth(self, proposal):
-        value = proposal["value"]
-        if value is not None and value < 1:
-            raise TraitError(f"c.KernelGuard.max_depth = {value!r}: a positive integer, or None")
-        return value
-
-    @staticmethod
-    def _check(proposal, parse):
-        value = proposal["value"]
-        if value is None or value.strip().lower() in _OFF:
-            return None
-        try:
-            parse(value)
-        except argparse.ArgumentTypeError as exc:
-            raise TraitError(f"c.KernelGuard.{proposal['trait'].name}: {exc}") from None
+        kind = _BY_NAME[proposal["trait"].name].kind
+        if kind in ("memory", "size"):
+            return _check_size(proposal, _PARSERS[kind][0])
+        name = proposal["trait"].name
+        if kind == "seconds" and value is not None and not 0 < value < float("inf"):
+            raise TraitError(f"c.KernelGuard.{name} = {value!r}: a positive number of seconds, or None")
+        if kind == "count" and value is not None and value < 1:
+            raise TraitError(f"c.KernelGuard.{name} = {value!r}: a positive integer, or None")
         return value
 
     def defaults(self) -> Options:
-        return Options(
-            max_mem=self.max_mem, timeout=self.timeout, max_depth=self.max_depth,
-            max_output=self.max_output, max_disk=self.max_disk, lint=self.lint, verbose=self.verbose,
-        )
+        return Options(**{limit.name: getattr(self, limit.name) for limit in LIMITS},
+                       lint=self.lint, verbose=self.verbose)
 
 
 def make_config(shell) -> KernelGuard:
@@ -212,39 +188,33 @@ def make_config(shell) -> KernelGuard:
         raise UsageError(f"kernel_guard: {exc}") from None
 
 
-@dataclass(frozen=True)
-class Resolved:
+@dataclass
+class Resolved(Limits):
     """Options turned into numbers for the runtime: bytes, seconds, depth.
     ``notice``: one line when ``max_mem`` was lowered to the memory the kernel can use."""
 
-    max_mem: int | None
-    timeout: float | None
-    max_depth: int | None
-    max_output: int | None
-    max_disk: int | None = None
     notice: str | None = None
 
 
 def resolve(options: Options, usable_memory: int, limited_by: str = "RAM") -> Resolved:
-    """Sizes in bytes; a percentage of ``max_mem`` is of ``usable_memory``, and a
+    """Sizes in bytes; a percentage of a memory limit is of ``usable_memory``, and a
     ``max_mem`` above it is lowered to it: past it the out-of-memory killer (or the
     machine) stops the kernel before any cap could. ``limited_by`` says what sets
     ``usable_memory`` ("RAM", "container limit")."""
-    max_mem = None if options.max_mem is None else parse_size(options.max_mem, total=usable_memory)
-    notice = None
-    if max_mem is not None and max_mem > usable_memory:
-        usable = format_bytes(usable_memory)
-        notice = (f"--max-mem {options.max_mem} is above the {usable} this kernel can use ({limited_by}); "
-                  f"capped at {usable}")
-        max_mem = usable_memory
-    return Resolved(
-        max_mem=max_mem,
-        timeout=options.timeout,
-        max_depth=options.max_depth,
-        max_output=None if options.max_output is None else parse_size(options.max_output),
-        max_disk=None if options.max_disk is None else parse_size(options.max_disk),
-        notice=notice,
-    )
+    values, notice = {}, None
+    for limit in LIMITS:
+        value = getattr(options, limit.name)
+        if value is not None and limit.kind == "memory":
+            typed, value = value, parse_size(value, total=usable_memory)
+            if value > usable_memory:
+                usable = format_bytes(usable_memory)
+                notice = (f"{limit.option} {typed} is above the {usable} this kernel can use ({limited_by}); "
+                          f"capped at {usable}")
+                value = usable_memory
+        elif value is not None and limit.kind == "size":
+            value = parse_size(value)
+        values[limit.name] = value
+    return Resolved(**values, notice=notice)
 
 
 def describe_size(text: str | None, nbytes: int | None) -> str:
@@ -255,3 +225,35 @@ def describe_size(text: str | None, nbytes: int | None) -> str:
         return f"{text.strip()} ({format_bytes(nbytes)})"
     return format_bytes(nbytes)
 
+
+
+# How each kind of limit is shown in messages.
+_SHOWN = {"memory": lambda value, typed: describe_size(typed, value), "size": lambda value, typed: format_bytes(value),
+          "seconds": lambda value, typed: f"{value:g} s", "count": lambda value, typed: f"{value:,}"}
+
+
+def status_parts(options: Options, limits: Resolved) -> list[str]:
+    """Each limit as ``%guard status`` lists it: ``--max-mem 4.0 GiB``, or ``no timeout``."""
+    parts = []
+    for limit in LIMITS:
+        value = getattr(limits, limit.name)
+        if limit.is_on(value):
+            parts.append(f"{limit.option} {_SHOWN[limit.kind](value, getattr(options, limit.name))}")
+        else:
+            parts.append(limit.when_off() if limit.when_off else f"no {limit.noun}")
+    return parts
+
+
+def summary_parts(limits: Resolved, in_force: dict[str, int]) -> list[str]:
+    """The limits of a cell as ``-v``'s summary lists them (``timeout 30 s``), but
+    the ones it shows apart; ``in_force``: values the runtime changed for the cell."""
+    parts = []
+    for limit in LIMITS:
+        value = in_force.get(limit.name, getattr(limits, limit.name))
+        if limit.in_summary == "apart":
+            continue
+        if limit.is_on(value):
+            parts.append(f"{limit.noun} {_SHOWN[limit.kind](value, None)}")
+        elif limit.in_summary == "always":
+            parts.append(f"no {limit.noun}")
+    return parts

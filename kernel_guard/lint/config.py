@@ -21,7 +21,10 @@ def find_pyproject(start: Path) -> Path | None:
     try:
         start = start.resolve()
     except (OSError, RuntimeError):  # a symlink loop: the path itself is reported by the caller
-        start = start.absolute()
+        try:
+            start = start.absolute()
+        except OSError:  # a relative path in a working directory that was deleted: no configuration
+            return None
     for folder in [start, *start.parents] if start.is_dir() else start.parents:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():

@@ -80,6 +80,9 @@ stopped as usual, a blocking call only when it returns. ``report.notices`` names
 what the platform cannot enforce. ``max_depth`` and ``max_output`` work anywhere (fd output is counted on the main
 thread only); ``max_disk`` needs the main thread too.
 
+Guards nest on one thread: an inner ``with Guard(...)`` runs its block under the
+tighter of both limits and gives the outer ones back exactly when it ends.
+
 Each Guard starts a watchdog thread and joins it at the end;
 ``kernel_guard.runtime.watchdog.keep()`` (the IPython extension calls it on load)
 keeps one thread, blocked without CPU between blocks, for every Guard until

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from ..errors import GuardDiskLimit, GuardMemoryError, GuardOutputLimit, GuardTimeout
 from ..sizes import format_bytes
@@ -16,7 +17,7 @@ from .disk import DiskWatch
 from .interrupt import Interrupter, is_guard_code
 from .limits import Limits, RunReport
 from .output import OutputCap
-from .recursion import DepthLimit, safe_max_depth
+from .recursion import DepthChange, DepthLimit, safe_max_depth
 from .rss import rss_and_anon
 from .watchdog import Watch, Watchdog, kept
 
@@ -43,8 +44,14 @@ class Guard:
     After the block (whatever happened: success, an error, ``KeyboardInterrupt``)
     every rlimit, signal handler, trace function, recursion limit and stream is
     back to what it was, and :attr:`report` holds a :class:`RunReport`; it is set
-    even when entering failed. Guards do not nest: entering one while another runs
-    raises ``RuntimeError``, as does a ``timeout`` or ``max_mem`` off the main thread.
+    even when entering failed. A ``timeout``, ``max_mem`` or ``max_disk`` off the main
+    thread raises ``RuntimeError``.
+
+    Guards nest on one thread: a Guard entered while another runs narrows it for its
+    block, which runs under the tighter of both limits (the earlier deadline, the
+    lower memory cap and ``RLIMIT_DATA``, the lower recursion limit, the output and
+    disk left); its errors are raised inside the inner block, and on leaving it the
+    outer limits are exactly as before.
 
     Without ``max_depth``, a recursion limit set higher than the C stack holds
     (``sys.setrecursionlimit(100_000)`` in an earlier cell) is lowered for the
@@ -56,11 +63,13 @@ class Guard:
         self.limits = limits
         self.on_sample = on_sample
         self.report: RunReport | None = None
-        self.depth_notice: str | None = None
+        self.depth_change: DepthChange | None = None
         self.notices: list[str] = []
         self._reset()
 
     def _reset(self) -> None:
+        self._outer: Guard | None = None  # the Guard this one runs inside
+        self._cap: int | None = None  # the memory cap in force: the lower of this one's and the outer's
         self._interrupter: Interrupter | None = None
         self._watch: Watch | None = None
         self._watchdog: Watchdog | None = None
@@ -70,19 +79,25 @@ class Guard:
         self._rlimit: tuple[int, int] | None = None
         self._rlimit_armed = False
         self._children: UserLimitForChildren | None = None
+        # What _arm changed, undone last first. Each undo is pushed before its step runs
+        # (every undo is harmless for a step that did not happen), so that an interrupt
+        # in the middle of a step still gets it undone.
+        self._undo = ExitStack()
         self._disk: DiskWatch | None = None
 
     # -- entering --------------------------------------------------------------------
 
     def __enter__(self) -> Guard:
         global _running
-        if _running is not None:
-            raise RuntimeError(
-                "kernel_guard: a Guard is already running in this process; guarded blocks cannot be nested"
-            )
+        outer = _running
+        if any(guard is self for guard in _chain(outer)):
+            raise RuntimeError("kernel_guard: this Guard is already running; use a new Guard for a nested block")
+        if outer is not None and outer._interrupter is not None and outer._interrupter.ident != threading.get_ident():
+            raise RuntimeError("kernel_guard: a Guard is already running in another thread; "
+                               "guarded blocks nest only on the thread of the outer one")
         limits = self.limits
         self.report = None
-        self.depth_notice = None
+        self.depth_change = None
         self.notices = []
         if (limits.timeout is not None or limits.max_mem is not None or limits.max_disk is not None) and (
             threading.current_thread() is not threading.main_thread()
@@ -91,6 +106,7 @@ class Guard:
             raise RuntimeError(
                 "kernel_guard: timeout, max_mem and max_disk need signals, which only the main thread receives"
             )
+        self._outer = outer
         _running = self
         try:
             self._arm(_caller_frame())
@@ -98,66 +114,91 @@ class Guard:
             try:
                 self._restore()
             finally:
-                _running = None
+                _running = outer
                 self.report = RunReport(
                     peak_rss=rss_and_anon()[0], elapsed=0.0,
                     limit_hit="memory" if isinstance(error, GuardMemoryError) else None,
-                    depth_notice=self.depth_notice, notices=self.notices,
+                    depth_notice=_text(self.depth_change), notices=self.notices, depth_change=self.depth_change,
                 )
                 self._reset()
             raise
         return self
 
     def _arm(self, boundary) -> None:
-        limits = self.limits
-        if limits.max_mem is not None:
+        limits, outer = self.limits, self._outer
+        outer_watch = outer._watch if outer is not None else None
+        cap = self._cap = _lower(limits.max_mem, outer_watch.cap if outer_watch is not None else None)
+        if cap is not None:
             memcap.warm_up_blas()  # before the rlimit: OpenBLAS's first call needs room
             used = rss_and_anon()[1]
-            if used >= limits.max_mem:
+            if used >= cap:
                 raise GuardMemoryError(
-                    f"the kernel already uses {format_bytes(used)}, over the {format_bytes(limits.max_mem)} "
+                    f"the kernel already uses {format_bytes(used)}, over the {format_bytes(cap)} "
                     "memory cap: free some memory (del large objects) or raise the cap"
                 )
         if limits.timeout is not None and interrupt.SIGNAL is None:
             self.notices.append(NO_SIGNALS)
         if limits.max_mem is not None and not memcap.ENABLED:
             self.notices.append(NO_RLIMIT)
+        undo = self._undo.callback
+        if outer is not None:
+            undo(self._watch_outer)  # last
         interrupter = self._interrupter = Interrupter(boundary)
         if limits.max_disk is not None:
             try:
                 self._disk = DiskWatch(limits.max_disk)
+                undo(self._disk_last_look)
             except OSError as error:  # the working directory was removed, or cannot be opened
                 self.notices.append(f"max_disk: the free space of the working directory cannot be read "
                                     f"({error.strerror}), so the cell runs without a disk limit")
-        watch = self._watch = Watch(interrupter, cap=limits.max_mem, timeout=limits.timeout,
-                                    on_sample=self.on_sample, disk=self._disk)
-        watchdog = self._watchdog = kept()
+        disk = self._disk
+        if outer_watch is not None and outer_watch.disk is not None and (
+                disk is None or outer_watch.disk.allowed - outer_watch.disk.added() < disk.allowed):
+            if disk is not None:  # the outer one leaves less: it alone is watched
+                disk.close()
+                self._disk = None
+            disk = outer_watch.disk
+        watch = self._watch = Watch(interrupter, cap=cap, timeout=limits.timeout, on_sample=self.on_sample,
+                                    disk=disk, outer=outer_watch)
+        watchdog = self._watchdog = outer._watchdog if outer is not None else kept()
         if watchdog is None:
             watchdog = self._watchdog = self._own_watchdog = Watchdog()
+            undo(watchdog.stop)
             watchdog.start()  # its thread exists before the rlimit
-        signals = limits.timeout is not None or limits.max_mem is not None or limits.max_disk is not None or (
+        signals = cap is not None or disk is not None or (limits.timeout is not None or (
+            outer_watch is not None and outer_watch.timeout is not None)) or (
             limits.max_output is not None and threading.current_thread() is threading.main_thread())
         if signals:
+            undo(interrupter.uninstall)
             interrupter.install()
-        if limits.max_depth is not None:
+        in_force = sys.getrecursionlimit()
+        if limits.max_depth is not None and (outer is None or limits.max_depth < in_force):
             self._depth = DepthLimit(limits.max_depth)
-        elif sys.getrecursionlimit() > safe_max_depth():  # set in an earlier cell
-            self._depth = DepthLimit(sys.getrecursionlimit(), given=False)
+        elif limits.max_depth is None and outer is None and in_force > safe_max_depth():  # set in an earlier cell
+            self._depth = DepthLimit(in_force, given=False)
         if self._depth is not None:
+            undo(self._depth.restore)
             self._depth.apply()
-            self.depth_notice = self._depth.notice
+            self.depth_change = self._depth.change
         if limits.max_output is not None:
             self._output = OutputCap(limits.max_output, interrupter.stop if signals else None)
+            undo(self._output.restore)
             self._output.apply()
-        if limits.max_mem is not None:  # last: nothing of ours allocates after it
-            armed = memcap.arm(limits.max_mem, rss_and_anon()[1])
+        if cap is not None:  # last: nothing of ours allocates after it
+            undo(lambda: memcap.restore(self._rlimit))
+            armed = memcap.arm(cap, rss_and_anon()[1])
             if armed is not None:
                 self._rlimit, watch.trip = armed
-                self._children = UserLimitForChildren(self._rlimit)
-                self._children.apply()
-            self._rlimit_armed = armed is not None
+                if not any(guard._children for guard in _chain(outer)):  # else they give the user's already
+                    self._children = UserLimitForChildren(self._rlimit)
+                    undo(self._children.restore)
+                    self._children.apply()
+            elif outer_watch is not None:  # the outer rlimit is the lower: its trip holds
+                watch.trip = outer_watch.trip
+            self._rlimit_armed = armed is not None or (outer is not None and outer._rlimit_armed)
         interrupter.armed = True
         watch.begin()
+        undo(watchdog.unwatch)  # first: once it returns, no signal comes for this block
         watchdog.watch(watch)
 
     # -- leaving ----------------------------------------------------------------------
@@ -173,13 +214,16 @@ class Guard:
         try:
             self._restore()
         finally:
-            _running = None
+            _running = self._outer
             now = time.monotonic()
             watch.record(now, rss_and_anon()[0])
-            error = self._translate(exc) if exc is not None else self._undelivered()
+            if self._outer is not None:  # what the inner block used, the outer one used too
+                self._outer._watch.peak = max(self._outer._watch.peak, watch.peak)
+            error = self._translate(exc) if exc is not None else interrupter.undelivered()
             self.report = RunReport(
                 peak_rss=watch.peak, elapsed=elapsed, limit_hit=self._limit_hit(error or exc),
-                samples=watch.samples, depth_notice=self.depth_notice, notices=self.notices,
+                samples=watch.samples, depth_notice=_text(self.depth_change), notices=self.notices,
+                depth_change=self.depth_change,
             )
             self._reset()
         if error is not None:
@@ -187,32 +231,21 @@ class Guard:
         return False
 
     def _restore(self) -> None:
-        """Undo every step of ``_arm``, the watchdog before the signal handler; each
-        step runs even if another fails (a KeyboardInterrupt can land anywhere)."""
-        steps = (
-            lambda: memcap.restore(self._rlimit),
-            self._children and self._children.restore,
-            self._watchdog and self._watchdog.unwatch,
-            self._own_watchdog and self._own_watchdog.stop,
-            self._interrupter and self._interrupter.uninstall,
-            self._output and self._output.restore,
-            self._depth and self._depth.restore,
-            self._disk and self._disk_last_look,
-        )
-        first = None
-        for step in steps:
-            if step:
-                try:
-                    step()
-                except BaseException as error:
-                    first = first or error
-        if first is not None:
-            raise first
+        """Undo every step of ``_arm``, last first; each undo runs even if another
+        fails (a KeyboardInterrupt can land anywhere)."""
+        self._undo.close()
+
+    def _watch_outer(self) -> None:
+        """The watchdog goes back to the block this one ran inside."""
+        if self._watchdog is not None and self._outer is not None and self._outer._watch is not None:
+            self._watchdog.watch(self._outer._watch)
 
     def _disk_last_look(self) -> None:
         """What the cell took since the last sample counts too (a writer that ended in
         one call), unless the cell was stopped already; then the descriptor of the
         working directory is closed."""
+        if self._disk is None:  # the outer block's disk limit was the tighter: it is watched alone
+            return
         try:
             error = None if "stop" in self._interrupter.raised else self._disk.error(self._disk.added())
             if error is not None:
@@ -229,42 +262,38 @@ class Guard:
                 and isinstance(self._interrupter.stop_error, GuardDiskLimit)):  # full before the signal came
             return self._interrupter.stop_error
         if isinstance(exc, MemoryError) and not isinstance(exc, GuardMemoryError) and self._rlimit_armed:
-            return GuardMemoryError(_over_the_cap(exc, self.limits.max_mem, rss_and_anon()[1]))
+            return GuardMemoryError(_over_the_cap(exc, self._cap, rss_and_anon()[1]))
         refused = library_oom.refused_allocation(exc) if self._rlimit_armed else None
         if refused is not None:  # torch's allocator hit the cap: a RuntimeError of its own
             library, size = refused
-            return GuardMemoryError(_over_the_cap(exc, self.limits.max_mem, rss_and_anon()[1], size, library))
-        return None
-
-    def _undelivered(self) -> BaseException | None:
-        """A limit the watchdog saw crossed while the cell sat in one call into C code
-        that returned only at the end: the cell still fails with it."""
-        interrupter = self._interrupter
-        if interrupter.timeout_message is not None and "timeout" not in interrupter.raised:
-            interrupter.raised.add("timeout")
-            return GuardTimeout(interrupter.timeout_message + " (in a call that could not be interrupted)")
-        if interrupter.memory_message is not None:
-            interrupter.raised.add("memory")
-            return GuardMemoryError(interrupter.memory_message + " (in a call that could not be interrupted)")
-        if interrupter.stop_error is not None:  # e.g. output still in the kernel's pipe at the end
-            error, interrupter.stop_error = interrupter.stop_error, None
-            interrupter.raised.add("stop")
-            return error
+            return GuardMemoryError(_over_the_cap(exc, self._cap, rss_and_anon()[1], size, library))
         return None
 
     def _limit_hit(self, exc: BaseException | None) -> str | None:
-        raised = self._interrupter.raised if self._interrupter else set()
-        if isinstance(exc, GuardTimeout) or "timeout" in raised:
-            return "timeout"
-        if isinstance(exc, GuardMemoryError) or "memory" in raised:
-            return "memory"
-        if isinstance(exc, RecursionError):
-            return "recursion"
-        if isinstance(exc, GuardOutputLimit) or (self._output and self._output.meter.hit):
-            return "output"
-        if isinstance(exc, GuardDiskLimit):
-            return "disk"
-        return None
+        seen = set(self._interrupter.raised) if self._interrupter else set()
+        if self._output and self._output.meter.hit:
+            seen.add("output")
+        return next((name for name, kind in _HITS if isinstance(exc, kind) or name in seen), None)
+
+
+# RunReport.limit_hit: the first whose exception stopped the cell or that reached it otherwise.
+_HITS = (("timeout", GuardTimeout), ("memory", GuardMemoryError), ("recursion", RecursionError),
+         ("output", GuardOutputLimit), ("disk", GuardDiskLimit))
+
+
+def _chain(guard: Guard | None):
+    """``guard`` and the Guards it runs inside."""
+    while guard is not None:
+        yield guard
+        guard = guard._outer
+
+
+def _text(change: DepthChange | None) -> str | None:
+    return None if change is None else str(change)
+
+
+def _lower(mine: int | None, theirs: int | None) -> int | None:
+    return theirs if mine is None else mine if theirs is None else min(mine, theirs)
 
 
 def _over_the_cap(exc: BaseException, cap: int, used: int, size: int | None = None, library: str | None = None) -> str:

@@ -46,6 +46,10 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from ..errors import GuardMemoryError, GuardTimeout
 
@@ -87,6 +91,43 @@ _Timeout.__name__ = _Timeout.__qualname__ = "GuardTimeout"
 _Timeout.__module__ = "kernel_guard"
 
 
+UNINTERRUPTIBLE = " (in a call that could not be interrupted)"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason the cell is stopped, as the signal handler and the Guard's end see it.
+
+    ``slot``: the :class:`Interrupter` attribute that holds it while pending (``None``
+    or ``False`` when not). ``counts_as``: what :attr:`Interrupter.raised` records.
+    ``keep``: the pending value made of ``deliver``'s message (``None``: set by
+    ``stop``). ``error``: what the cell gets; ``late``: what it gets when the block
+    ended first (``None``: nothing). ``sticky``: stays pending once raised, and is
+    raised again at loop back-edges (the timeout).
+    """
+
+    name: str
+    slot: str
+    counts_as: str
+    keep: Callable[[str], Any] | None
+    error: Callable[[Any], BaseException]
+    late: Callable[[Any], BaseException] | None
+    sticky: bool = False
+    cleared: Any = None
+
+
+# Most urgent first: the signal raises the first one pending.
+REASONS = (
+    Reason("timeout", "timeout_message", "timeout", str, lambda m: _Timeout(m),
+           lambda m: GuardTimeout(m + UNINTERRUPTIBLE), sticky=True),
+    Reason("memory", "memory_message", "memory", str, GuardMemoryError,
+           lambda m: GuardMemoryError(m + UNINTERRUPTIBLE)),
+    Reason("reserve", "reserve", "memory", lambda m: True, lambda _: MemoryError(), None, cleared=False),
+    Reason("stop", "stop_error", "stop", None, lambda error: error, lambda error: error),  # e.g. output in the pipe
+)
+_BY_NAME = {reason.name: reason for reason in REASONS}
+
+
 @functools.lru_cache(maxsize=256)
 def _back_edges(code) -> frozenset[int]:
     """Offsets of the backward jumps of ``code``, where loops start over.
@@ -121,13 +162,14 @@ class Interrupter:
         self.memory_message: str | None = None  # set while over the cap, until raised
         self.reserve = False  # set while the mapped memory is in the rlimit's reserve
         self.stop_error: Exception | None = None  # from stop(), until raised
-        self.stops_raised = 0  # how many of those reached the cell
-        self.raised: set[str] = set()  # "timeout", "memory": what reached the cell
+        self.times_raised: Counter[str] = Counter()  # by reason name
+        self.raised: set[str] = set()  # what reached the cell: the reasons' counts_as
         self.missed = False  # the last signal found guard code running; send again soon
         self.signum = SIGNAL if SIGNAL is not None else signal.SIGINT
         self._sent = False  # on SIGINT: an interrupt_main of ours is on its way
         self._previous_handler = None
         self._trace_before = None
+        self._current_before: Interrupter | None = None  # an outer Guard's, put back at the end
         self._traced: dict[int, tuple] = {}  # id(frame) -> (frame, f_trace, lines, opcodes) before
 
     # -- installed and removed by the Guard, on the cell's thread ------------------
@@ -143,13 +185,14 @@ class Interrupter:
         signal.signal(self.signum, self._on_signal)
         self._previous_handler = previous
         self._trace_before = sys.gettrace()
-        _current = self
+        self._current_before, _current = _current, self
 
     def uninstall(self) -> None:
         """Put back the signal handler and every trace function; run it after the
         watchdog stopped, so that no signal can arrive after the old handler is back."""
         global _current
-        _current = None
+        if _current is self:
+            _current, self._current_before = self._current_before, None
         self.armed = False
         if self._previous_handler is not None:
             signal.signal(self.signum, self._previous_handler)
@@ -163,14 +206,11 @@ class Interrupter:
     # -- called from the watchdog thread ---------------------------------------
 
     def deliver(self, reason: str, message: str) -> None:
-        """``reason``: "timeout", "memory" (over the cap), "reserve", or "stop" (send
-        again for :attr:`stop_error`)."""
-        if reason == "timeout":
-            self.timeout_message = message
-        elif reason == "memory":
-            self.memory_message = message
-        elif reason == "reserve":
-            self.reserve = True
+        """``reason``: the name of one of :data:`REASONS`: "timeout", "memory" (over the
+        cap), "reserve", or "stop" (send again for :attr:`stop_error`)."""
+        keep = _BY_NAME[reason].keep
+        if keep is not None:
+            setattr(self, _BY_NAME[reason].slot, keep(message))
         self.missed = False
         if self.signum == SIGNAL:
             signal.pthread_kill(self.ident, SIGNAL)
@@ -193,27 +233,43 @@ class Interrupter:
             ours, self._sent = self._sent, False
             if not ours:
                 return self._pass_on(signum, frame)
-        if not self.armed or (self.timeout_message is None and self.memory_message is None and not self.reserve
-                              and self.stop_error is None):
+        reason = self._pending() if self.armed else None
+        if reason is None:
             return
         if not self._in_cell(frame):
             self.missed = True
             return
-        if self.timeout_message is not None:
-            self.raised.add("timeout")
+        if reason.sticky:
             self.arm_escape(frame)
-            raise _Timeout(self.timeout_message)
-        if self.stop_error is not None and self.memory_message is None and not self.reserve:
-            error, self.stop_error = self.stop_error, None
-            self.raised.add("stop")
-            self.stops_raised += 1
-            raise error
-        self.raised.add("memory")
-        if self.memory_message is None:  # the reserve
-            self.reserve = False
-            raise MemoryError
-        message, self.memory_message = self.memory_message, None
-        raise GuardMemoryError(message)
+        raise reason.error(self._take(reason))
+
+    def undelivered(self) -> BaseException | None:
+        """What the cell must still get when the block ended before the signal could
+        raise it (a limit crossed during one call into C code), taken as raised."""
+        for reason in REASONS:
+            value = getattr(self, reason.slot)
+            if reason.late is not None and value is not None and value is not False and not (
+                    reason.sticky and reason.counts_as in self.raised):
+                return reason.late(self._take(reason))
+        return None
+
+    def _pending(self) -> Reason | None:
+        return next((r for r in REASONS if getattr(self, r.slot) is not None and getattr(self, r.slot) is not False),
+                    None)
+
+    def _take(self, reason: Reason) -> object:
+        """The pending value of ``reason``, now counted as raised (and cleared, unless sticky)."""
+        value = getattr(self, reason.slot)
+        if not reason.sticky:
+            setattr(self, reason.slot, reason.cleared)
+        self.raised.add(reason.counts_as)
+        self.times_raised[reason.name] += 1
+        return value
+
+    @property
+    def stops_raised(self) -> int:
+        """How many of the errors given to :meth:`stop` reached the cell."""
+        return self.times_raised["stop"]
 
     def _pass_on(self, signum, frame) -> None:
         """A real SIGINT: what the handler installed before would have done."""

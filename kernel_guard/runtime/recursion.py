@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from dataclasses import dataclass
 
 from ..sizes import format_bytes
 
@@ -53,6 +54,31 @@ def _frame_depth() -> int:
     return depth
 
 
+@dataclass(frozen=True)
+class DepthChange:
+    """The recursion limit a block ran under when it is not the one asked for.
+
+    ``given``: ``requested`` is a ``max_depth``; else the limit in force from an
+    earlier cell. ``why``: the reason, in words.
+    """
+
+    requested: int
+    limit: int
+    given: bool
+    why: str
+
+    @property
+    def lowered(self) -> bool:
+        return self.limit < self.requested
+
+    def __str__(self) -> str:
+        if not self.lowered:
+            return f"max_depth {self.requested:,} raised to {self.limit:,}: {self.why}"
+        if self.given:
+            return f"max_depth {self.requested:,} lowered to {self.limit:,}: {self.why}"
+        return f"the recursion limit in force, {self.requested:,}, lowered to {self.limit:,} for the cell: {self.why}"
+
+
 class DepthLimit:
     """Set the recursion limit for one cell (clamped, with a notice) and put it back.
 
@@ -62,7 +88,7 @@ class DepthLimit:
     def __init__(self, requested: int, *, given: bool = True):
         self.requested = requested
         self.given = given
-        self.notice: str | None = None
+        self.change: DepthChange | None = None
         self._old_limit: int | None = None
         self._old_stack: tuple[int, int] | None = None
 
@@ -73,19 +99,14 @@ class DepthLimit:
             safe = self._grow_stack() or safe
         limit = min(requested, safe)
         if limit < requested:
-            what = f"max_depth {requested:,}" if self.given else f"the recursion limit in force, {requested:,},"
-            self.notice = (
-                f"{what} lowered to {limit:,}{'' if self.given else ' for the cell'}: deeper recursion through C code "
-                f"(map, sorted, __repr__, ...) would overflow the "
-                f"{format_bytes(_stack_size())} C stack and end the process"
-            )
+            self.change = DepthChange(requested, limit, self.given, (
+                f"deeper recursion through C code (map, sorted, __repr__, ...) would overflow the "
+                f"{format_bytes(_stack_size())} C stack and end the process"))
         depth = _frame_depth()
         if limit < depth + 50:
             limit = depth + 50
-            self.notice = (
-                f"max_depth {requested:,} raised to {limit:,}: "
-                f"the code running the cell is already {depth} frames deep"
-            )
+            self.change = DepthChange(requested, limit, self.given,
+                                      f"the code running the cell is already {depth} frames deep")
         self._old_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(limit)
 

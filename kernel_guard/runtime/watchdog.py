@@ -48,7 +48,8 @@ class Watch:
     """One guarded block as the watchdog sees it: its limits, its memory readings.
 
     ``trip``: the mapped memory (:func:`~kernel_guard.runtime.rss.sample`'s third
-    value) at which the cell is stopped, when the rlimit is armed.
+    value) at which the cell is stopped, when the rlimit is armed. ``outer``: the
+    watch of the block this one runs inside, whose deadline holds if it is earlier.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class Watch:
         timeout: float | None,
         on_sample: Callable[[int], None] | None,
         disk: DiskWatch | None = None,
+        outer: Watch | None = None,
     ):
         self.interrupter = interrupter
         self.cap = cap
@@ -66,6 +68,7 @@ class Watch:
         self.timeout = timeout
         self.on_sample = on_sample
         self.disk = disk
+        self.outer = outer
         self.start_time = time.monotonic()
         self.deadline: float | None = None
         self.peak = 0
@@ -85,6 +88,10 @@ class Watch:
         self.start_time = now = time.monotonic()
         if self.timeout is not None:
             self.deadline = now + self.timeout
+        outer = self.outer
+        if outer is not None and outer.deadline is not None and (
+                self.deadline is None or outer.deadline < self.deadline):
+            self.deadline, self.timeout = outer.deadline, outer.timeout  # said in the message: the outer one
         self.record(now, sample()[0])
 
     def record(self, now: float, rss: int) -> None:
