@@ -13,7 +13,9 @@ def _working_directory() -> str | None:
         return None
 
 
-if not sys.flags.safe_path and sys.path and sys.path[0] in ("", _working_directory()):
+# (sys.flags.safe_path, -P, came in 3.11: on 3.10 sys.path[0] is always the working directory)
+_SAFE_PATH = sys.version_info >= (3, 11) and sys.flags.safe_path
+if not _SAFE_PATH and sys.path and sys.path[0] in ("", _working_directory()):
     del sys.path[0]
 
 import argparse  # after the sys.path fix, on purpose

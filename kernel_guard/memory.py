@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import overload
 
 import psutil
 
@@ -276,6 +277,10 @@ def _tightest(mount, directory, limit_of, usage_of, inactive_file_of):
 # -- small readers: a missing or odd file is "unknown", never an error ------
 
 
+@overload
+def _read_text(path: str, default: str) -> str: ...
+@overload
+def _read_text(path: str, default: None = None) -> str | None: ...
 def _read_text(path: str, default: str | None = None) -> str | None:
     try:
         with open(path) as f:

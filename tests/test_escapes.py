@@ -50,9 +50,10 @@ def test_other_ipython_syntax_is_left_to_ipython(cell):
 
 
 def test_random_cells_are_ipythons_translation_or_left_to_it():
-    pieces = ["%matplotlib inline", "!ls *.txt  ", "x = !ls", "obj?", "!!ls", "%%time", "%", "!", "if x:", "    !echo hi",
-              "    y = 3", "s = '''", "'''", "a = (1,", "% 2)", "!echo (", "!echo it's", "x = [", "]", "\\", "  ", "",
-              "z = 5 % 3", "x != 1", ">>> 1", "... 2", "def f():", "    return 1", "  %who", "f'{x}'", "# %c"]
+    pieces = ["%matplotlib inline", "!ls *.txt  ", "x = !ls", "obj?", "!!ls", "%%time", "%", "!", "if x:",
+              "    !echo hi", "    y = 3", "s = '''", "'''", "a = (1,", "% 2)", "!echo (", "!echo it's", "x = [", "]",
+              "\\", "  ", "", "z = 5 % 3", "x != 1", ">>> 1", "... 2", "def f():", "    return 1",
+              "  %who", "f'{x}'", "# %c"]
     rng = random.Random(13)
     handled = 0
     for _ in range(3000):

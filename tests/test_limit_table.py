@@ -7,7 +7,13 @@ import sys
 from dataclasses import fields
 
 from kernel_guard.extension.options import (
-    KernelGuard, Options, Resolved, resolve, status_parts, summary_parts, with_limit_arguments,
+    KernelGuard,
+    Options,
+    Resolved,
+    resolve,
+    status_parts,
+    summary_parts,
+    with_limit_arguments,
 )
 from kernel_guard.runtime.limits import LIMITS, Limits, TypedLimits
 

@@ -535,7 +535,8 @@ def test_a_nested_guard_runs_under_the_tighter_limits_and_gives_the_outer_ones_b
             thread.join()
         result(outside=outside, tight=tight, tight_error=tight_error, tight_after=tight_after,
                hit=inner.report.limit_hit, after_tight=after_tight, loose=loose, loose_error=loose_error,
-               after_loose=after_loose, endings=endings, reentered=reentered, thread=errors, outer_hit=outer.report.limit_hit,
+               after_loose=after_loose, endings=endings, reentered=reentered, thread=errors,
+               outer_hit=outer.report.limit_hit,
                changed=[k for k, v in state().items() if v != before[k]])
     """)
     result = check(proc, result)

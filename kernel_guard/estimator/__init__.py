@@ -23,7 +23,9 @@ from kernel_guard.source import python_source
 if TYPE_CHECKING:
     from kernel_guard.estimator.interpreter import Program
 
-__all__ = ["UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Notice", "Program", "estimate", "evaluate", "parse_cell"]
+__all__ = [
+    "UNKNOWN", "Allocation", "Estimate", "Growth", "LiveOver", "Notice", "Program", "estimate", "evaluate", "parse_cell"
+]
 
 
 def parse_cell(source: str) -> tuple[ast.Module, str, dict[int, int]] | None:

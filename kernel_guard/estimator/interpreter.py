@@ -12,7 +12,8 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from typing import Mapping
+from collections.abc import Mapping
+from typing import cast
 
 from kernel_guard.columns import char_offset
 from kernel_guard.estimator import namespace as ns_reader
@@ -132,8 +133,9 @@ class Program(Expressions):
         self._lines = _LINE_BREAK.split(source) if source is not None else None
         self.live_over = []
         self._walks = self._counted = self._made = 0
-        if self.live_budget is not None:  # what earlier cells left bound counts toward the bound
-            self._made = sum(size for site in self._reachable() if (size := site.nbytes * site.count) <= self.live_budget)
+        budget = self.live_budget
+        if budget is not None:  # what earlier cells left bound counts toward the bound
+            self._made = sum(size for site in self._reachable() if (size := site.nbytes * site.count) <= budget)
         self._grown = set()  # node ids: unique only while this tree is alive
         for stmt in tree.body:
             made = len(self._sites)
@@ -152,20 +154,21 @@ class Program(Expressions):
     def _check_live(self, last: Site) -> None:
         # Arrays over the budget on their own are reported alone: not counted here. What every
         # site ever made adds up to bounds what is live, so below the budget nothing is walked.
+        budget = cast(int, self.live_budget)  # checked only with a budget
         new = self._sites[self._counted :]
         self._counted = len(self._sites)
-        self._made += sum(size for site in new if (size := site.nbytes * site.count) <= self.live_budget)
-        if self._made <= self.live_budget:
+        self._made += sum(size for site in new if (size := site.nbytes * site.count) <= budget)
+        if self._made <= budget:
             self._over = False  # what is live is at most what was made
             return
         if self._walks >= _LIVE_WALKS:
             return
         self._walks += 1
         sizes = [site.nbytes * site.count for site in self._reachable()]
-        total = sum(size for size in sizes if size <= self.live_budget)
-        over = total > self.live_budget
+        total = sum(size for size in sizes if size <= budget)
+        over = total > budget
         if over and not self._over:
-            arrays = [(name, size) for name, size in self.live_arrays() if size <= self.live_budget]
+            arrays = [(name, size) for name, size in self.live_arrays() if size <= budget]
             self.live_over.append(LiveOver(self._allocation(last, True), total, arrays))
         self._over = over
 
@@ -203,8 +206,9 @@ class Program(Expressions):
         return list(found.values())
 
     def _position(self, node: ast.AST) -> tuple[int, int, int, int, str]:
-        line, end_line = node.lineno, node.end_lineno or node.lineno
-        col, end_col = node.col_offset, node.end_col_offset or node.col_offset
+        located = cast("ast.expr | ast.stmt", node)  # a site is an expression or a statement
+        line, end_line = located.lineno, located.end_lineno or located.lineno
+        col, end_col = located.col_offset, located.end_col_offset or located.col_offset
         lines = self._lines
         if lines is not None and end_line <= len(lines):
             first, last = lines[line - 1], lines[end_line - 1]
@@ -235,18 +239,23 @@ class Program(Expressions):
             device=site.device,
         )
 
+    def _site_node(self, node: ast.AST | None) -> ast.AST:
+        """Where an allocation is reported: the call of the user function running, else
+        ``node``, else the call being interpreted (something always runs when one is made)."""
+        return cast(ast.AST, self._anchor or node or self._current)
+
     def allocate(self, value: object, node: ast.AST | None = None) -> object:
         """Give every ``NEW`` array in ``value`` its site (recorded unless quiet)."""
         if type(value) is Array and value.site is NEW:
             if value.shape is None or value.dtype is None:
                 value.site = None
             else:
-                site = Site(self._anchor or node or self._current, value.shape, value.dtype, tuple(self.loops))
+                site = Site(self._site_node(node), value.shape, value.dtype, tuple(self.loops))
                 value.site = site
                 if not self._quiet:
                     self._sites.append(site)
         elif type(value) is Made:
-            site = Site(self._anchor or node or self._current, value.shape, value.dtype, tuple(self.loops),
+            site = Site(self._site_node(node), value.shape, value.dtype, tuple(self.loops),
                         size=value.nbytes, cause=value.cause, device=value.device)
             made = value.value
             if type(made) is Array or isinstance(made, Foreign):
@@ -361,7 +370,7 @@ class Program(Expressions):
     def s_augassign(self, stmt: ast.AugAssign) -> None:
         value = self.value(stmt.value)
         target = stmt.target
-        if type(target) is not ast.Name:
+        if not isinstance(target, ast.Name):
             self.value(target.value)
             return
         current = self._lookup(target.id)
@@ -445,7 +454,7 @@ class Program(Expressions):
         raise Stop
 
     def s_def(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        if type(stmt) is ast.AsyncFunctionDef or stmt.decorator_list:
+        if isinstance(stmt, ast.AsyncFunctionDef) or stmt.decorator_list:
             self.bind(stmt.name, OPAQUE)  # calling it does not run the body as written
             return
         self.bind(stmt.name, self._function(stmt))
@@ -540,7 +549,7 @@ class Program(Expressions):
                 return True
             if kind in LEAVING:
                 return True
-            if kind is ast.Call and self._call_may_leave(node):
+            if kind is ast.Call and self._call_may_leave(cast(ast.Call, node)):
                 return True
             if kind in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda):
                 continue
@@ -569,10 +578,10 @@ class Program(Expressions):
         value = self.unwrap(value) if type(value) is not Container else value
         kind = type(value)
         if kind in (range, tuple, list, str, bytes):
-            return len(value)
+            return len(cast("range | tuple | list | str | bytes", value))
         if kind in (Container, Sized):
-            return value.length
-        if kind is Array:
+            return cast("Container | Sized", value).length
+        if type(value) is Array:
             return value.shape[0] if value.shape else None
         if type(node) is not ast.Call or node.keywords and not trange_like(node):
             return None
@@ -584,7 +593,7 @@ class Program(Expressions):
             return self._trip(args[0], self.value(args[0]))
         if name == "builtins.zip" and args:
             trips = [self._trip(arg, self.value(arg)) for arg in args]
-            return None if None in trips else min(trips)
+            return None if None in trips else min(cast("list[int | float]", trips))
         if name in TRANGE:
             bounds = [self.unwrap(self.value(arg)) for arg in args]
             steps = self._call_builtin("range", bounds, {})
@@ -644,7 +653,7 @@ class Program(Expressions):
     def _extend(self, container: Container, value: object, node: ast.AST, target: str) -> None:
         items = [item for item, _ in value.items] if type(value) is Container else value
         if type(items) in (tuple, list) and items:
-            for item in items:
+            for item in cast("tuple | list", items):
                 self._put(container, item, node, target, True)
         else:
             self._put(container, UNKNOWN, node, target, True)
@@ -676,28 +685,28 @@ class Program(Expressions):
 
     def assign(self, target: ast.expr, value: object) -> None:
         kind = type(target)
-        if kind is ast.Name:
+        if type(target) is ast.Name:
             self.bind(target.id, value)
         elif kind in (ast.Tuple, ast.List):
-            self._unpack(target.elts, value)
-        elif kind is ast.Subscript:
+            self._unpack(cast("ast.Tuple | ast.List", target).elts, value)
+        elif type(target) is ast.Subscript:
             owner = self.value(target.value)
             if type(owner) is Container:
                 distinct = self._distinct_key(target.slice)
                 self._put(owner, value, target, target_name(target.value), distinct)
             else:
                 self.value(target.slice)
-        elif kind is ast.Attribute:
+        elif type(target) is ast.Attribute:
             self.value(target.value)
-        elif kind is ast.Starred:
+        elif type(target) is ast.Starred:
             self.assign(target.value, UNKNOWN)
 
     def _unpack(self, targets: list[ast.expr], value: object) -> None:
         count = len(targets)
         items: list[object] | None = None
         value = self.unwrap(value) if type(value) is Container else value
-        if type(value) in (tuple, list) and len(value) == count:
-            items = list(value)
+        if type(value) in (tuple, list) and len(cast("tuple | list", value)) == count:
+            items = list(cast("tuple | list", value))
         elif type(value) is Array and value.shape and value.shape[0] == count:
             items = [Array(value.shape[1:], value.dtype, value.site)] * count
         if any(type(t) is ast.Starred for t in targets) or items is None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable
+from typing import cast
 
 import numpy as np
 
@@ -28,10 +29,10 @@ from kernel_guard.estimator.dtypes import (
     INT64,
     const_dtype,
     dtype_arg,
+    operation_dtype,
     promoted,
     result_dtype,
     scalar_dtype,
-    operation_dtype,
 )
 from kernel_guard.estimator.values import UNKNOWN
 
@@ -92,6 +93,18 @@ def array_of(value: object, dtype: np.dtype | None = None) -> Array | None:
         return None
     const = value.const if type(value) is Container else value
     return Array(shape, dtype or const_dtype(const))
+
+
+def _arrays_of(values: Iterable[object]) -> list[Array] | None:
+    """Each value as an abstract array; ``None`` if one is not."""
+    arrays = [array_of(value) for value in values]
+    known = [array for array in arrays if array is not None]
+    return known if len(known) == len(arrays) else None
+
+
+def _self(a: Args) -> Array:
+    """The array an ``ndarray`` method is called on (methods are looked up on arrays only)."""
+    return cast(Array, a.get("self"))
 
 
 def _scalar_or(value: object, operand: Array) -> object:
@@ -163,8 +176,10 @@ def _arange(a: Args, interp) -> object:
     numbers = (start, stop, step)
     if not all(type(v) in (int, float, bool) for v in numbers) or step == 0:
         return UNKNOWN
+    start, stop, step = cast("tuple[float, float, float]", numbers)
     if all(type(v) in (int, bool) for v in numbers):
-        length = -((start - stop) // step)
+        ints = cast("tuple[int, int, int]", numbers)
+        length = -((ints[0] - ints[1]) // ints[2])
     else:
         length = math.ceil((stop - start) / step)
     default = scalar_dtype(start + stop + step)  # int64 for ints, float64 otherwise
@@ -227,15 +242,16 @@ def _stacked_items(value: object) -> tuple[tuple[int, ...], np.dtype] | None:
     items = _items(value)
     if not items or not all(type(item) is Array for item in items):
         return None
-    shape = shapes.stack([item.shape for item in items], 0)
-    dtype = result_dtype(*(item.dtype for item in items))
+    arrays = cast("list[Array]", items)
+    shape = shapes.stack([item.shape for item in arrays], 0)
+    dtype = result_dtype(*(item.dtype for item in arrays))
     return None if shape is None or dtype is None else (shape, dtype)
 
 
 def _items(value: object) -> list[object] | None:
     """The elements of a sequence argument, repeated items expanded."""
     if type(value) in (tuple, list):
-        return list(value)
+        return list(cast("tuple | list", value))
     if type(value) is Container and value.kind == "list" and value.length is not None:
         items = [item for item, copies in value.items for _ in range(copies)]
         return items if len(items) == value.length else None
@@ -254,8 +270,7 @@ def _operands(value: object) -> list[Array] | None:
     items = _items(value)
     if not items or len(items) > 10_000:
         return None
-    arrays = [array_of(item) for item in items]
-    return None if any(x is None for x in arrays) else arrays
+    return _arrays_of(items)
 
 
 def _joined(reshape: Callable[[tuple[int, ...]], tuple[int, ...] | None], axis_of, join) -> Callable:
@@ -341,13 +356,13 @@ def _product(shape_rule, names: tuple[str, str] = ("a", "b")) -> Callable:
 
 
 def _meshgrid(a: Args, interp) -> object:
-    inputs = [array_of(x) for x in a.varargs]
+    inputs = _arrays_of(a.varargs)
     indexing, sparse, copy = a.get("indexing", "xy"), a.get("sparse", False), a.get("copy", True)
-    if not inputs or any(x is None or x.size is None for x in inputs) or indexing not in ("xy", "ij"):
+    if not inputs or indexing not in ("xy", "ij"):
         return UNKNOWN
-    if type(sparse) is not bool or type(copy) is not bool:
+    sizes = [x.size for x in inputs if x.size is not None]
+    if type(sparse) is not bool or type(copy) is not bool or len(sizes) != len(inputs):
         return UNKNOWN
-    sizes = [x.size for x in inputs]
     order = list(range(len(inputs)))
     if indexing == "xy" and len(inputs) > 1:
         order[0], order[1] = 1, 0  # output axis -> input
@@ -365,8 +380,8 @@ def _meshgrid(a: Args, interp) -> object:
 
 def _where(a: Args, interp) -> object:
     cond, x, y = a.get("condition", _MISSING), a.get("x", _MISSING), a.get("y", _MISSING)
-    operands = [array_of(v) for v in (cond, x, y)]
-    if any(v is None for v in operands):
+    operands = _arrays_of((cond, x, y))
+    if operands is None:
         return UNKNOWN
     dtype = promoted(*(_scalar_or(v, op) for v, op in zip((x, y), operands[1:])))
     return new(shapes.broadcast(*(v.shape for v in operands)), dtype)
@@ -434,7 +449,7 @@ def _vector_draw(length_param: str, dtype: np.dtype) -> Callable:
     def build(a: Args, interp) -> object:
         vector = array_of(a.get(length_param, _MISSING))
         size = shapes.size_shape(a.get("size"))
-        if vector is None or size is None or vector.ndim != 1:
+        if vector is None or size is None or vector.shape is None or len(vector.shape) != 1:
             return UNKNOWN
         return new(size + vector.shape, dtype)
 
@@ -521,7 +536,7 @@ def _random_tables() -> dict[str, Sig]:
 
 
 def _astype(a: Args, interp) -> object:
-    source, dtype = a.get("self"), _dtype(a, None)
+    source, dtype = _self(a), _dtype(a, None)
     if dtype is None:
         return UNKNOWN
     if a.get("copy", True) is False and dtype == source.dtype:
@@ -530,38 +545,39 @@ def _astype(a: Args, interp) -> object:
 
 
 def _method_copy(a: Args, interp) -> object:
-    source = a.get("self")
+    source = _self(a)
     return new(source.shape, source.dtype)
 
 
 def _flatten(a: Args, interp) -> object:
-    source = a.get("self")
+    source = _self(a)
     return new(None if source.size is None else (source.size,), source.dtype)
 
 
 def _reshape(a: Args, interp) -> object:
-    source = a.varargs[0]
+    source = cast(Array, a.varargs[0])  # the array the method is called on
     new_shape = a.varargs[1:] if len(a.varargs) > 2 else a.varargs[1] if len(a.varargs) == 2 else a.get("shape")
     shape = shapes.reshape(source.shape, new_shape)
     return UNKNOWN if shape is None else Array(shape, source.dtype, source.site)
 
 
 def _transpose(a: Args, interp) -> object:
-    source = a.varargs[0]
+    source = cast(Array, a.varargs[0])  # the array the method is called on
     axes = a.varargs[1:]
     if source.shape is None:
         return UNKNOWN
     if not axes:
         return Array(source.shape[::-1], source.dtype, source.site)
     if len(axes) == 1 and type(axes[0]) in (tuple, list):
-        axes = tuple(axes[0])
-    if sorted(shapes.normalize_axis(x, source.ndim) or 0 for x in axes) != list(range(source.ndim)):
+        axes = tuple(cast("tuple | list", axes[0]))
+    ndim = len(source.shape)
+    if sorted(shapes.normalize_axis(x, ndim) or 0 for x in axes) != list(range(ndim)):
         return UNKNOWN
-    return Array(tuple(source.shape[x] for x in axes), source.dtype, source.site)
+    return Array(tuple(source.shape[cast(int, x)] for x in axes), source.dtype, source.site)
 
 
 def _ravel(a: Args, interp) -> object:
-    source = a.get("self")
+    source = _self(a)
     return UNKNOWN if source.size is None else Array((source.size,), source.dtype, source.site)
 
 
@@ -577,7 +593,7 @@ def _reduction(ufunc: np.ufunc | None, dtype_rule: str = "reduce") -> Callable:
         if dtype_rule == "mean":
             dtype = _dtype(a, operation_dtype(np.true_divide, source, 1))
         else:
-            dtype = _dtype(a, _reduce_dtype(ufunc, source))
+            dtype = _dtype(a, _reduce_dtype(cast(np.ufunc, ufunc), source))  # only "mean" goes without one
         return new(shape, dtype)
 
     return build
@@ -598,7 +614,7 @@ def _accumulate(ufunc: np.ufunc) -> Callable:
         if source is None or source.shape is None or a.get("out") is not None:
             return UNKNOWN
         axis = a.get("axis")
-        shape = (source.size,) if axis is None else source.shape
+        shape = (cast(int, source.size),) if axis is None else source.shape  # (the shape is known)
         return new(shape, _dtype(a, _reduce_dtype(ufunc, source)))
 
     return build
@@ -706,13 +722,14 @@ def ufunc_call(ufunc: np.ufunc, method: str | None, positional: list[object], ke
         return UNKNOWN
     if len(positional) != ufunc.nin or (method == "outer" and ufunc.nin != 2):
         return UNKNOWN
-    operands = [array_of(x) for x in positional]
-    if any(x is None for x in operands):
+    operands = _arrays_of(positional)
+    if operands is None:
         return UNKNOWN
     if all(type(x) is not Array for x in positional) and not any(x.shape for x in operands):
         return UNKNOWN  # scalars in, scalar out
     if method == "outer":
-        shape = None if None in (operands[0].shape, operands[1].shape) else operands[0].shape + operands[1].shape
+        first, second = operands[0].shape, operands[1].shape
+        shape = None if first is None or second is None else first + second
     else:
         shape = shapes.broadcast(*(x.shape for x in operands))
     function = getattr(ufunc, method) if method else ufunc
@@ -754,8 +771,8 @@ OPERATORS = {
 def operator_call(op_name: str, operands: list[object]) -> object:
     """``a * b``, ``a[:, None] - b``, ``-a``, ``a @ b``, ``a > 0`` with arrays among the operands."""
     function = OPERATORS.get(op_name)
-    arrays = [array_of(x) for x in operands]
-    if function is None or any(x is None for x in arrays):
+    arrays = _arrays_of(operands)
+    if function is None or arrays is None:
         return UNKNOWN
     if op_name == "MatMult":
         shape = shapes.matmul(arrays[0].shape, arrays[1].shape)

@@ -4,8 +4,8 @@ user's namespace (never calling user code), and decide what refuses the cell."""
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from kernel_guard.sizes import format_bytes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
@@ -114,7 +115,7 @@ class Options(TypedLimits):
 
     def merged(self, namespace) -> Options:
         """These options overridden by the ones given in ``namespace`` (parsed arguments)."""
-        changes = {}
+        changes: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(namespace, f.name, None)
             if value is not None:

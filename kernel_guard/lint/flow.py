@@ -13,7 +13,8 @@ import ast
 import builtins
 import re
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Any, Iterator, TypeVar, cast
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from weakref import proxy
 
 from kernel_guard.estimator import UNKNOWN, evaluate
@@ -21,12 +22,13 @@ from kernel_guard.estimator.control import EXIT_CALLS, LEAVING_CALLS, call_leave
 from kernel_guard.lint.names import BUILTIN_NAMES, UNKNOWN_BINDING, import_bindings
 
 if TYPE_CHECKING:
-    from kernel_guard.lint.context import LintContext
+    from kernel_guard.lint.context import LintContext, Located
     from kernel_guard.source import Cell
 
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-LOOPS = (ast.For, ast.AsyncFor, ast.While)
+Loop = ast.For | ast.AsyncFor | ast.While
+LOOPS: tuple[type[Loop], ...] = (ast.For, ast.AsyncFor, ast.While)
 N = TypeVar("N", bound=ast.AST)
 
 # Calls that end the program, and all calls that may leave a loop: one table, the estimator's.
@@ -161,7 +163,7 @@ def handler_names(handler: ast.ExceptHandler) -> set[str] | None:
     return names
 
 
-def head_position(cell: Cell, statement: ast.stmt, head: ast.AST) -> tuple[int, int, int, int]:
+def head_position(cell: Cell, statement: ast.stmt, head: Located) -> tuple[int, int, int, int]:
     """From the start of a compound statement to the end of its header expression."""
     from kernel_guard.lint.context import LintContext
 
@@ -338,7 +340,7 @@ class Facts:
         loops by raising, or a function of the notebook that may raise."""
         return call_leaves(call) or callee(call) in self.raising
 
-    def escapes(self, loop: ast.For | ast.AsyncFor | ast.While) -> bool:
+    def escapes(self, loop: Loop) -> bool:
         """Whether a loop can be left other than by its header: a ``break`` of its
         own, ``return``, ``raise``, ``assert``, ``yield``, ``await``, or a call that
         may leave (see ``call_may_leave``)."""
@@ -382,7 +384,7 @@ class Facts:
                     return True
         return False
 
-    def never_ends(self, loop: ast.For | ast.AsyncFor | ast.While, ancestors: tuple[ast.AST, ...]) -> bool:
+    def never_ends(self, loop: Loop, ancestors: tuple[ast.AST, ...]) -> bool:
         """Whether a loop that nothing inside can leave certainly runs forever when
         it runs: it is not inside a ``try`` (whose handler would be its way out),
         and it is at module level or in a plain function called in the kernel's

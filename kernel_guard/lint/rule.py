@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from kernel_guard.lint.context import LintContext
+    from kernel_guard.lint.context import LintContext, Located
     from kernel_guard.source import Cell, Document
 
 
@@ -81,7 +81,7 @@ class Rule:
     def end_document(self) -> None:
         """Called once after the last cell: report cross-cell findings here."""
 
-    def report(self, node: ast.AST, message: str, **extra) -> None:
+    def report(self, node: Located, message: str, **extra) -> None:
         """A finding at ``node`` in the cell being visited."""
         cell = self.context.cell
         assert cell is not None, "report() is for the cell being visited"

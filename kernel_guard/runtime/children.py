@@ -24,11 +24,12 @@ import functools
 import os
 import subprocess
 import threading
+from typing import Any
 
 try:
     import resource
 except ImportError:  # Windows: no rlimits, nothing to give back
-    resource = None
+    resource = None  # type: ignore[assignment]  # (checked for None before each use)
 
 _user_limit: tuple[int, int] | None = None  # RLIMIT_DATA before the running Guard lowered it
 _lock = threading.Lock()  # a spawn in another thread and the end of the Guard do not overlap
@@ -78,7 +79,7 @@ class UserLimitForChildren:
 
     def __init__(self, user_limit: tuple[int, int]):
         self.user_limit = user_limit
-        self._wrapped: list[tuple[object, str, object]] = []
+        self._wrapped: list[tuple[object, str, Any]] = []  # (module, name, wrapper with __kernel_guard_wraps__)
 
     def apply(self) -> None:
         global _user_limit
@@ -95,5 +96,6 @@ class UserLimitForChildren:
             _user_limit = None
         while self._wrapped:
             module, name, wrapper = self._wrapped.pop()
+            original = wrapper.__kernel_guard_wraps__
             if getattr(module, name, None) is wrapper:  # unless the cell replaced it in turn
-                setattr(module, name, wrapper.__kernel_guard_wraps__)
+                setattr(module, name, original)

@@ -9,8 +9,9 @@ filesystem or 256 MiB, whichever is lower, so that the notebook can still be
 saved. Like memory, the samples come closer together as the free space runs
 out faster, and as a writer can fill a fast disk (a tmpfs, a page cache) faster
 than a thread of Python can look, the cell is stopped once the free space, at
-the pace it falls, could pass the floor before the next look. The space counted is the filesystem's, so other processes writing
-there meanwhile count too; space freed by the cell gives room back. A cell that
+the pace it falls, could pass the floor before the next look. The space counted is the
+filesystem's, so other processes writing there meanwhile count too; space freed by the cell
+gives room back. A cell that
 starts below the floor is stopped only if it takes more.
 
 What the cell wrote stays on disk: the guard never deletes a file.

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import Literal, cast
 
 from ..errors import GuardDiskLimit, GuardMemoryError, GuardOutputLimit, GuardTimeout
 from ..sizes import format_bytes
@@ -203,13 +204,13 @@ class Guard:
 
     # -- leaving ----------------------------------------------------------------------
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         global _running
         memcap.restore(self._rlimit)  # first: a kernel left at its limit fails every later cell
         self._rlimit = None
-        interrupter = self._interrupter
+        interrupter = cast(Interrupter, self._interrupter)  # (armed by __enter__)
         interrupter.armed = False
-        watch = self._watch
+        watch = cast(Watch, self._watch)
         elapsed = time.monotonic() - watch.start_time
         try:
             self._restore()
@@ -218,7 +219,8 @@ class Guard:
             now = time.monotonic()
             watch.record(now, rss_and_anon()[0])
             if self._outer is not None:  # what the inner block used, the outer one used too
-                self._outer._watch.peak = max(self._outer._watch.peak, watch.peak)
+                outer_watch = cast(Watch, self._outer._watch)  # (the outer block is running)
+                outer_watch.peak = max(outer_watch.peak, watch.peak)
             error = self._translate(exc) if exc is not None else interrupter.undelivered()
             self.report = RunReport(
                 peak_rss=watch.peak, elapsed=elapsed, limit_hit=self._limit_hit(error or exc),
@@ -244,29 +246,33 @@ class Guard:
         """What the cell took since the last sample counts too (a writer that ended in
         one call), unless the cell was stopped already; then the descriptor of the
         working directory is closed."""
-        if self._disk is None:  # the outer block's disk limit was the tighter: it is watched alone
+        disk = self._disk
+        if disk is None:  # the outer block's disk limit was the tighter: it is watched alone
             return
+        interrupter = cast(Interrupter, self._interrupter)  # (armed by __enter__)
         try:
-            error = None if "stop" in self._interrupter.raised else self._disk.error(self._disk.added())
+            error = None if "stop" in interrupter.raised else disk.error(disk.added())
             if error is not None:
-                self._interrupter.stop(error)
+                interrupter.stop(error)
         finally:
-            self._disk.close()
+            disk.close()
 
     def _translate(self, exc: BaseException) -> GuardMemoryError | GuardDiskLimit | None:
         """The exception to raise instead of ``exc``, if any; trims guard frames from
         the end of the traceback of the guard's own exceptions."""
         if isinstance(exc, (GuardTimeout, MemoryError, GuardOutputLimit, GuardDiskLimit, KeyboardInterrupt)):
             _trim_guard_frames(exc.__traceback__)
+        interrupter = cast(Interrupter, self._interrupter)  # (armed by __enter__)
+        cap = cast(int, self._cap)  # (read when the rlimit was armed: there is a cap)
         if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC and self._disk is not None
-                and isinstance(self._interrupter.stop_error, GuardDiskLimit)):  # full before the signal came
-            return self._interrupter.stop_error
+                and isinstance(interrupter.stop_error, GuardDiskLimit)):  # full before the signal came
+            return interrupter.stop_error
         if isinstance(exc, MemoryError) and not isinstance(exc, GuardMemoryError) and self._rlimit_armed:
-            return GuardMemoryError(_over_the_cap(exc, self._cap, rss_and_anon()[1]))
+            return GuardMemoryError(_over_the_cap(exc, cap, rss_and_anon()[1]))
         refused = library_oom.refused_allocation(exc) if self._rlimit_armed else None
         if refused is not None:  # torch's allocator hit the cap: a RuntimeError of its own
             library, size = refused
-            return GuardMemoryError(_over_the_cap(exc, self._cap, rss_and_anon()[1], size, library))
+            return GuardMemoryError(_over_the_cap(exc, cap, rss_and_anon()[1], size, library))
         return None
 
     def _limit_hit(self, exc: BaseException | None) -> str | None:
@@ -307,9 +313,10 @@ def _over_the_cap(exc: BaseException, cap: int, used: int, size: int | None = No
         detail = f" ({exc})" if str(exc) else ""
         return (f"the cell ran out of room under its {format_bytes(cap)} memory cap{detail}: "
                 f"the kernel holds {format_bytes(used)}, and {reserve}")
-    parts = [str(exc.dtype)] if getattr(exc, "dtype", None) is not None else []
-    if getattr(exc, "shape", None):
-        parts.append("shape " + " × ".join(f"{d:,}" for d in exc.shape))
+    dtype, shape = getattr(exc, "dtype", None), getattr(exc, "shape", None)
+    parts = [str(dtype)] if dtype is not None else []
+    if shape:
+        parts.append("shape " + " × ".join(f"{d:,}" for d in shape))
     what = f" ({', '.join(parts)})" if parts else ""
     what += f" in {library}" if library else ""
     grown = (f"an array of {format_bytes(size)}{what} would take the kernel "

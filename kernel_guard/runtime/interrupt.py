@@ -49,7 +49,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..errors import GuardMemoryError, GuardTimeout
 
@@ -213,7 +213,7 @@ class Interrupter:
             setattr(self, _BY_NAME[reason].slot, keep(message))
         self.missed = False
         if self.signum == SIGNAL:
-            signal.pthread_kill(self.ident, SIGNAL)
+            signal.pthread_kill(self.ident, cast(int, SIGNAL))  # (equal to signum: set)
         else:
             self._sent = True
             _thread.interrupt_main(self.signum)

@@ -30,7 +30,7 @@ from .rss import sample, vm_data
 try:
     import resource
 except ImportError:  # Windows
-    resource = None
+    resource = None  # type: ignore[assignment]  # (checked for None before each use)
 
 # Room kept between where the rlimit stops new mappings and the cap itself, for the
 # memory the watchdog sees grow without new mappings (pages of earlier mappings

@@ -18,13 +18,15 @@ from __future__ import annotations
 import sys
 import threading
 from dataclasses import dataclass
+from types import FrameType
+from typing import cast
 
 from ..sizes import format_bytes
 
 try:
     import resource
 except ImportError:  # Windows
-    resource = None
+    resource = None  # type: ignore[assignment]  # (checked for None before each use)
 
 BYTES_PER_LEVEL = 2048
 STACK_GOAL = 64 * 1024 * 1024
@@ -48,7 +50,7 @@ def safe_max_depth() -> int:
 
 
 def _frame_depth() -> int:
-    depth, frame = 0, sys._getframe()
+    depth, frame = 0, cast("FrameType | None", sys._getframe())
     while frame is not None:
         depth, frame = depth + 1, frame.f_back
     return depth

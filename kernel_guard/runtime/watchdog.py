@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 from ..sizes import format_bytes
 from .disk import DiskWatch
@@ -134,12 +135,12 @@ class Watch:
             return
         if added is not None and interrupter.stops_raised != self._stops_seen:
             self._stops_seen = interrupter.stops_raised  # what it wrote before it saw the error is no news
-            self.disk.told(added)
+            cast(DiskWatch, self.disk).told(added)  # (only a disk watch gives ``added``)
         elif added is not None and interrupter.stop_error is None:
             # The next look comes after the interval, as late as looks came lately, and may
             # wait for the GIL a switch interval; the cell sees the signal after its call.
             horizon = self._interval + self._disk_late + 2 * sys.getswitchinterval()
-            error = self.disk.error(added, self._disk_rate, horizon)
+            error = cast(DiskWatch, self.disk).error(added, self._disk_rate, horizon)
             if error is not None:
                 self._next_send["stop"] = now + RESEND  # stop() sends the first signal
                 interrupter.stop(error)

@@ -57,6 +57,7 @@ import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 from kernel_guard.estimator.abstract import Foreign, Method, Ref
@@ -197,8 +198,7 @@ def call(qualname: str, positional: list, keywords: dict, ctx) -> object | None:
         library, module = found
         tried.append(library)
         args = Args(positional, keywords, ctx.unwrap)
-        result = _guarded(lambda library=library, module=module, args=args: library.call(qualname, args, ctx, module),
-                          ctx)
+        result = _guarded(partial(library.call, qualname, args, ctx, module), ctx)
         if result is not UNKNOWN:
             return result
     return UNKNOWN if tried else None

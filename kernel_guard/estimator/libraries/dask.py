@@ -20,8 +20,8 @@ from kernel_guard.estimator import shapes
 from kernel_guard.estimator.abstract import Array, Foreign
 from kernel_guard.estimator.dtypes import DEFAULT_INT, FLOAT64, dtype_arg, scalar_dtype
 from kernel_guard.estimator.libraries import Args, Library, attr
-from kernel_guard.estimator.signatures import operator_call
 from kernel_guard.estimator.libraries.dense import dense, described, int_shape, numpy_dtype
+from kernel_guard.estimator.signatures import operator_call
 from kernel_guard.estimator.values import UNKNOWN
 
 _FILLED = ("ones", "zeros", "empty")

@@ -17,7 +17,6 @@ from kernel_guard.estimator.libraries.dense import described
 from kernel_guard.estimator.libraries.pandas.frames import Column, Frame
 from kernel_guard.estimator.values import UNKNOWN
 
-
 _WIDE = 10_000
 
 

@@ -11,7 +11,7 @@ import ast
 
 from kernel_guard.lint import flow
 from kernel_guard.lint.rule import Case, Rule
-from kernel_guard.lint.rules.output import Loop, _continues, _loops_between, passes
+from kernel_guard.lint.rules.output import _continues, _loops_between, passes
 
 # Measured with matplotlib 3.11 (Agg, one line of 1,000 points): 0.3 MiB per figure
 # before it is drawn, 2.1 MiB once drawn, a 90 KB PNG each in the output.  A
@@ -221,7 +221,7 @@ class FigureInLoop(Rule):
         num = next((k.value for k in call.keywords if k.arg == "num"), num)
         return num is None or (isinstance(num, ast.Constant) and num.value is None)
 
-    def _unclosed(self, loops: list[Loop], facts: flow.Facts) -> list[Loop]:
+    def _unclosed(self, loops: list[flow.Loop], facts: flow.Facts) -> list[flow.Loop]:
         """The loops (outermost first) across whose passes the figures pile up:
         those inside the innermost loop that closes figures."""
         for index in range(len(loops) - 1, -1, -1):
@@ -230,7 +230,7 @@ class FigureInLoop(Rule):
                 return loops[index + 1:]
         return loops
 
-    def _many(self, loops: list[Loop], ancestors: tuple[ast.AST, ...]) -> str | None:
+    def _many(self, loops: list[flow.Loop], ancestors: tuple[ast.AST, ...]) -> str | None:
         """How often the figure is made, when the loops run more than the limit
         or never end; ``None`` otherwise."""
         if any(_continues(loop) for loop in loops):

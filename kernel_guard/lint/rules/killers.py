@@ -496,9 +496,11 @@ class SpawnNotebookFunction(Rule):
     _POOL_METHODS = frozenset(
         {"map", "imap", "imap_unordered", "starmap", "apply", "apply_async", "map_async", "starmap_async"}
     )
-    _START = frozenset(
-        {"multiprocessing.set_start_method", "multiprocessing.get_context", "multiprocessing.context.BaseContext.get_context"}
-    )
+    _START = frozenset({
+        "multiprocessing.set_start_method",
+        "multiprocessing.get_context",
+        "multiprocessing.context.BaseContext.get_context",
+    })
     VALID = [
         """
         import multiprocessing as mp

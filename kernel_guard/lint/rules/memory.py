@@ -664,6 +664,6 @@ class UnboundedGrowth(_MemoryRule):
             self.report_allocation(cell, growth, message, growth.nbytes)
 
 
-def _encloses(loop: ast.AST, growth: Growth) -> bool:
+def _encloses(loop: flow.Loop, growth: Growth) -> bool:
     start, end = loop.lineno, loop.end_lineno or loop.lineno
     return start < growth.line <= end or (start == growth.line and loop.col_offset < growth.col - 1)

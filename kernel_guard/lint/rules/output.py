@@ -58,10 +58,7 @@ def _captured(cell, ancestors) -> bool:
     return False
 
 
-Loop = ast.For | ast.AsyncFor | ast.While
-
-
-def _paced(loop: Loop, pacing=_PACING) -> bool:
+def _paced(loop: flow.Loop, pacing=_PACING) -> bool:
     return any(isinstance(node, ast.Call) and flow.callee(node) in pacing for node in flow.body_nodes(loop.body))
 
 
@@ -80,13 +77,13 @@ def _endless_loops(tree: ast.Module, context, skip=lambda loop, ancestors: False
         yield loop, ancestors, calls
 
 
-def _loops_between(ancestors, node) -> list[Loop] | None:
+def _loops_between(ancestors, node) -> list[flow.Loop] | None:
     """The loops of the scope that ``node`` runs in on each of their iterations
     (outermost first); ``None`` when it is under a condition."""
     if not flow.unconditional(ancestors, node):
         return None
     chain = flow.local_ancestors(ancestors) + (node,)
-    loops: list[Loop] = []
+    loops: list[flow.Loop] = []
     for parent, child in zip(chain, chain[1:]):
         if isinstance(parent, flow.LOOPS):
             if not any(child is statement for statement in parent.body):
@@ -454,7 +451,7 @@ def _countable(loop: ast.For) -> bool:
     )
 
 
-def _continues(loop: Loop) -> bool:
+def _continues(loop: flow.Loop) -> bool:
     """Whether the loop has a ``continue`` of its own (a way to skip the output)."""
     stack: list[ast.AST] = list(loop.body)
     while stack:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -84,7 +84,7 @@ def _own_arrays(value: Any, module: types.ModuleType) -> bool:
     if type(blocks) not in (tuple, list):
         return False
     return all(type(block.values) is np.ndarray or any(type(block.values) is kind for kind in own)
-               for block in blocks)
+               for block in cast("tuple | list", blocks))
 
 
 def exact_index(value: object, module: types.ModuleType) -> bool:

@@ -179,7 +179,7 @@ def _combinations(frame: Frame, labels: list, allowance: cost.Allowance, module:
     predicted, first = allowance.probe(
         lambda n: len(np.unique(keys.combined([a[:n] for a in arrays], module, spans))), rows, what)
     allowance.spend(predicted, what)
-    return len(np.unique(keys.combined(arrays, module, spans))) if predicted else first  # type: ignore
+    return len(np.unique(keys.combined(arrays, module, spans))) if predicted else first
 
 
 def unstack(frame: object, args: Args) -> object:
