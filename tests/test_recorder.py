@@ -17,7 +17,8 @@ import psutil
 import pytest
 
 from kernel_guard import recorder as rec_mod
-from kernel_guard.recorder import Recorder, post_mortem
+from kernel_guard.postmortem import SHOWN_LINES, post_mortem
+from kernel_guard.recorder import Recorder
 from kernel_guard.sizes import format_bytes
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "cgroup")
@@ -304,7 +305,7 @@ def test_long_cells_are_truncated(state):
     assert len(cell["source"]) == rec_mod.SOURCE_LIMIT and cell["truncated"]
     message = next_kernel()
     quoted = [line for line in message.splitlines() if line.startswith("    line_")]
-    assert len(quoted) == rec_mod.SHOWN_LINES
+    assert len(quoted) == SHOWN_LINES
     assert "\n    ...\n" in message
 
 
