@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 
 from kernel_guard.estimator import UNKNOWN, evaluate
 from kernel_guard.lint import flow
-from kernel_guard.lint.paths import Paths
+from kernel_guard.lint.control_paths import Paths
 
 if TYPE_CHECKING:
     from kernel_guard.lint.context import LintContext
