@@ -1,5 +1,6 @@
 """One loaded kernel_guard: its configuration, auto mode, history and the guarded run
-of a cell. The magics (``magics.py``) are the thin user-facing layer on top."""
+of a cell. The magics (``magics.py``) are the thin user-facing layer on top; what a
+guarded cell says (refusals, reports, summaries) is built in ``messages.py``."""
 
 from __future__ import annotations
 
@@ -12,17 +13,16 @@ from typing import TYPE_CHECKING, cast
 
 from IPython.core.error import UsageError
 
-from kernel_guard.errors import GuardMemoryError, GuardRefused
-from kernel_guard.extension import checks
+from kernel_guard.errors import GuardMemoryError
+from kernel_guard.extension import checks, messages
 from kernel_guard.extension.cell import CompiledCell
-from kernel_guard.extension.options import Options, Resolved, describe_size, make_config, resolve, summary_parts
-from kernel_guard.extension.render import Message, format_seconds
+from kernel_guard.extension.options import Options, Resolved, describe_size, make_config, resolve
+from kernel_guard.extension.render import Message
 from kernel_guard.runtime.limits import LIMITS
 from kernel_guard.sizes import format_bytes
 
 if TYPE_CHECKING:
     from kernel_guard.runtime import RunReport
-    from kernel_guard.runtime.recursion import DepthChange
 
 # Cells auto mode leaves alone: they manage the guard itself.
 _NOT_AUTO = ("%%guard", "%guard", "%load_ext", "%unload_ext", "%reload_ext")
@@ -31,11 +31,7 @@ HISTORY_SIZE = 1000
 USABLE_TTL = 5.0  # seconds
 FREEING_ROOM = 64 * 1024 * 1024  # what a cell may add to a kernel already over its cap
 
-_LIMIT_NAMES = {limit.hit: limit.noun for limit in LIMITS}
-_MEMORY_TIPS = [
-    "a smaller shape, or a smaller dtype (`dtype=np.float32` takes half of float64)",
-    "work in chunks, or keep the data on disk with `np.memmap`",
-]
+
 
 
 @dataclass(frozen=True)
@@ -273,7 +269,7 @@ class KernelGuardExtension:
             verdict = checks.check_cell(body, shell.user_ns, offset=offset, lint=options.lint,
                                         budget=lambda: self.budget(options, limits),
                                         tree=plain_tree)
-            report = self.check_report(verdict, "dry run") if options.dry_run else None
+            report = messages.check_report(verdict, "dry run") if options.dry_run else None
         except Exception as exc:  # a bug of ours must not stop the user's cell: fail open
             detail = " ".join(str(exc).split())[:200]
             failed = f"pre-run checks failed ({type(exc).__name__}{': ' + detail if detail else ''})"
@@ -286,11 +282,12 @@ class KernelGuardExtension:
             return
         if verdict.refusals and not options.force:
             self.history.append(HistoryEntry(number, _first_line(body), "refused", cap=limits.max_mem))
-            raise _refuse(verdict, self._holders(limits) if any(p.code is None for p in verdict.refusals) else [])
+            holders = self._holders(limits) if any(p.code is None for p in verdict.refusals) else []
+            raise messages.refusal(verdict, holders)
         notes = verdict.warnings + (verdict.refusals if options.force else [])
         if notes:
             title = "running anyway (--force)" if verdict.refusals else "warnings; the cell runs under its limits"
-            Message(title, "warning", [f"line {p.line}: {p.text}" for p in sorted(notes, key=_by_line)]).show()
+            Message(title, "warning", [f"line {p.line}: {p.text}" for p in sorted(notes, key=messages.by_line)]).show()
 
         cell = self._compile(body, shown, offset, number)
         values = {limit.name: getattr(limits, limit.name) for limit in LIMITS}
@@ -317,11 +314,11 @@ class KernelGuardExtension:
                 samples=list(run.samples or ()),
             ))
             if run.depth_change:
-                _depth_notice(run.depth_change).show()
+                messages.depth_notice(run.depth_change).show()
             for notice in run.notices:  # limits this platform cannot fully enforce
                 self._notice("limit not fully enforced here", notice, once=True)
             if options.verbose:
-                self._summary(run, limits, options).show()
+                messages.summary(run, limits, options).show()
 
     def _notice(self, title: str, text: str, *, once: bool = False, key: str | None = None) -> None:
         """A warning: a short title, ``text`` under it; with ``once``, only the first time
@@ -395,37 +392,6 @@ class KernelGuardExtension:
 
     # -- messages --------------------------------------------------------------------
 
-    def check_report(self, verdict: checks.Verdict, what: str) -> Message:
-        """What ``--dry-run`` and ``%guard check`` show: problems, allocations, budget."""
-        refused = bool(verdict.refusals)
-        message = Message(
-            f"{what}: this cell would be refused" if refused else f"{what}: this cell would run",
-            "error" if refused else "info",
-            [f"line {p.line}: {p.text}" for p in sorted(verdict.refusals + verdict.warnings, key=_by_line)],
-        )
-        if verdict.allocations:
-            rows = [[str(line), f"`{checks.short(a.expr)}`", _shape(a), str(a.dtype or "?"), format_bytes(a.nbytes)]
-                    for line, a in verdict.allocations]
-            message.table = (["line", "allocation", "shape", "dtype", "size"], rows)
-        budget = verdict.budget
-        message.lines.append(
-            f"estimated total {format_bytes(verdict.total_nbytes)}; "
-            f"{format_bytes(budget.nbytes)} {budget.why}"
-        )
-        return message
-
-    def _summary(self, report, limits: Resolved, options: Options) -> Message:
-        elapsed = format_seconds(report.elapsed)
-        hit = _LIMIT_NAMES.get(report.limit_hit)
-        title = f"stopped by its {hit} after {elapsed}" if hit else f"ran for {elapsed}"
-        peak = format_bytes(report.peak_rss) if report.peak_rss else "?"
-        lines = [f"peak memory {peak}" + (f" of the {describe_size(options.max_mem, limits.max_mem)} cap"
-                                          if limits.max_mem else " (no memory cap)")]
-        in_force = {"max_depth": report.depth_change.limit} if report.depth_change else {}
-        lines.append(", ".join(summary_parts(limits, in_force)))
-        return Message(title, "info", lines)
-
-
 class _InputTransformer:
     """``transform`` as an input transformer that IPython's ``check_complete`` skips.
 
@@ -444,41 +410,6 @@ class _InputTransformer:
 
     def __call__(self, lines: list[str]) -> list[str]:
         return self.transform(lines)
-
-
-def _refuse(verdict: checks.Verdict, holders: list[str]) -> GuardRefused:
-    """Show why the cell is not run (``holders``: what could be freed to make room);
-    return the GuardRefused to raise."""
-    problems = sorted(verdict.refusals, key=_by_line)
-    tips = list(holders)
-    if any(p.code is None and not p.explained for p in problems):  # a library size says its own fix
-        tips += _MEMORY_TIPS
-    if any(p.code and p.code != "KG507" for p in problems):  # KG507's text says its own fix
-        tips.append("remove the call that ends the kernel process")
-    tips.append("`%%guard --force ...` runs it anyway, still under its limits")
-    Message("this cell was not run", "error", [f"line {p.line}: {p.text}" for p in problems], tips=tips).show()
-    first, others = problems[0], len(problems) - 1
-    # The message has the whole first reason (for logs, nbclient, papermill); the line
-    # shown under the box is short: the box says it all.
-    error = GuardRefused(f"line {first.line}: {first.text.replace('`', '')}"
-                         + (f" (and {others} more)" if others else ""))
-    shown = f"cell not run: {first.short()} ({f'and {others} more; ' if others else ''}details above)"
-    # IPython shows the result of _render_traceback_ instead of a traceback.
-    error._render_traceback_ = lambda: [  # type: ignore[attr-defined]  # IPython's per-exception hook
-        f"\x1b[0;31mGuardRefused\x1b[0m: {shown}"
-    ]
-    return error
-
-
-def _depth_notice(change: DepthChange) -> Message:
-    """The runtime's change of the recursion limit as a short title, and the reason
-    under it in the magic's own words (``--max-depth``, not the runtime's ``max_depth``)."""
-    before = not change.given and change.lowered  # the limit set before the cell, not --max-depth
-    given = (f"the recursion limit set before this cell is {change.requested:,}" if before
-             else f"you gave `--max-depth {change.requested:,}`")
-    verb = "lowered" if change.lowered else "raised"
-    return Message(f"recursion limit {verb} to {change.limit:,}{' for this cell' if before else ''}", "warning",
-                   [f"{given}, but {change.why}"])
 
 
 def _journal_limits(limits: Resolved) -> dict:
@@ -507,12 +438,3 @@ def _run_guarded(guard, cell) -> None:
 
 def _first_line(source: str) -> str:
     return next((line.strip() for line in source.splitlines() if line.strip()), "")
-
-
-def _by_line(problem: checks.Problem) -> int:
-    return problem.line
-
-
-def _shape(allocation) -> str:
-    shape = getattr(allocation, "shape", None)
-    return " × ".join(f"{d:,}" for d in shape) if shape else "?"

@@ -9,7 +9,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from kernel_guard.extension import checks
+from kernel_guard.extension import checks, messages
 from kernel_guard.extension.core import AUTO_FLAG
 from kernel_guard.extension.options import status_parts, with_limit_arguments
 from kernel_guard.extension.render import Message
@@ -142,7 +142,7 @@ class GuardMagics(Magics):
         if code:
             verdict = checks.check_cell(code, self.shell.user_ns, offset=0, lint=True,
                                         budget=lambda: extension.budget(options, limits))
-            extension.check_report(verdict, "check").show()
+            messages.check_report(verdict, "check").show()
             return
         raw = self.shell.history_manager.input_hist_raw  # type: ignore[union-attr]  # a shell has a history
         cells = [(number, raw[number]) for number in range(1, len(raw) - 1)]  # not this cell
