@@ -15,6 +15,7 @@ close, and by a finalizer if a test forgets.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -368,3 +369,16 @@ def _cleanup(km: KernelManager, cgroup: MemoryCgroup | None, tmp: Path) -> None:
         if cgroup is not None:
             cgroup.remove()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def left_as_found(kernel: Kernel):
+    """The cell run inside must leave the kernel's process as it found it (limits, handlers,
+    recursion limit, streams), the namespace from before intact, and the next cell usable."""
+    kernel.run("sentinel = 'before'")
+    state = kernel.process_state()
+    yield
+    assert kernel.is_alive()
+    assert kernel.eval("sentinel") == "before"
+    assert kernel.process_state() == state
+    assert kernel.eval("sum(range(10))") == 45  # the next cell runs normally

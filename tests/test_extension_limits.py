@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from kernel_harness import Kernel, require_cgroup
+from kernel_harness import Kernel, left_as_found, require_cgroup
 
 pytestmark = [pytest.mark.kernel, pytest.mark.cgroup]
 
@@ -24,14 +24,8 @@ def kernel():
 
 @pytest.fixture
 def unchanged(kernel):
-    """The cell under test must leave the process as it found it, and the kernel usable."""
-    kernel.run("sentinel = 'before'")
-    state = kernel.process_state()
-    yield
-    assert kernel.is_alive()
-    assert kernel.eval("sentinel") == "before"
-    assert kernel.process_state() == state
-    assert kernel.eval("sum(range(10))") == 45  # the next cell runs normally
+    with left_as_found(kernel):
+        yield
 
 
 def test_unguarded_control_is_killed_by_the_oom_killer(kernel):

@@ -9,11 +9,10 @@ is stopped with GuardDiskLimit and room left to save a notebook. The SPEC floor 
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 
 import pytest
 from kernel_harness import Kernel
+from kgtest_tmpfs import tmpfs as mounted_tmpfs
 
 from kernel_guard import GuardDiskLimit
 from kernel_guard.runtime import Limits
@@ -59,19 +58,8 @@ def test_disk_watch_says_which_bound_stopped_the_cell(tmp_path):
 
 @pytest.fixture(scope="module")
 def tmpfs():
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a tmpfs")
-    path = tempfile.mkdtemp(prefix="kgtest-disk-")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS}", "kgtest-disk", path], check=False,
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        os.rmdir(path)
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
-    try:
+    with mounted_tmpfs(TMPFS, "disk") as path:
         yield path
-    finally:
-        subprocess.run(["umount", path], check=True)
-        os.rmdir(path)
 
 
 @pytest.fixture(scope="module")
