@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernel_guard.sizes import format_shape
+
 SAMPLE = 1_000  # items of one container sized; past that the rest is extrapolated
 MAX_DEPTH = 12  # nesting walked below a holder
 MAX_OBJECTS = 200_000  # objects walked in all, before every holder left gets its shallow size
@@ -323,7 +325,7 @@ def describe(obj: Any) -> str:
     modules = {m: sys.modules.get(m) for m in SCIENTIFIC}
     np, pd = modules["numpy"], modules["pandas"]
     if np is not None and (kind is np.ndarray or kind is np.memmap):
-        shape = " × ".join(f"{d:,}" for d in obj.shape) or "scalar"
+        shape = format_shape(obj.shape) or "scalar"
         dtype = str(obj.dtype)
         return f"{dtype if len(dtype) <= 20 else 'structured'} {'memmap' if kind is np.memmap else 'array'} {shape}"
     if pd is not None and kind is pd.DataFrame:
@@ -348,7 +350,7 @@ def _library_shape(obj: Any, modules: dict) -> str | None:
     library = library or (torch is not None and (kind is torch.Tensor or kind is torch.nn.Parameter))
     if not library:
         return None
-    return " × ".join(f"{d:,}" for d in obj.shape) + (f" on {obj.device}" if torch and kind is torch.Tensor
+    return format_shape(obj.shape) + (f" on {obj.device}" if torch and kind is torch.Tensor
                                                        and obj.device.type != "cpu" else "")
 
 

@@ -66,3 +66,8 @@ def _power_of_ten(value: int) -> str:
         exponent += 1
     mantissa = value // 10 ** max(exponent - 1, 0)
     return f"{sign}{mantissa // 10}.{mantissa % 10}e+{exponent}"
+
+
+def format_shape(shape: tuple[int, ...]) -> str:
+    """``100,000 × 100,000``, as numpy users read a shape in our messages (``""`` for a scalar's)."""
+    return " × ".join(f"{d:,}" for d in shape)

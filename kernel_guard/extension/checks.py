@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
-from kernel_guard.sizes import format_bytes
+from kernel_guard.sizes import format_bytes, format_shape
 
 # Lint families the guard handles itself or that are not about running this cell:
 # KG0 (parse errors: Python reports them itself when the cell runs) and KG1 (memory:
@@ -206,7 +206,7 @@ def short(expr: str, width: int = 60) -> str:
 
 def _describe(allocation) -> str:
     shape = getattr(allocation, "shape", None)
-    dims = " × ".join(f"{d:,}" for d in shape) if shape else None
+    dims = format_shape(shape) if shape else None
     parts = [str(allocation.dtype)] if getattr(allocation, "dtype", None) else []
     if dims:
         parts.append(f"shape {dims}")

@@ -10,7 +10,7 @@ from kernel_guard.extension import checks
 from kernel_guard.extension.options import Options, Resolved, describe_size, summary_parts
 from kernel_guard.extension.render import Message, format_seconds
 from kernel_guard.runtime.limits import LIMITS
-from kernel_guard.sizes import format_bytes
+from kernel_guard.sizes import format_bytes, format_shape
 
 if TYPE_CHECKING:
     from kernel_guard.runtime import RunReport
@@ -97,4 +97,4 @@ def by_line(problem: checks.Problem) -> int:
 
 def shape_text(allocation) -> str:
     shape = getattr(allocation, "shape", None)
-    return " × ".join(f"{d:,}" for d in shape) if shape else "?"
+    return format_shape(shape) if shape else "?"

@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from typing import Literal, cast
 
 from ..errors import GuardDiskLimit, GuardMemoryError, GuardOutputLimit, GuardTimeout
-from ..sizes import format_bytes
+from ..sizes import format_bytes, format_shape
 from . import interrupt, library_oom, memcap
 from .children import UserLimitForChildren
 from .disk import DiskWatch
@@ -316,7 +316,7 @@ def _over_the_cap(exc: BaseException, cap: int, used: int, size: int | None = No
     dtype, shape = getattr(exc, "dtype", None), getattr(exc, "shape", None)
     parts = [str(dtype)] if dtype is not None else []
     if shape:
-        parts.append("shape " + " × ".join(f"{d:,}" for d in shape))
+        parts.append(f"shape {format_shape(shape)}")
     what = f" ({', '.join(parts)})" if parts else ""
     what += f" in {library}" if library else ""
     grown = (f"an array of {format_bytes(size)}{what} would take the kernel "

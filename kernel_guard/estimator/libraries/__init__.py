@@ -205,28 +205,25 @@ def call(qualname: str, positional: list, keywords: dict, ctx) -> object | None:
 
 
 def method(receiver: Foreign, name: str, positional: list, keywords: dict, ctx) -> object:
-    owner = _owner(receiver)
-    if owner is None:
-        return UNKNOWN
-    library, module = owner
     args = Args(positional, keywords, ctx.unwrap)
-    return _guarded(lambda: library.method(receiver, name, args, ctx, module), ctx)
+    return _on_owner(receiver, ctx, lambda library, module: library.method(receiver, name, args, ctx, module))
 
 
 def attribute(receiver: Foreign, name: str, ctx) -> object:
-    owner = _owner(receiver)
-    if owner is None:
-        return UNKNOWN
-    library, module = owner
-    return _guarded(lambda: library.attribute(receiver, name, ctx, module), ctx)
+    return _on_owner(receiver, ctx, lambda library, module: library.attribute(receiver, name, ctx, module))
 
 
 def subscript(receiver: Foreign, key: object, ctx) -> object:
+    return _on_owner(receiver, ctx, lambda library, module: library.subscript(receiver, key, ctx, module))
+
+
+def _on_owner(receiver: Foreign, ctx, hook: Callable[[Library, types.ModuleType | None], object]) -> object:
+    """``hook`` of the library that made ``receiver`` (if it is still loaded), under the time bound."""
     owner = _owner(receiver)
     if owner is None:
         return UNKNOWN
     library, module = owner
-    return _guarded(lambda: library.subscript(receiver, key, ctx, module), ctx)
+    return _guarded(lambda: hook(library, module), ctx)
 
 
 def operator(op: str, operands: list, ctx) -> object:

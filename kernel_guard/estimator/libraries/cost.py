@@ -64,21 +64,21 @@ class Allowance:
         is done), and what it gave for the first rows. Timed on a few rows, then (if that
         much fits) on more, so that a call's fixed cost is not taken for a cost per row.
         ``teach(result)``: the least the operation takes, given the first rows' result."""
+        def timed(count: int) -> tuple[float, T]:
+            started = time.thread_time()
+            result = work(count)
+            spent = time.thread_time() - started
+            if teach is not None:
+                self.learn(teach(result))
+            return spent, result
+
         few = min(rows, PROBE_ROWS // 16)
-        started = time.thread_time()
-        result = work(few)
-        small = time.thread_time() - started
-        if teach is not None:
-            self.learn(teach(result))
+        small, result = timed(few)
         if few == rows:
             return 0.0, result
         sample = min(rows, PROBE_ROWS)
         self.spend(small * sample / few, what)  # the larger sample must fit, at worst as costly per row
-        started = time.thread_time()
-        result = work(sample)
-        large = time.thread_time() - started
-        if teach is not None:
-            self.learn(teach(result))
+        large, result = timed(sample)
         if sample == rows:
             return 0.0, result
         per_row = max(0.0, (large - small) / (sample - few))

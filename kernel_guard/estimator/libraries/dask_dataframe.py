@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 from kernel_guard.estimator.abstract import Foreign, Made
 from kernel_guard.estimator.libraries import Args, Library, attr
 from kernel_guard.estimator.libraries.dask import FIX
-from kernel_guard.estimator.libraries.dense import dims, numpy_dtype
+from kernel_guard.estimator.libraries.dense import numpy_dtype
 from kernel_guard.estimator.libraries.pandas.frames import Column, Frame
 from kernel_guard.estimator.values import UNKNOWN
-from kernel_guard.sizes import format_bytes
+from kernel_guard.sizes import format_bytes, format_shape
 
 _EXPR_MODULES = ("dask.dataframe.dask_expr._expr", "dask.dataframe.dask_expr.io.io")
 
@@ -62,7 +62,7 @@ class DaskFrames(Library):
         dtypes = {c.dtype for c in receiver.columns}
         dtype = dtypes.pop() if len(dtypes) == 1 else "mixed"
         cause = (f".compute() gathers the dask frame's {receiver.partitions:,} partitions into one pandas frame in "
-                 f"this kernel: {dims((receiver.rows, width))} (rows × columns), {format_bytes(nbytes)}; {FIX}")
+                 f"this kernel: {format_shape((receiver.rows, width))} (rows × columns), {format_bytes(nbytes)}; {FIX}")
         return Made(Frame(None, receiver.rows, receiver.columns), (receiver.rows, width), dtype, nbytes, cause)
 
 

@@ -8,16 +8,12 @@ from typing import Any
 import numpy as np
 
 from kernel_guard.estimator.abstract import NEW, Array, Made
-from kernel_guard.sizes import format_bytes
-
-
-def dims(shape: tuple[int, ...]) -> str:
-    return " × ".join(f"{d:,}" for d in shape)
+from kernel_guard.sizes import format_bytes, format_shape
 
 
 def described(shape: tuple[int, ...], dtype: np.dtype) -> str:
     """``20,000 × 20,000 float64 = 3.0 GiB``."""
-    return f"{dims(shape)} {dtype.name} = {format_bytes(math.prod(shape) * dtype.itemsize)}"
+    return f"{format_shape(shape)} {dtype.name} = {format_bytes(math.prod(shape) * dtype.itemsize)}"
 
 
 def dense(shape: tuple[int, ...], dtype: np.dtype, cause: str | None) -> Made:
